@@ -1,0 +1,32 @@
+//! One function per subcommand: turn CLI arguments into library calls and print the results.
+
+mod deps;
+mod list;
+mod run;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::paths::ProjectPaths;
+
+/// Everything asked for worked.
+pub const EXIT_OK: u8 = 0;
+/// A case (or, later, a scheduler) failed: the tool worked, the thing measured did not.
+pub const EXIT_FAILED: u8 = 1;
+/// Bad usage or an environment problem (missing tool, malformed file).
+pub const EXIT_ERROR: u8 = 2;
+/// Stopped by Ctrl-C or SIGTERM.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    crate::interrupt::install()?;
+    let paths = ProjectPaths::discover(cli.root.as_deref())?;
+    let code = match cli.command {
+        Command::List(a) => list::run(&paths, &a)?,
+        Command::Run(a) => run::run(&paths, &a, cli.quiet)?,
+        Command::Deps(a) => deps::run(&paths, &a)?,
+    };
+    Ok(ExitCode::from(code))
+}

@@ -1,0 +1,15 @@
+//! schedgen: write Linux sched_ext CPU schedulers with an LLM and prove them before anyone
+//! trusts them.
+//!
+//! The library holds every stage as plain functions over serde types; `main.rs` only parses the
+//! command line and prints.
+
+pub mod case;
+pub mod cli;
+pub mod commands;
+pub mod interrupt;
+pub mod model;
+pub mod paths;
+pub mod report;
+pub mod system;
+pub mod workload;
