@@ -165,23 +165,33 @@ def run_tasks(indices, cmds, base_env, work, logs, timeout, concurrent):
         sampler.add(p.pid, i)
         return p
 
-    def wait_batch(batch):
-        t0 = time.monotonic()
-        running = {p.pid: (i, p) for i, p in batch}
-        started = {i: t0 for i, _ in batch}
+    def run_batch(batch_indices):
+        """Start the tasks of one batch back to back and wait for all of them."""
+        running = {}
+        started = {}
         killed = set()
-        while running:
+        t0 = time.monotonic()
+
+        def reap():
             while True:
                 try:
                     pid, status, ru = os.wait4(-1, os.WNOHANG)
                 except ChildProcessError:
-                    pid = 0
+                    return
                 if pid == 0:
-                    break
+                    return
                 if pid in running:
                     i, p = running.pop(pid)
                     p.returncode = os.waitstatus_to_exitcode(status)
                     results[i] = (p.returncode, time.monotonic() - started[i], cpu_of(ru))
+
+        for i in batch_indices:
+            started[i] = time.monotonic()
+            p = start(i)
+            running[p.pid] = (i, p)
+            reap()
+        while running:
+            reap()
             sampler.sample()
             if timeout and time.monotonic() - t0 > timeout:
                 for pid, (i, p) in running.items():
@@ -195,11 +205,10 @@ def run_tasks(indices, cmds, base_env, work, logs, timeout, concurrent):
             time.sleep(0.02)
 
     if concurrent:
-        batch = [(i, start(i)) for i in indices]
-        wait_batch(batch)
+        run_batch(indices)
     else:
         for i in indices:
-            wait_batch([(i, start(i))])
+            run_batch([i])
     return results, sampler
 
 

@@ -5,7 +5,7 @@
 //! that are not ours, which keeps a scan cheap; `status`, `exe` and `cmdline` are read only for
 //! task processes. The monitor measures its own CPU time so its overhead is reported, not guessed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -116,6 +116,7 @@ struct Stat {
     comm: String,
     ppid: i32,
     pgrp: i32,
+    session: i32,
     ticks: u64,
     starttime: u64,
 }
@@ -131,6 +132,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
         comm,
         ppid: num(1)? as i32,
         pgrp: num(2)? as i32,
+        session: num(3)? as i32,
         ticks: (num(11)? + num(12)?) as u64,
         starttime: num(19)? as u64,
     })
@@ -168,27 +170,43 @@ fn read_identity(pid: i32) -> (String, Vec<String>) {
 fn sample_loop(watched: Watched, interval: Duration, t0: Instant, stop: Arc<AtomicBool>) -> Sampled {
     let cpu0 = thread_cpu_s();
     let hz = clock_ticks();
+    // SAFETY: getsid(0) has no preconditions.
+    let own_session = unsafe { libc::getsid(0) };
     let mut seen: HashMap<(i32, u64), ProcessRecord> = HashMap::new();
-    let mut samples = 0;
+    // Processes already found not to be ours: skipped without reading their stat, which keeps
+    // the monitor's own CPU use low. A pid leaves this set when it leaves /proc, so a reused pid
+    // is examined afresh.
+    let mut foreign: HashSet<i32> = HashSet::new();
+    let mut listed: HashSet<i32> = HashSet::new();
+    let mut samples: u64 = 0;
     let started = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let tick = Instant::now();
         let now_s = t0.elapsed().as_secs_f64();
         let groups = watched.lock().expect("monitor lock").clone();
+        listed.clear();
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for entry in dir.flatten() {
                 let name = entry.file_name();
                 let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
                     continue;
                 };
+                listed.insert(pid);
+                if foreign.contains(&pid) {
+                    continue;
+                }
                 let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                     continue;
                 };
                 let Some(st) = parse_stat(&text) else { continue };
                 let Some(&(task, group)) = groups.get(&st.pgrp) else {
+                    // Not (yet) ours. Processes in our own session may still be tasks whose
+                    // group is registered a moment later, so only others are written off.
+                    if st.session != own_session {
+                        foreign.insert(pid);
+                    }
                     continue;
                 };
-                let (vol, invol) = read_switches(pid);
                 let rec = seen.entry((pid, st.starttime)).or_insert_with(|| ProcessRecord {
                     pid,
                     ppid: st.ppid,
@@ -199,7 +217,7 @@ fn sample_loop(watched: Watched, interval: Duration, t0: Instant, stop: Arc<Atom
                     cmdline: Vec::new(),
                     first_seen_s: now_s,
                     last_seen_s: now_s,
-                    cpu_s: 0.0,
+                    cpu_s: -1.0,
                     voluntary_switches: 0,
                     involuntary_switches: 0,
                 });
@@ -210,12 +228,19 @@ fn sample_loop(watched: Watched, interval: Duration, t0: Instant, stop: Arc<Atom
                     rec.exe = exe;
                     rec.cmdline = cmdline;
                 }
+                let cpu = st.ticks as f64 / hz;
+                // `status` is the costliest read: refresh switch counts only when the process ran
+                // since the last sample, and every tenth sample regardless.
+                if cpu != rec.cpu_s || samples % 10 == 0 {
+                    let (vol, invol) = read_switches(pid);
+                    rec.voluntary_switches = vol;
+                    rec.involuntary_switches = invol;
+                }
                 rec.last_seen_s = now_s;
-                rec.cpu_s = st.ticks as f64 / hz;
-                rec.voluntary_switches = vol;
-                rec.involuntary_switches = invol;
+                rec.cpu_s = cpu;
             }
         }
+        foreign.retain(|p| listed.contains(p));
         samples += 1;
         let spent = tick.elapsed();
         // Sleep in short steps so that stopping is prompt even with long intervals.
