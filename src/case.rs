@@ -177,10 +177,16 @@ impl Case {
         for d in &self.dependencies {
             match (&d.command, &d.python_module) {
                 (Some(_), Some(_)) => {
-                    bail!("dependency on package `{}` names both a command and a python_module", d.package)
+                    bail!(
+                        "dependency on package `{}` names both a command and a python_module",
+                        d.package
+                    )
                 }
                 (None, None) => {
-                    bail!("dependency on package `{}` names neither a command nor a python_module", d.package)
+                    bail!(
+                        "dependency on package `{}` names neither a command nor a python_module",
+                        d.package
+                    )
                 }
                 _ => {}
             }
@@ -234,7 +240,9 @@ impl Case {
             .iter()
             .map(|(k, v)| {
                 let s = match v {
-                    toml::Value::Integer(i) => ((*i as f64 * scale).round() as i64).max(1).to_string(),
+                    toml::Value::Integer(i) => {
+                        ((*i as f64 * scale).round() as i64).max(1).to_string()
+                    }
                     toml::Value::Float(f) => format_float(f * scale),
                     other => other.to_string(),
                 };
@@ -345,18 +353,36 @@ long = "true"
         let d = tempfile::tempdir().unwrap();
         let cases = [
             ("id = \"demo\"\nname=", "malformed"),
-            (&GOOD.replace("comm = [\"long_demo\"]", "comm = []") as &str, "long_task.comm"),
-            (&GOOD.replace("long_demo", "a_name_longer_than_15"), "15 bytes"),
-            (&GOOD.replace("short_iters = 100", "short_iters = -3"), "positive"),
-            (&GOOD.replace("expected_improvement = 0.3", "expected_improvement = 3"), "fraction"),
+            (
+                &GOOD.replace("comm = [\"long_demo\"]", "comm = []") as &str,
+                "long_task.comm",
+            ),
+            (
+                &GOOD.replace("long_demo", "a_name_longer_than_15"),
+                "15 bytes",
+            ),
+            (
+                &GOOD.replace("short_iters = 100", "short_iters = -3"),
+                "positive",
+            ),
+            (
+                &GOOD.replace("expected_improvement = 0.3", "expected_improvement = 3"),
+                "fraction",
+            ),
             (&GOOD.replace("command = \"sh\"", ""), "neither"),
-            (&GOOD.replace("name = \"Demo\"", "name = \"Demo\"\nbogus = 1"), "unknown field"),
+            (
+                &GOOD.replace("name = \"Demo\"", "name = \"Demo\"\nbogus = 1"),
+                "unknown field",
+            ),
         ];
         for (text, want) in cases {
             let err = Case::load(&write(d.path(), "demo.toml", text)).unwrap_err();
             let msg = format!("{err:#}");
             assert!(msg.contains(want), "error `{msg}` should mention `{want}`");
-            assert!(msg.contains("demo.toml"), "error `{msg}` should name the file");
+            assert!(
+                msg.contains("demo.toml"),
+                "error `{msg}` should name the file"
+            );
         }
         let err = Case::load(&write(d.path(), "other.toml", GOOD)).unwrap_err();
         assert!(format!("{err:#}").contains("does not match the file name"));
@@ -375,6 +401,9 @@ long = "true"
         let d = tempfile::tempdir().unwrap();
         write(d.path(), "demo.toml", GOOD);
         let err = find(d.path(), "nope").unwrap_err().to_string();
-        assert!(err.contains("unknown test case `nope`") && err.contains("demo"), "{err}");
+        assert!(
+            err.contains("unknown test case `nope`") && err.contains("demo"),
+            "{err}"
+        );
     }
 }

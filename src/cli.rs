@@ -13,7 +13,12 @@ use crate::case::parse_scale;
 /// first cuts the total time (the makespan). schedgen measures the cases, and (in later
 /// stages) writes, verifies and benchmarks schedulers for them.
 #[derive(Debug, Parser)]
-#[command(name = "schedgen", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "schedgen",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// The schedgen checkout holding cases/ and assets/ [default: found from the current
     /// directory upwards]

@@ -87,11 +87,20 @@ mod tests {
 
     #[test]
     fn matches_closed_form() {
-        for (n, s, l) in [(2, 0.22, 4.8), (4, 1.0, 13.0), (8, 0.5, 2.0), (2, 1.0, 39.0)] {
+        for (n, s, l) in [
+            (2, 0.22, 4.8),
+            (4, 1.0, 13.0),
+            (8, 0.5, 2.0),
+            (2, 1.0, 39.0),
+        ] {
             let m = MakespanModel::from_demands(&suite(s, l), n);
             let f = (40.0 / n as f64) * s + (l - s);
             let o = l.max((l + 39.0 * s) / n as f64);
-            assert!(close(m.fair_share_makespan_s, f), "n={n}: {} vs {f}", m.fair_share_makespan_s);
+            assert!(
+                close(m.fair_share_makespan_s, f),
+                "n={n}: {} vs {f}",
+                m.fair_share_makespan_s
+            );
             assert!(close(m.optimal_makespan_s, o));
         }
     }

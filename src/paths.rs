@@ -21,13 +21,20 @@ impl ProjectPaths {
     pub fn discover(explicit: Option<&Path>) -> Result<ProjectPaths> {
         if let Some(p) = explicit {
             if !is_root(p) {
-                bail!("{} is not a schedgen checkout (no cases/ and assets/ in it)", p.display());
+                bail!(
+                    "{} is not a schedgen checkout (no cases/ and assets/ in it)",
+                    p.display()
+                );
             }
-            return Ok(ProjectPaths { root: p.canonicalize()? });
+            return Ok(ProjectPaths {
+                root: p.canonicalize()?,
+            });
         }
         if let Ok(cwd) = std::env::current_dir() {
             if let Some(found) = cwd.ancestors().find(|p| is_root(p)) {
-                return Ok(ProjectPaths { root: found.to_path_buf() });
+                return Ok(ProjectPaths {
+                    root: found.to_path_buf(),
+                });
             }
         }
         let built = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

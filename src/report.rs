@@ -60,8 +60,9 @@ pub fn run_summary(r: &RunResult) -> String {
     }
     let _ = writeln!(
         s,
-        "  imbalance {:.1}× · parallel efficiency {}",
+        "  imbalance {:.1}× (wall) · skew {:.1}× (cpu) · parallel efficiency {}",
         r.imbalance_ratio,
+        r.skew_ratio,
         pct(r.parallel_efficiency)
     );
     if let Some(m) = &r.model {
@@ -80,14 +81,22 @@ pub fn run_summary(r: &RunResult) -> String {
             Some(t) => format!(
                 "task {t} ({}){}{}",
                 lt.tail_comms.join(", "),
-                if lt.detected { " = the long task" } else { " (a short task!)" },
-                if lt.matches_hint { ", matches the case's hint" } else { "" }
+                if lt.detected {
+                    " = the long task"
+                } else {
+                    " (a short task!)"
+                },
+                if lt.matches_hint {
+                    ", matches the case's hint"
+                } else {
+                    ""
+                }
             ),
             None => "none".into(),
         };
         let _ = writeln!(
             s,
-            "  monitor: {} processes in {} samples · tail {} · skew {:.1}× · monitor cpu {} of a core",
+            "  monitor: {} processes in {} samples · tail {} · sampled skew {:.1}× · monitor cpu {} of a core",
             m.processes.len(),
             m.samples,
             tail,
@@ -96,7 +105,11 @@ pub fn run_summary(r: &RunResult) -> String {
         );
     }
     if !r.cleanup.ok {
-        let _ = writeln!(s, "  ! {}", r.cleanup.error.as_deref().unwrap_or("cleanup failed"));
+        let _ = writeln!(
+            s,
+            "  ! {}",
+            r.cleanup.error.as_deref().unwrap_or("cleanup failed")
+        );
     }
     s
 }

@@ -57,7 +57,10 @@ impl Root {
 
     /// The per-run work directories must all be gone.
     fn assert_no_work_dirs(&self) {
-        let left: Vec<_> = std::fs::read_dir(self.path("tmp")).unwrap().flatten().collect();
+        let left: Vec<_> = std::fs::read_dir(self.path("tmp"))
+            .unwrap()
+            .flatten()
+            .collect();
         assert!(left.is_empty(), "work directories left behind: {left:?}");
     }
 }
@@ -74,7 +77,10 @@ fn text(o: &Output) -> String {
 fn processes_matching(marker: &str) -> Vec<String> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if e.file_name().to_str().is_some_and(|n| n.parse::<u32>().is_ok()) {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.parse::<u32>().is_ok())
+        {
             if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
                 let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
                 if cmd.contains(marker) {
@@ -101,19 +107,33 @@ fn unknown_case_is_a_usage_error_naming_known_ids() {
     let o = r.run(&["run", "--test", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("unknown test case `nope`") && err.contains("good"), "{err}");
+    assert!(
+        err.contains("unknown test case `nope`") && err.contains("good"),
+        "{err}"
+    );
 }
 
 #[test]
 fn malformed_case_file_names_the_file_and_field() {
     let r = Root::new();
-    r.case("bad", "[long_task]\ncomm = []\n[commands]\nshort = 'true'\nlong = 'true'\n");
+    r.case(
+        "bad",
+        "[long_task]\ncomm = []\n[commands]\nshort = 'true'\nlong = 'true'\n",
+    );
     let o = r.run(&["run", "--test", "bad"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("bad.toml") && err.contains("long_task.comm"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("long_task.comm"),
+        "{err}"
+    );
     let o = r.run(&["list"]);
-    assert_eq!(o.status.code(), Some(2), "list must not hide a broken case: {}", text(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "list must not hide a broken case: {}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -126,10 +146,19 @@ fn missing_dependency_names_the_debian_package() {
             simple("true", "true")
         ),
     );
-    let o = r.run(&["run", "--test", "needy", "--save", &r.path("out/n.json").display().to_string()]);
+    let o = r.run(&[
+        "run",
+        "--test",
+        "needy",
+        "--save",
+        &r.path("out/n.json").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("[skipped]") && out.contains("no-such-pkg"), "{out}");
+    assert!(
+        out.contains("[skipped]") && out.contains("no-such-pkg"),
+        "{out}"
+    );
     assert_eq!(r.json("n.json")["status"], "skipped");
     let o = r.run(&["deps", "--test", "needy"]);
     assert_eq!(o.status.code(), Some(1));
@@ -146,11 +175,23 @@ fn failing_task_is_reported_and_cleanup_still_runs() {
             "sleep 0.2",
         ),
     );
-    let o = r.run(&["run", "--test", "fails", "--save", &r.path("out/f.json").display().to_string()]);
+    let o = r.run(&[
+        "run",
+        "--test",
+        "fails",
+        "--save",
+        &r.path("out/f.json").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("task 7 (short) ended with exit status 3"), "{out}");
-    assert!(out.contains("boom-from-seven"), "stderr of the failed task is shown: {out}");
+    assert!(
+        out.contains("task 7 (short) ended with exit status 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("boom-from-seven"),
+        "stderr of the failed task is shown: {out}"
+    );
     let j = r.json("f.json");
     assert_eq!(j["status"], "failed");
     assert_eq!(j["tasks"].as_array().unwrap().len(), 40);
@@ -168,15 +209,27 @@ fn timeout_kills_every_task_process_and_cleans_up() {
     r.case("slow", &simple("true", &long));
     let start = Instant::now();
     let o = r.run(&[
-        "run", "--test", "slow", "--timeout", "1.5",
-        "--save", &r.path("out/t.json").display().to_string(),
+        "run",
+        "--test",
+        "slow",
+        "--timeout",
+        "1.5",
+        "--save",
+        &r.path("out/t.json").display().to_string(),
     ]);
-    assert!(start.elapsed() < Duration::from_secs(20), "timeout not enforced");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "timeout not enforced"
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_eq!(r.json("t.json")["status"], "timeout");
     assert!(String::from_utf8_lossy(&o.stdout).contains("timeout"));
     std::thread::sleep(Duration::from_millis(200));
-    assert!(processes_matching(&marker).is_empty(), "left running: {:?}", processes_matching(&marker));
+    assert!(
+        processes_matching(&marker).is_empty(),
+        "left running: {:?}",
+        processes_matching(&marker)
+    );
     assert!(r.path("out/cleanup-ran").exists());
     r.assert_no_work_dirs();
 }
@@ -188,13 +241,22 @@ fn ctrl_c_stops_the_run_kills_tasks_and_cleans_up() {
     let long = format!("touch \"$MARK/started\"; sh -c \"sleep 303; : {marker}\"");
     r.case("held", &simple("sleep 0.1", &long));
     let child = r
-        .command(&["run", "--test", "held", "--save", &r.path("out/i.json").display().to_string()])
+        .command(&[
+            "run",
+            "--test",
+            "held",
+            "--save",
+            &r.path("out/i.json").display().to_string(),
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let t = Instant::now();
     while !r.path("out/started").exists() {
-        assert!(t.elapsed() < Duration::from_secs(20), "the long task never started");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the long task never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // SAFETY: sending SIGINT to our own child, as a terminal's Ctrl-C would.
@@ -203,8 +265,15 @@ fn ctrl_c_stops_the_run_kills_tasks_and_cleans_up() {
     assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     assert_eq!(r.json("i.json")["status"], "interrupted");
     std::thread::sleep(Duration::from_millis(200));
-    assert!(processes_matching(&marker).is_empty(), "left running: {:?}", processes_matching(&marker));
-    assert!(r.path("out/cleanup-ran").exists(), "cleanup must run after Ctrl-C");
+    assert!(
+        processes_matching(&marker).is_empty(),
+        "left running: {:?}",
+        processes_matching(&marker)
+    );
+    assert!(
+        r.path("out/cleanup-ran").exists(),
+        "cleanup must run after Ctrl-C"
+    );
     r.assert_no_work_dirs();
 }
 
@@ -225,12 +294,22 @@ fn setup_runs_once_per_case_and_is_cached() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(r.json("c.json")["setup"]["cached"], true);
     let count = std::fs::read_to_string(r.path("out/setup-count")).unwrap();
-    assert_eq!(count.lines().count(), 1, "setup must run once, not per task or per run");
+    assert_eq!(
+        count.lines().count(),
+        1,
+        "setup must run once, not per task or per run"
+    );
     // Another scale is another data set.
     let o = r.run(&["run", "--test", "cached", "--scale", "2", "--save", &save]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(r.json("c.json")["sizes"]["n"], "20");
-    assert_eq!(std::fs::read_to_string(r.path("out/setup-count")).unwrap().lines().count(), 2);
+    assert_eq!(
+        std::fs::read_to_string(r.path("out/setup-count"))
+            .unwrap()
+            .lines()
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -241,10 +320,19 @@ fn failed_setup_shows_its_output_and_leaves_no_partial_data() {
          short = 'true'\nlong = 'true'\n"
     );
     r.case("brokensetup", &body);
-    let o = r.run(&["run", "--test", "brokensetup", "--save", &r.path("out/s.json").display().to_string()]);
+    let o = r.run(&[
+        "run",
+        "--test",
+        "brokensetup",
+        "--save",
+        &r.path("out/s.json").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("setup") && out.contains("setup-broke-here"), "{out}");
+    assert!(
+        out.contains("setup") && out.contains("setup-broke-here"),
+        "{out}"
+    );
     let data = r.path("cache/data/brokensetup");
     let leftovers: Vec<_> = std::fs::read_dir(&data)
         .unwrap()
@@ -267,7 +355,12 @@ fn all_reports_skipped_and_failed_cases_and_goes_on() {
         ),
     );
     r.case("d_ok", &simple("true", "true"));
-    let o = r.run(&["run", "--all", "--save", &r.path("out/all.json").display().to_string()]);
+    let o = r.run(&[
+        "run",
+        "--all",
+        "--save",
+        &r.path("out/all.json").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let j = r.json("all.json");
     let statuses: Vec<&str> = j["results"]
@@ -277,7 +370,8 @@ fn all_reports_skipped_and_failed_cases_and_goes_on() {
         .map(|r| r["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["success", "failed", "skipped", "success"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("2 succeeded, 1 failed, 0 timed out, 1 skipped"));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("2 succeeded, 1 failed, 0 timed out, 1 skipped"));
 }
 
 #[test]
@@ -290,7 +384,15 @@ fn measurements_are_consistent() {
          short = 'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done'\n\
          long = 'i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done'\n",
     );
-    let o = r.run(&["run", "--test", "spin", "--monitor-interval", "20", "--save", &r.path("out/m.json").display().to_string()]);
+    let o = r.run(&[
+        "run",
+        "--test",
+        "spin",
+        "--monitor-interval",
+        "20",
+        "--save",
+        &r.path("out/m.json").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     check_consistency(&r.json("m.json"));
 }
@@ -308,12 +410,22 @@ fn check_consistency(j: &Value) {
     let mut cpu_total = 0.0;
     for t in tasks {
         assert_eq!(t["exit_code"], 0);
-        assert!(f(&t["wall_s"]) <= makespan + 1e-6, "a task outlasted the makespan");
-        assert!(f(&t["cpu_s"]) <= f(&t["wall_s"]) * cpus + 0.05, "cpu beyond wall × cpus: {t}");
+        assert!(
+            f(&t["wall_s"]) <= makespan + 1e-6,
+            "a task outlasted the makespan"
+        );
+        assert!(
+            f(&t["cpu_s"]) <= f(&t["wall_s"]) * cpus + 0.05,
+            "cpu beyond wall × cpus: {t}"
+        );
         cpu_total += f(&t["cpu_s"]);
     }
     // The CPUs cannot have done more work than makespan × CPUs.
-    assert!(cpu_total <= makespan * cpus * 1.02 + 0.05, "cpu {cpu_total} vs capacity {}", makespan * cpus);
+    assert!(
+        cpu_total <= makespan * cpus * 1.02 + 0.05,
+        "cpu {cpu_total} vs capacity {}",
+        makespan * cpus
+    );
     let model = &j["model"];
     assert!(f(&model["optimal_makespan_s"]) <= f(&model["fair_share_makespan_s"]) + 1e-9);
     assert!(f(&j["long"]["cpu_s"]["max"]) > f(&j["short"]["cpu_s"]["max"]));

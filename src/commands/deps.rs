@@ -28,7 +28,10 @@ pub fn run(paths: &ProjectPaths, args: &DepsArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     if !args.install {
-        println!("install with: apt-get install {}  (or `schedgen deps --install` as root)", missing_pkgs.join(" "));
+        println!(
+            "install with: apt-get install {}  (or `schedgen deps --install` as root)",
+            missing_pkgs.join(" ")
+        );
         return Ok(EXIT_FAILED);
     }
     deps::install(&missing_pkgs)?;

@@ -38,7 +38,11 @@ pub fn run(paths: &ProjectPaths, args: &ListArgs) -> Result<u8> {
             .filter(|d| !d.ok)
             .map(|d| d.package.as_str())
             .collect();
-        let deps = if missing.is_empty() { "ok".to_string() } else { "missing".to_string() };
+        let deps = if missing.is_empty() {
+            "ok".to_string()
+        } else {
+            "missing".to_string()
+        };
         println!("{:<24} {:<17} {:<9} {}", r.id, r.category, deps, r.name);
         if !missing.is_empty() {
             println!("{:<24} needs: {}", "", missing.join(" "));

@@ -37,8 +37,12 @@ pub fn run(paths: &ProjectPaths, args: &RunArgs, quiet: bool) -> Result<u8> {
         req.monitor_interval_ms = (!args.no_monitor).then_some(args.monitor_interval);
         let bar = report::spinner(quiet, &req.case.id);
         let show = |p: Progress| match p {
-            Progress::Setup => bar.set_message("setting up (generating data, cached after the first run)"),
-            Progress::Tasks { done, total } => bar.set_message(format!("tasks {done}/{total} done")),
+            Progress::Setup => {
+                bar.set_message("setting up (generating data, cached after the first run)")
+            }
+            Progress::Tasks { done, total } => {
+                bar.set_message(format!("tasks {done}/{total} done"))
+            }
             Progress::Cleanup => bar.set_message("cleaning up"),
         };
         let res = workload::run_case(&req, &show);
@@ -79,7 +83,11 @@ fn default_save_path(args: &RunArgs) -> PathBuf {
     PathBuf::from("results").join(format!("run-{what}-{stamp}.json"))
 }
 
-fn write_results(path: &PathBuf, results: &[workload::result::RunResult], suite: bool) -> Result<()> {
+fn write_results(
+    path: &PathBuf,
+    results: &[workload::result::RunResult],
+    suite: bool,
+) -> Result<()> {
     let json = if suite {
         serde_json::to_string_pretty(&SuiteResult {
             schema: RUN_SCHEMA.replace("run", "suite"),

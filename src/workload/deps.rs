@@ -115,7 +115,10 @@ pub fn install(packages: &[String]) -> Result<()> {
         .status()
         .context("cannot run apt-get")?;
     if !status.success() {
-        bail!("apt-get install {} failed ({status}); try `apt-get update` first", packages.join(" "));
+        bail!(
+            "apt-get install {} failed ({status}); try `apt-get update` first",
+            packages.join(" ")
+        );
     }
     Ok(())
 }
@@ -134,9 +137,21 @@ mod tests {
     #[test]
     fn missing_message_names_packages() {
         let st = vec![
-            DepStatus { what: "ffmpeg".into(), package: "ffmpeg".into(), ok: false },
-            DepStatus { what: "git".into(), package: "git".into(), ok: true },
-            DepStatus { what: "python module pandas".into(), package: "python3-pandas".into(), ok: false },
+            DepStatus {
+                what: "ffmpeg".into(),
+                package: "ffmpeg".into(),
+                ok: false,
+            },
+            DepStatus {
+                what: "git".into(),
+                package: "git".into(),
+                ok: true,
+            },
+            DepStatus {
+                what: "python module pandas".into(),
+                package: "python3-pandas".into(),
+                ok: false,
+            },
         ];
         let m = missing_message(&st).unwrap();
         assert!(m.contains("apt-get install ffmpeg python3-pandas"), "{m}");

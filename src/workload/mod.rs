@@ -88,10 +88,12 @@ fn empty_result(req: &RunRequest, started_at: String) -> RunResult {
         long: Default::default(),
         imbalance_ratio: 0.0,
         parallel_efficiency: 0.0,
+        skew_ratio: 0.0,
         model: None,
         monitor: None,
         cleanup: CleanupReport::default(),
         expected_improvement: req.case.expected_improvement,
+        long_task_comm: req.case.long_task.comm.clone(),
     }
 }
 
@@ -124,7 +126,11 @@ pub fn run_case(req: &RunRequest, progress: &(dyn Fn(Progress) + Sync)) -> RunRe
     res
 }
 
-fn run_tasks(req: &RunRequest, res: &mut RunResult, progress: &(dyn Fn(Progress) + Sync)) -> Result<()> {
+fn run_tasks(
+    req: &RunRequest,
+    res: &mut RunResult,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<()> {
     let data_dir = PathBuf::from(&res.setup.data_dir);
     std::fs::create_dir_all(&req.work_root)
         .with_context(|| format!("cannot create {}", req.work_root.display()))?;
@@ -138,7 +144,11 @@ fn run_tasks(req: &RunRequest, res: &mut RunResult, progress: &(dyn Fn(Progress)
 
     let specs: Vec<TaskSpec> = (0..SHORT_TASKS + LONG_TASKS)
         .map(|i| {
-            let group = if i < SHORT_TASKS { Group::Short } else { Group::Long };
+            let group = if i < SHORT_TASKS {
+                Group::Short
+            } else {
+                Group::Long
+            };
             let dir = work.path().join(format!("task-{i:02}"));
             let mut env = env.clone();
             env.insert("TASK_DIR".into(), dir.display().to_string());
@@ -148,11 +158,18 @@ fn run_tasks(req: &RunRequest, res: &mut RunResult, progress: &(dyn Fn(Progress)
                 Group::Short => req.case.commands.short.clone(),
                 Group::Long => req.case.commands.long.clone(),
             };
-            TaskSpec { index: i, group, script, env, dir }
+            TaskSpec {
+                index: i,
+                group,
+                script,
+                env,
+                dir,
+            }
         })
         .collect();
     for s in &specs {
-        std::fs::create_dir(&s.dir).with_context(|| format!("cannot create {}", s.dir.display()))?;
+        std::fs::create_dir(&s.dir)
+            .with_context(|| format!("cannot create {}", s.dir.display()))?;
     }
 
     let report = |done, total| progress(Progress::Tasks { done, total });
@@ -215,7 +232,11 @@ fn run_tasks(req: &RunRequest, res: &mut RunResult, progress: &(dyn Fn(Progress)
 
 fn cleanup(req: &RunRequest, env: &shell::Env, work: &std::path::Path) -> CleanupReport {
     let Some(script) = &req.case.commands.cleanup else {
-        return CleanupReport { ran: false, ok: true, error: None };
+        return CleanupReport {
+            ran: false,
+            ok: true,
+            error: None,
+        };
     };
     let log = work.join("cleanup.log");
     // Cleanup must run even after Ctrl-C, so it gets a short timeout of its own instead of

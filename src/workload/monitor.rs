@@ -87,7 +87,11 @@ impl Monitor {
             interval_ms: self.interval.as_millis() as u64,
             samples: s.samples,
             self_cpu_s: s.self_cpu_s,
-            self_cpu_share: if s.elapsed_s > 0.0 { s.self_cpu_s / s.elapsed_s } else { 0.0 },
+            self_cpu_share: if s.elapsed_s > 0.0 {
+                s.self_cpu_s / s.elapsed_s
+            } else {
+                0.0
+            },
             processes: s.processes,
             long_tail,
         }
@@ -95,7 +99,10 @@ impl Monitor {
 }
 
 fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
@@ -167,7 +174,12 @@ fn read_identity(pid: i32) -> (String, Vec<String>) {
     (exe, cmdline)
 }
 
-fn sample_loop(watched: Watched, interval: Duration, t0: Instant, stop: Arc<AtomicBool>) -> Sampled {
+fn sample_loop(
+    watched: Watched,
+    interval: Duration,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
+) -> Sampled {
     let cpu0 = thread_cpu_s();
     let hz = clock_ticks();
     // SAFETY: getsid(0) has no preconditions.
@@ -198,7 +210,9 @@ fn sample_loop(watched: Watched, interval: Duration, t0: Instant, stop: Arc<Atom
                 let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                     continue;
                 };
-                let Some(st) = parse_stat(&text) else { continue };
+                let Some(st) = parse_stat(&text) else {
+                    continue;
+                };
                 let Some(&(task, group)) = groups.get(&st.pgrp) else {
                     // Not (yet) ours. Processes in our own session may still be tasks whose
                     // group is registered a moment later, so only others are written off.
@@ -207,20 +221,22 @@ fn sample_loop(watched: Watched, interval: Duration, t0: Instant, stop: Arc<Atom
                     }
                     continue;
                 };
-                let rec = seen.entry((pid, st.starttime)).or_insert_with(|| ProcessRecord {
-                    pid,
-                    ppid: st.ppid,
-                    task,
-                    group,
-                    comm: String::new(),
-                    exe: String::new(),
-                    cmdline: Vec::new(),
-                    first_seen_s: now_s,
-                    last_seen_s: now_s,
-                    cpu_s: -1.0,
-                    voluntary_switches: 0,
-                    involuntary_switches: 0,
-                });
+                let rec = seen
+                    .entry((pid, st.starttime))
+                    .or_insert_with(|| ProcessRecord {
+                        pid,
+                        ppid: st.ppid,
+                        task,
+                        group,
+                        comm: String::new(),
+                        exe: String::new(),
+                        cmdline: Vec::new(),
+                        first_seen_s: now_s,
+                        last_seen_s: now_s,
+                        cpu_s: -1.0,
+                        voluntary_switches: 0,
+                        involuntary_switches: 0,
+                    });
                 if rec.comm != st.comm {
                     // First sighting, or the process exec'd something else since.
                     let (exe, cmdline) = read_identity(pid);
@@ -252,7 +268,11 @@ fn sample_loop(watched: Watched, interval: Duration, t0: Instant, stop: Arc<Atom
         }
     }
     let mut processes: Vec<ProcessRecord> = seen.into_values().collect();
-    processes.sort_by(|a, b| a.first_seen_s.total_cmp(&b.first_seen_s).then(a.pid.cmp(&b.pid)));
+    processes.sort_by(|a, b| {
+        a.first_seen_s
+            .total_cmp(&b.first_seen_s)
+            .then(a.pid.cmp(&b.pid))
+    });
     Sampled {
         processes,
         samples,
@@ -270,7 +290,11 @@ pub fn analyse(processes: &[ProcessRecord], long_hint: &TaskHint) -> LongTail {
     }
     let mut cpu: Vec<f64> = per_task.values().map(|(c, _)| *c).collect();
     cpu.sort_by(|a, b| a.total_cmp(b));
-    let median = if cpu.is_empty() { 0.0 } else { cpu[cpu.len() / 2] };
+    let median = if cpu.is_empty() {
+        0.0
+    } else {
+        cpu[cpu.len() / 2]
+    };
     let tail = per_task
         .iter()
         .max_by(|a, b| a.1 .0.total_cmp(&b.1 .0))
@@ -311,7 +335,8 @@ mod tests {
 
     #[test]
     fn parses_stat_with_odd_comm() {
-        let line = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 98765 1000 10";
+        let line =
+            "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 98765 1000 10";
         let st = parse_stat(line).unwrap();
         assert_eq!(st.comm, "a (b) c");
         assert_eq!(st.ppid, 1);
@@ -339,9 +364,13 @@ mod tests {
 
     #[test]
     fn finds_the_long_task_and_checks_the_hint() {
-        let hint = TaskHint { comm: vec!["long_gzip".into()], note: None };
-        let mut procs: Vec<ProcessRecord> =
-            (0..39).map(|i| rec(100 + i as i32, i, Group::Short, "short_gzip", 0.2)).collect();
+        let hint = TaskHint {
+            comm: vec!["long_gzip".into()],
+            note: None,
+        };
+        let mut procs: Vec<ProcessRecord> = (0..39)
+            .map(|i| rec(100 + i as i32, i, Group::Short, "short_gzip", 0.2))
+            .collect();
         procs.push(rec(500, 39, Group::Long, "long_gzip", 4.0));
         procs.push(rec(501, 39, Group::Long, "sh", 0.0));
         let lt = analyse(&procs, &hint);
@@ -372,10 +401,24 @@ mod tests {
         let m = Monitor::start(Duration::from_millis(20));
         m.watch(pgid, 39, Group::Long);
         child.wait().unwrap();
-        let report = m.finish(t0, &TaskHint { comm: vec!["sh".into()], note: None });
-        let p = report.processes.iter().find(|p| p.pid == pgid).expect("child seen");
+        let report = m.finish(
+            t0,
+            &TaskHint {
+                comm: vec!["sh".into()],
+                note: None,
+            },
+        );
+        let p = report
+            .processes
+            .iter()
+            .find(|p| p.pid == pgid)
+            .expect("child seen");
         assert_eq!(p.comm, "sh");
-        assert!(p.exe.ends_with("sh") || p.exe.ends_with("dash"), "{}", p.exe);
+        assert!(
+            p.exe.ends_with("sh") || p.exe.ends_with("dash"),
+            "{}",
+            p.exe
+        );
         assert!(p.cpu_s > 0.0);
         assert!(report.samples >= 2);
         assert!(report.long_tail.detected);

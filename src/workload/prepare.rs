@@ -47,7 +47,11 @@ pub fn base_env(req: &RunRequest, data_dir: &Path) -> Env {
         req.assets_dir.join(&case.id).display().to_string(),
     );
     env.insert("PYTHON".into(), req.python.clone());
-    for (k, v) in case.scaled_sizes(req.scale).into_iter().chain(case.param_values()) {
+    for (k, v) in case
+        .scaled_sizes(req.scale)
+        .into_iter()
+        .chain(case.param_values())
+    {
         env.insert(k.to_uppercase(), v);
     }
     env
@@ -59,7 +63,11 @@ pub fn cache_key(req: &RunRequest) -> Result<String> {
     let mut h = Sha256::new();
     h.update(case.id.as_bytes());
     h.update(case.commands.setup.as_deref().unwrap_or("").as_bytes());
-    for (k, v) in case.scaled_sizes(req.scale).iter().chain(&case.param_values()) {
+    for (k, v) in case
+        .scaled_sizes(req.scale)
+        .iter()
+        .chain(&case.param_values())
+    {
         h.update(format!("\0{k}={v}").as_bytes());
     }
     h.update(req.python.as_bytes());
@@ -92,11 +100,11 @@ fn hash_tree(h: &mut Sha256, dir: &Path) -> Result<()> {
 
 /// Where this request's generated data lives.
 pub fn data_dir(req: &RunRequest) -> Result<PathBuf> {
-    Ok(req
-        .cache_dir
-        .join("data")
-        .join(&req.case.id)
-        .join(format!("scale-{}-{}", req.scale, cache_key(req)?)))
+    Ok(req.cache_dir.join("data").join(&req.case.id).join(format!(
+        "scale-{}-{}",
+        req.scale,
+        cache_key(req)?
+    )))
 }
 
 /// Run setup unless its output is cached. Concurrent runs of the same case wait for each other.

@@ -199,11 +199,15 @@ pub struct RunResult {
     pub imbalance_ratio: f64,
     /// Total task CPU over (makespan × CPUs).
     pub parallel_efficiency: f64,
+    /// Largest task CPU time over the median task CPU time (exact, from rusage).
+    pub skew_ratio: f64,
     /// The bound computed from the measured task CPU times.
     pub model: Option<MakespanModel>,
     pub monitor: Option<MonitorReport>,
     pub cleanup: CleanupReport,
     pub expected_improvement: f64,
+    /// The case's promise of how the long task's processes are named (`comm`).
+    pub long_task_comm: Vec<String>,
 }
 
 impl RunResult {
@@ -219,9 +223,17 @@ impl RunResult {
         };
         self.short = stats(Group::Short);
         self.long = stats(Group::Long);
-        let first_start = self.tasks.iter().map(|t| t.start_s).fold(f64::INFINITY, f64::min);
+        let first_start = self
+            .tasks
+            .iter()
+            .map(|t| t.start_s)
+            .fold(f64::INFINITY, f64::min);
         let last_end = self.tasks.iter().map(|t| t.end_s).fold(0.0, f64::max);
-        self.makespan_s = if self.tasks.is_empty() { 0.0 } else { last_end - first_start };
+        self.makespan_s = if self.tasks.is_empty() {
+            0.0
+        } else {
+            last_end - first_start
+        };
         self.imbalance_ratio = if self.short.wall_s.mean > 0.0 {
             self.long.wall_s.max / self.short.wall_s.mean
         } else {
@@ -229,10 +241,21 @@ impl RunResult {
         };
         let cpu_total: f64 = self.tasks.iter().map(|t| t.cpu_s).sum();
         let capacity = self.makespan_s * self.system.cpus as f64;
-        self.parallel_efficiency = if capacity > 0.0 { cpu_total / capacity } else { 0.0 };
-        let demands: Vec<f64> = self.tasks.iter().map(|t| t.cpu_s).collect();
-        self.model = (!demands.is_empty())
-            .then(|| MakespanModel::from_demands(&demands, self.system.cpus));
+        self.parallel_efficiency = if capacity > 0.0 {
+            cpu_total / capacity
+        } else {
+            0.0
+        };
+        let mut demands: Vec<f64> = self.tasks.iter().map(|t| t.cpu_s).collect();
+        demands.sort_by(|a, b| a.total_cmp(b));
+        let median = demands.get(demands.len() / 2).copied().unwrap_or(0.0);
+        self.skew_ratio = if median > 0.0 {
+            demands.last().copied().unwrap_or(0.0) / median
+        } else {
+            0.0
+        };
+        self.model =
+            (!demands.is_empty()).then(|| MakespanModel::from_demands(&demands, self.system.cpus));
     }
 }
 

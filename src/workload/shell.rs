@@ -61,7 +61,13 @@ pub fn run_logged(
 
 /// Run a cleanup script: like [`run_logged`] but deaf to Ctrl-C (cleanup must still happen after
 /// one), and failing unless the script exits 0.
-pub fn run_cleanup(script: &str, env: &Env, cwd: &Path, log: &Path, timeout: Duration) -> Result<()> {
+pub fn run_cleanup(
+    script: &str,
+    env: &Env,
+    cwd: &Path,
+    log: &Path,
+    timeout: Duration,
+) -> Result<()> {
     let status = run_inner("cleanup", script, false, env, cwd, log, timeout, false)?;
     ensure_success("cleanup", status, log)
 }
@@ -145,6 +151,10 @@ pub fn ensure_success(what: &str, status: ExitStatus, log: &Path) -> Result<()> 
     bail!(
         "{what} failed with {}{}",
         describe(&status),
-        if t.is_empty() { String::new() } else { format!(":\n{t}") }
+        if t.is_empty() {
+            String::new()
+        } else {
+            format!(":\n{t}")
+        }
     )
 }

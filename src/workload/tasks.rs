@@ -111,7 +111,9 @@ fn reap(pid: i32, index: usize, tx: mpsc::Sender<Ended>) {
                 if rc == pid {
                     break;
                 }
-                if rc < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                if rc < 0
+                    && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+                {
                     status = -1;
                     break;
                 }
@@ -216,7 +218,8 @@ pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
         let start = Instant::now();
         drop(release); // the starting gun
         let deadline = t0 + opts.timeout;
-        let mut pending: HashMap<usize, i32> = started.iter().map(|s| (s.spec_pos, s.pid)).collect();
+        let mut pending: HashMap<usize, i32> =
+            started.iter().map(|s| (s.spec_pos, s.pid)).collect();
         while !pending.is_empty() {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(ended) => {
