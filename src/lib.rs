@@ -11,5 +11,6 @@ pub mod interrupt;
 pub mod model;
 pub mod paths;
 pub mod report;
+pub mod stats;
 pub mod system;
 pub mod workload;
