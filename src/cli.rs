@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::case::parse_scale;
+use crate::sandbox::vm::parse_memory;
+use crate::sandbox::Backend;
 
 /// Write Linux sched_ext CPU schedulers for long-tail batch workloads, and prove them.
 ///
@@ -29,6 +31,16 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 
+    /// Use this kernel image (vmlinuz, with its `config` beside it) instead of the one
+    /// `schedgen kernel fetch` cached.
+    #[arg(long, global = true, env = "SCHEDGEN_KERNEL", value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+
+    /// Where sched_ext work runs: auto (this host if it has sched_ext and we are root, else a
+    /// VM), host, or vm.
+    #[arg(long, global = true, value_enum, default_value_t = Backend::Auto, value_name = "WHERE")]
+    pub backend: Backend,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,6 +57,74 @@ pub enum Command {
     Run(RunArgs),
     /// Show the cases' missing dependencies, or install them (Debian/Ubuntu, as root).
     Deps(DepsArgs),
+    /// Run a case once under the current scheduler and describe it for a scheduler author.
+    ///
+    /// The profile lists every process the tasks ran (comm, exe, argv, CPU and wall time,
+    /// context switches, share of time on CPU), which task forms the long tail and how to
+    /// recognise it, and the best cut any scheduler could reach on this machine.
+    Profile(ProfileArgs),
+    /// Fetch and inspect the sched_ext kernel that schedulers are compiled for and run in.
+    Kernel(KernelArgs),
+    /// Run commands in a throw-away VM booting the sched_ext kernel.
+    Vm(VmArgs),
+    /// PID 1 inside the VM (started by the kernel, not by users).
+    #[command(hide = true)]
+    GuestInit,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelArgs {
+    #[command(subcommand)]
+    pub command: KernelCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KernelCommand {
+    /// Download the newest Debian unstable cloud kernel (it has sched_ext), check its config,
+    /// and generate vmlinux.h and kfuncs.h from its BTF. A no-op when already cached.
+    Fetch {
+        /// Download and regenerate even if this release is cached.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the cached kernels and which one will be used.
+    Info {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VmArgs {
+    #[command(subcommand)]
+    pub command: VmCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VmCommand {
+    /// Boot the kernel, run CMD as root inside with the host's files visible read-only, stream
+    /// its output, and exit with its exit status (124 on timeout, 130 after Ctrl-C).
+    Run(VmRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VmRunArgs {
+    /// vCPUs [default: host cores, at most 4]; never more than the host's cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub cpus: Option<u16>,
+
+    /// Guest memory: 512M, 2G, ...
+    #[arg(long, default_value = "2G", value_parser = parse_memory, value_name = "SIZE")]
+    pub memory: u64,
+
+    /// Kill the VM after this many seconds, boot included.
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub timeout: f64,
+
+    /// The command and its arguments.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +164,29 @@ pub struct RunArgs {
 
     /// Monitor sampling interval, milliseconds.
     #[arg(long, default_value_t = 100, value_name = "MS", value_parser = clap::value_parser!(u64).range(5..))]
+    pub monitor_interval: u64,
+
+    /// Kill the tasks if they have not all finished after this many seconds.
+    #[arg(long, default_value_t = 1800.0, value_name = "SECS")]
+    pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Case to profile; see `schedgen list`.
+    #[arg(long, short = 't', value_name = "ID")]
+    pub test: String,
+
+    /// Size multiplier, as for `run`.
+    #[arg(long, short, default_value = "full", value_parser = parse_scale, value_name = "S")]
+    pub scale: f64,
+
+    /// Where to write the profile JSON [default: results/profile-<case>.json].
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+
+    /// Monitor sampling interval, milliseconds.
+    #[arg(long, default_value_t = 50, value_name = "MS", value_parser = clap::value_parser!(u64).range(5..))]
     pub monitor_interval: u64,
 
     /// Kill the tasks if they have not all finished after this many seconds.

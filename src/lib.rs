@@ -7,10 +7,14 @@
 pub mod case;
 pub mod cli;
 pub mod commands;
+pub mod generate;
 pub mod interrupt;
+pub mod kernel;
 pub mod model;
 pub mod paths;
+pub mod profile;
 pub mod report;
+pub mod sandbox;
 pub mod stats;
 pub mod system;
 pub mod workload;

@@ -1,8 +1,11 @@
 //! One function per subcommand: turn CLI arguments into library calls and print the results.
 
 mod deps;
+mod kernel;
 mod list;
+mod profile;
 mod run;
+mod vm;
 
 use std::process::ExitCode;
 
@@ -21,12 +24,20 @@ pub const EXIT_ERROR: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 pub fn dispatch(cli: Cli) -> Result<ExitCode> {
+    // The guest's PID 1 must never return an error to main (the kernel would panic).
+    if let Command::GuestInit = cli.command {
+        crate::sandbox::guest::main();
+    }
     crate::interrupt::install()?;
     let paths = ProjectPaths::discover(cli.root.as_deref())?;
     let code = match cli.command {
         Command::List(a) => list::run(&paths, &a)?,
         Command::Run(a) => run::run(&paths, &a, cli.quiet)?,
         Command::Deps(a) => deps::run(&paths, &a)?,
+        Command::Kernel(a) => kernel::run(&cli.kernel, cli.backend, &a, cli.quiet)?,
+        Command::Vm(a) => vm::run(&cli.kernel, &a)?,
+        Command::GuestInit => unreachable!("handled above"),
+        Command::Profile(a) => profile::run(&paths, &a, cli.quiet)?,
     };
     Ok(ExitCode::from(code))
 }

@@ -1,0 +1,301 @@
+//! What a scheduler author needs to know about a workload, distilled from one monitored run.
+//!
+//! A profile is written for the generator (and a human reading over its shoulder): the machine
+//! (CPUs, topology, kernel), every process the tasks ran with its CPU use and how much of its
+//! life it spent waiting, which task forms the long tail and the names that recognise it, and
+//! the best cut any scheduler could reach on this machine.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::MakespanModel;
+use crate::system::SystemInfo;
+use crate::workload::result::{Group, GroupStats, RunResult, RunStatus};
+
+pub const PROFILE_SCHEMA: &str = "schedgen.profile/1";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CpuTopology {
+    pub cpu: usize,
+    pub core_id: Option<u32>,
+    pub package_id: Option<u32>,
+    /// CPUs sharing this CPU's core (SMT siblings), as the kernel lists them.
+    pub siblings: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Topology {
+    pub model_name: String,
+    pub cpus: Vec<CpuTopology>,
+    pub smt: bool,
+}
+
+impl Topology {
+    pub fn probe() -> Topology {
+        let read = |p: String| {
+            std::fs::read_to_string(p)
+                .ok()
+                .map(|s| s.trim().to_string())
+        };
+        let online = crate::system::cpu_count();
+        let mut cpus = Vec::new();
+        for cpu in 0..online.max(1) {
+            let base = format!("/sys/devices/system/cpu/cpu{cpu}/topology");
+            cpus.push(CpuTopology {
+                cpu,
+                core_id: read(format!("{base}/core_id")).and_then(|s| s.parse().ok()),
+                package_id: read(format!("{base}/physical_package_id"))
+                    .and_then(|s| s.parse().ok()),
+                siblings: read(format!("{base}/thread_siblings_list")).unwrap_or_default(),
+            });
+        }
+        let smt = cpus
+            .iter()
+            .any(|c| c.siblings.contains(',') || c.siblings.contains('-'));
+        let model_name = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split(':').nth(1))
+                    .map(|s| s.trim().to_string())
+            })
+            .unwrap_or_default();
+        Topology {
+            model_name,
+            cpus,
+            smt,
+        }
+    }
+}
+
+/// One process a task ran.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProcessProfile {
+    pub pid: i32,
+    pub task: usize,
+    pub group: Group,
+    pub comm: String,
+    pub exe: String,
+    pub argv: Vec<String>,
+    pub cpu_s: f64,
+    /// Observed lifetime (sampling resolution: one monitor interval).
+    pub wall_s: f64,
+    /// CPU over lifetime: near 1 for CPU-bound, low for I/O-bound or waiting.
+    pub cpu_share: f64,
+    pub voluntary_switches: u64,
+    pub involuntary_switches: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct GroupProfile {
+    pub stats: GroupStats,
+    /// Mean CPU time over mean wall time of the group's tasks (exact, from rusage).
+    pub cpu_share: f64,
+    /// Names of the group's processes that used CPU.
+    pub comms: Vec<String>,
+    pub exes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LongTailProfile {
+    /// Task indices of the long tail.
+    pub tasks: Vec<usize>,
+    /// Whether the monitor found the long task dominating CPU.
+    pub detected: bool,
+    /// `comm`s the long tail's processes ran under (observed).
+    pub comms: Vec<String>,
+    /// `comm`s the case promises for the long task.
+    pub hint_comms: Vec<String>,
+    pub matches_hint: bool,
+    /// How a scheduler can recognise these tasks, in one sentence.
+    pub recognise_by: String,
+    pub skew_ratio: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Profile {
+    pub schema: String,
+    pub test_id: String,
+    pub test_name: String,
+    pub description: String,
+    pub created_at: String,
+    pub scale: f64,
+    pub system: SystemInfo,
+    pub topology: Topology,
+    pub makespan_s: f64,
+    pub short: GroupProfile,
+    pub long: GroupProfile,
+    pub long_tail: LongTailProfile,
+    pub model: MakespanModel,
+    pub processes: Vec<ProcessProfile>,
+}
+
+fn group_profile(run: &RunResult, group: Group, procs: &[ProcessProfile]) -> GroupProfile {
+    let stats = match group {
+        Group::Short => run.short,
+        Group::Long => run.long,
+    };
+    let set = |f: fn(&ProcessProfile) -> &str| -> Vec<String> {
+        procs
+            .iter()
+            .filter(|p| p.group == group && p.cpu_s > 0.0)
+            .map(|p| f(p).to_string())
+            .filter(|s| !s.is_empty())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    GroupProfile {
+        stats,
+        cpu_share: if stats.wall_s.mean > 0.0 {
+            stats.cpu_s.mean / stats.wall_s.mean
+        } else {
+            0.0
+        },
+        comms: set(|p| &p.comm),
+        exes: set(|p| &p.exe),
+    }
+}
+
+/// Distil a monitored, successful run into a profile.
+pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
+    if run.status != RunStatus::Success {
+        anyhow::bail!(
+            "cannot profile `{}`: the run ended {} ({})",
+            run.test_id,
+            run.status.as_str(),
+            run.error.as_deref().unwrap_or("no detail")
+        );
+    }
+    let Some(monitor) = &run.monitor else {
+        anyhow::bail!(
+            "cannot profile `{}` without the process monitor",
+            run.test_id
+        );
+    };
+    let Some(model) = run.model else {
+        anyhow::bail!("run of `{}` has no task measurements", run.test_id);
+    };
+    let processes: Vec<ProcessProfile> = monitor
+        .processes
+        .iter()
+        .map(|p| {
+            let wall = (p.last_seen_s - p.first_seen_s).max(0.0);
+            ProcessProfile {
+                pid: p.pid,
+                task: p.task,
+                group: p.group,
+                comm: p.comm.clone(),
+                exe: p.exe.clone(),
+                argv: p.cmdline.clone(),
+                cpu_s: p.cpu_s,
+                wall_s: wall,
+                cpu_share: if wall > 0.0 {
+                    (p.cpu_s / wall).min(1.0)
+                } else {
+                    0.0
+                },
+                voluntary_switches: p.voluntary_switches,
+                involuntary_switches: p.involuntary_switches,
+            }
+        })
+        .collect();
+    let lt = &monitor.long_tail;
+    let long_tasks: Vec<usize> = run
+        .tasks
+        .iter()
+        .filter(|t| t.group == Group::Long)
+        .map(|t| t.index)
+        .collect();
+    let comms = if lt.detected {
+        lt.tail_comms.clone()
+    } else {
+        Vec::new()
+    };
+    let recognise_by = if lt.matches_hint {
+        format!(
+            "the long task's processes run as comm {}; every other task's processes have other names",
+            run.long_task_comm.join(" / ")
+        )
+    } else if lt.detected {
+        format!(
+            "observed comm {} for the long task; the case's hint {} did not match: prefer the observation",
+            comms.join(" / "),
+            run.long_task_comm.join(" / ")
+        )
+    } else {
+        "the monitor could not single out the long task (too short a run?); use the case's hint"
+            .into()
+    };
+    Ok(Profile {
+        schema: PROFILE_SCHEMA.into(),
+        test_id: run.test_id.clone(),
+        test_name: run.test_name.clone(),
+        description: description.to_string(),
+        created_at: chrono::Local::now().to_rfc3339(),
+        scale: run.scale,
+        system: run.system.clone(),
+        topology: Topology::probe(),
+        makespan_s: run.makespan_s,
+        short: group_profile(run, Group::Short, &processes),
+        long: group_profile(run, Group::Long, &processes),
+        long_tail: LongTailProfile {
+            tasks: long_tasks,
+            detected: lt.detected,
+            comms,
+            hint_comms: run.long_task_comm.clone(),
+            matches_hint: lt.matches_hint,
+            recognise_by,
+            skew_ratio: run.skew_ratio,
+        },
+        model,
+        processes,
+    })
+}
+
+/// A short human summary of a profile.
+pub fn summary(p: &Profile) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{} — {} (scale {})", p.test_id, p.test_name, p.scale);
+    let _ = writeln!(
+        s,
+        "  machine: {} CPUs{} · {} · kernel {}",
+        p.system.cpus,
+        if p.topology.smt { " (SMT)" } else { "" },
+        if p.topology.model_name.is_empty() {
+            "unknown CPU"
+        } else {
+            &p.topology.model_name
+        },
+        p.system.kernel_release
+    );
+    for (name, g) in [("short", &p.short), ("long", &p.long)] {
+        let _ =
+            writeln!(
+            s,
+            "  {name:<5} ×{:<2} cpu {:.3} s mean · wall {:.3} s mean · {:.0}% on CPU · runs as {}",
+            g.stats.count,
+            g.stats.cpu_s.mean,
+            g.stats.wall_s.mean,
+            g.cpu_share * 100.0,
+            if g.comms.is_empty() { "?".into() } else { g.comms.join(", ") }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  long tail: task(s) {:?} · {} · skew {:.1}×",
+        p.long_tail.tasks, p.long_tail.recognise_by, p.long_tail.skew_ratio
+    );
+    let _ = writeln!(
+        s,
+        "  bound on {} CPUs: fair share {:.3} s · optimum {:.3} s · best possible cut {:.1}%",
+        p.model.cpus,
+        p.model.fair_share_makespan_s,
+        p.model.optimal_makespan_s,
+        p.model.best_cut * 100.0
+    );
+    s
+}
