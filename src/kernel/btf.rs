@@ -34,8 +34,8 @@ pub fn extract_vmlinux(vmlinuz: &Path, out: &Path) -> Result<()> {
                 vmlinuz.display()
             )
         })?;
-    let file = std::fs::File::create(out)
-        .with_context(|| format!("cannot create {}", out.display()))?;
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?;
     let mut child = Command::new("zstd")
         .args(["-d", "-c", "-q"])
         .stdin(Stdio::piped())
@@ -156,7 +156,11 @@ impl<'a> Btf<'a> {
             "UNION" => named("union "),
             "ENUM" | "ENUM64" => named("enum "),
             "FWD" => {
-                let kind = if str_of(t, "fwd_kind") == "union" { "union " } else { "struct " };
+                let kind = if str_of(t, "fwd_kind") == "union" {
+                    "union "
+                } else {
+                    "struct "
+                };
                 named(kind)
             }
             "PTR" => self.decl(id_of(t, "type_id"), &format!("*{inner}")),
@@ -170,7 +174,10 @@ impl<'a> Btf<'a> {
             }
             "FUNC_PROTO" => {
                 let params = self.params(t)?;
-                self.decl(id_of(t, "ret_type_id"), &format!("{}({params})", bind(inner)))
+                self.decl(
+                    id_of(t, "ret_type_id"),
+                    &format!("{}({params})", bind(inner)),
+                )
             }
             _ => None,
         }
@@ -189,7 +196,12 @@ impl<'a> Btf<'a> {
                 out.push("...".to_string());
                 continue;
             }
-            out.push(self.decl(ty, str_of(p, "name"))?);
+            // bpftool spells a missing name "(anon)".
+            let name = match str_of(p, "name") {
+                "(anon)" => "",
+                n => n,
+            };
+            out.push(self.decl(ty, name)?);
         }
         Some(out.join(", "))
     }
@@ -205,7 +217,9 @@ impl<'a> Btf<'a> {
         ids.extend(
             self.all
                 .iter()
-                .filter(|t| str_of(t, "kind") == "FUNC" && str_of(t, "name").starts_with("scx_bpf_"))
+                .filter(|t| {
+                    str_of(t, "kind") == "FUNC" && str_of(t, "name").starts_with("scx_bpf_")
+                })
                 .map(|t| id_of(t, "id")),
         );
         let mut seen = std::collections::HashSet::new();
@@ -279,8 +293,14 @@ mod tests {
         let btf = Btf::from_json(&doc).unwrap();
         let (h, n) = btf.kfuncs_header("1.0");
         assert_eq!(n, 2, "{h}");
-        assert!(h.contains("extern int scx_bpf_x(struct task_struct const *p, u64 flags) __ksym;"), "{h}");
-        assert!(h.contains("extern struct task_struct *bpf_y(void (*cb)(void)) __ksym;"), "{h}");
+        assert!(
+            h.contains("extern int scx_bpf_x(struct task_struct const *p, u64 flags) __ksym;"),
+            "{h}"
+        );
+        assert!(
+            h.contains("extern struct task_struct *bpf_y(void (*cb)(void)) __ksym;"),
+            "{h}"
+        );
         assert!(!h.contains("not_a_kfunc"));
     }
 }

@@ -1,0 +1,82 @@
+//! Where work that needs sched_ext runs: on this host when its kernel has sched_ext and we are
+//! root, otherwise in a throw-away VM booting a sched_ext kernel.
+//!
+//! Work is a [`job::Job`] executed by [`exec::execute`] in either place, so nothing above this
+//! module knows the difference; `--backend auto` picks the host only when it can.
+
+pub mod exec;
+pub mod guest;
+pub mod job;
+pub mod vm;
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// The user's choice of place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// The host if it can run sched_ext, else a VM.
+    #[default]
+    Auto,
+    /// This machine's kernel (needs /sys/kernel/sched_ext and root).
+    Host,
+    /// A QEMU VM booting the cached sched_ext kernel.
+    Vm,
+}
+
+/// Where a job actually runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Place {
+    Host,
+    Vm,
+}
+
+/// Why the host cannot run sched_ext jobs, or `None` when it can.
+pub fn host_unfit_reason() -> Option<String> {
+    let mut why = Vec::new();
+    if !Path::new("/sys/kernel/sched_ext").exists() {
+        why.push(format!(
+            "kernel {} has no sched_ext (no /sys/kernel/sched_ext)",
+            crate::system::kernel_release()
+        ));
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        why.push("not running as root".to_string());
+    }
+    (!why.is_empty()).then(|| why.join(" and "))
+}
+
+/// Turn the choice into a place, or explain why the host was asked for but cannot serve.
+pub fn choose(backend: Backend) -> Result<Place> {
+    match (backend, host_unfit_reason()) {
+        (Backend::Vm, _) => Ok(Place::Vm),
+        (Backend::Auto, None) | (Backend::Host, None) => Ok(Place::Host),
+        (Backend::Auto, Some(_)) => Ok(Place::Vm),
+        (Backend::Host, Some(why)) => {
+            bail!("--backend host is impossible here: {why}; use --backend vm (or auto)")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_picks_the_host_only_when_it_can() {
+        assert_eq!(choose(Backend::Vm).unwrap(), Place::Vm);
+        match host_unfit_reason() {
+            None => assert_eq!(choose(Backend::Auto).unwrap(), Place::Host),
+            Some(why) => {
+                assert_eq!(choose(Backend::Auto).unwrap(), Place::Vm);
+                let err = choose(Backend::Host).unwrap_err().to_string();
+                assert!(err.contains(&why), "{err}");
+            }
+        }
+    }
+}
