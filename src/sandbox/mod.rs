@@ -63,6 +63,44 @@ pub fn choose(backend: Backend) -> Result<Place> {
     }
 }
 
+/// How a job ended, wherever it ran.
+#[derive(Debug)]
+pub enum Outcome {
+    Host(job::JobResult),
+    Vm(vm::VmReport),
+}
+
+impl Outcome {
+    /// The job's result, when it ran to completion in either place.
+    pub fn result(&self) -> Option<&job::JobResult> {
+        match self {
+            Outcome::Host(r) => Some(r),
+            Outcome::Vm(vm::VmReport {
+                end: vm::VmEnd::Finished(r),
+                ..
+            }) => Some(r),
+            Outcome::Vm(_) => None,
+        }
+    }
+}
+
+/// Run a job in the chosen place: directly on this host (output to our stdout and stderr), or
+/// in a VM booting `kernel` (`--kernel PATH`, else the fetched one).
+pub fn run_job(
+    job: &job::Job,
+    place: Place,
+    kernel: Option<&Path>,
+    opts: &vm::VmOptions,
+) -> Result<Outcome> {
+    match place {
+        Place::Host => Ok(Outcome::Host(exec::execute(job, exec::ExecIo::inherit()))),
+        Place::Vm => {
+            let k = crate::kernel::select(kernel)?;
+            Ok(Outcome::Vm(vm::run(&k, job, opts)?))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +116,18 @@ mod tests {
                 assert!(err.contains(&why), "{err}");
             }
         }
+    }
+
+    #[test]
+    fn the_host_place_runs_the_job_here() {
+        let job = job::Job {
+            work: job::Work::RunCommand {
+                argv: vec!["sh".into(), "-c".into(), "exit 5".into()],
+                cwd: None,
+                env: vec![],
+            },
+        };
+        let out = run_job(&job, Place::Host, None, &vm::VmOptions::default()).unwrap();
+        assert_eq!(out.result().unwrap().status_code(), 5);
     }
 }

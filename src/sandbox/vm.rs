@@ -83,6 +83,9 @@ impl VmReport {
     pub fn console_tail(&self, n: usize) -> String {
         let text = std::fs::read_to_string(self.console_log()).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            return "(the console is empty: the kernel printed no warning)".into();
+        }
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 }
@@ -252,6 +255,20 @@ impl Drop for Cleanup {
     }
 }
 
+/// Remove sockets left by a schedgen that was killed outright (its helpers died with it, by
+/// their parent-death signal, but files cannot). Sockets are named `<pid>-<tag>.sock*`.
+fn remove_stale_sockets(run_dir: &Path) {
+    for e in std::fs::read_dir(run_dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Start `cmd` as a helper: own process group, killed if schedgen dies, output to `log`.
 fn spawn_helper(mut cmd: Command, log: &Path, what: &str) -> Result<Child> {
     let out =
@@ -352,8 +369,12 @@ pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
     let run_dir = cache_root().join("vm/run");
     std::fs::create_dir_all(&run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    remove_stale_sockets(&run_dir);
     let mut cleanup = Cleanup::default();
-    let id = std::process::id();
+    // Unique per run, also for several VMs started by one process.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let id = format!("{}-{n}", std::process::id());
     let mut shares = Vec::new();
     for (tag, dir, readonly) in [
         (ROOT_TAG, Path::new("/"), true),
