@@ -111,6 +111,10 @@ pub fn from_user_path(vmlinuz: &Path) -> Result<Kernel> {
         );
     }
     let vmlinuz = vmlinuz.canonicalize()?;
+    // A fetched kernel given by path: use its manifest (it knows the vmlinux and headers).
+    if let Some(k) = cached().into_iter().find(|k| k.vmlinuz == vmlinuz) {
+        return Ok(k);
+    }
     let dir = vmlinuz.parent().unwrap_or(Path::new("/")).to_path_buf();
     let file = vmlinuz
         .file_name()
@@ -178,7 +182,14 @@ pub enum FetchOutcome {
 pub fn fetch(force: bool, progress: &dyn Fn(&str)) -> Result<FetchOutcome> {
     let apt = fetch::PrivateApt::new(&cache_root().join("apt"), &fetch::mirror_uri()?)?;
     progress("refreshing Debian unstable's package lists");
-    apt.update()?;
+    if let Err(e) = apt.update() {
+        // Offline, or the mirror is down: a cached kernel still does the job.
+        if let Some(k) = cached().into_iter().next() {
+            progress(&format!("warning: {e:#}; keeping the cached kernel"));
+            return Ok(FetchOutcome::AlreadyCached(k));
+        }
+        return Err(e);
+    }
     let resolved = apt.resolve()?;
     let dir = kernels_dir().join(&resolved.release);
     let manifest = dir.join(MANIFEST);
