@@ -486,6 +486,14 @@ impl fmt::Debug for OpenAiProvider {
 
 impl OpenAiProvider {
     pub fn new(config: EndpointConfig) -> Result<OpenAiProvider> {
+        if let Some(key) = &config.api_key {
+            if !key.expose().bytes().all(|b| b.is_ascii_graphic()) {
+                bail!(
+                    "the API key has characters that cannot go in an HTTP header (a space, \
+                     newline or quote pasted with it?): check OPENAI_API_KEY"
+                );
+            }
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -959,6 +967,30 @@ mod tests {
         assert!(!status(429, Some("insufficient_quota")).retryable());
         assert!(Failure::Connect(String::new()).retryable());
         assert!(!Failure::Decode(String::new()).retryable());
+    }
+
+    #[test]
+    fn retry_after_headers_are_read() {
+        let mut h = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "2".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", "250".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.remove("retry-after-ms");
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn a_key_that_cannot_be_a_header_is_refused_without_echoing_it() {
+        let config = EndpointConfig::new("http://h/v1", "m").with_api_key("sk-abc\n");
+        let e = OpenAiProvider::new(config).unwrap_err().to_string();
+        assert!(e.contains("check OPENAI_API_KEY"), "{e}");
+        assert!(!e.contains("sk-abc"), "{e}");
     }
 
     #[test]
