@@ -67,6 +67,22 @@ pub enum Command {
     Kernel(KernelArgs),
     /// Run commands in a throw-away VM booting the sched_ext kernel.
     Vm(VmArgs),
+    /// Compile a scheduler (C) for the BPF target against the sched_ext kernel's own headers.
+    ///
+    /// Diagnostics are printed as clang prints them; `--json` gives them structured (file,
+    /// line, column, severity, message).
+    Compile(CompileArgs),
+    /// Check a scheduler in a real sched_ext kernel: compile, load (the kernel verifier decides),
+    /// attach, run it under CPU and fork load, detach, and report the kernel's exit info.
+    ///
+    /// Runs in the sandbox VM unless `--backend host` (a sched_ext host, as root). Exit status:
+    /// 0 passed, 10 compile error, 11 rejected by the verifier, 12 attach failed, 13 never
+    /// enabled, 14 stalled tasks (watchdog), 15 called scx_bpf_error, 16 other kernel ejection,
+    /// 3 the sandbox failed, 2 usage or environment error.
+    Verify(VerifyArgs),
+    /// The in-kernel part of `verify` (run inside the sandbox, not by users).
+    #[command(hide = true)]
+    ScxJob(ScxJobArgs),
     /// PID 1 inside the VM (started by the kernel, not by users).
     #[command(hide = true)]
     GuestInit,
@@ -169,6 +185,60 @@ pub struct RunArgs {
     /// Kill the tasks if they have not all finished after this many seconds.
     #[arg(long, default_value_t = 1800.0, value_name = "SECS")]
     pub timeout: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    /// Scheduler source (`*.bpf.c`).
+    pub source: PathBuf,
+
+    /// Output object [default: <name>.bpf.o in schedgen's build cache].
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Scheduler source (`*.bpf.c`) or compiled object (`*.bpf.o`).
+    pub scheduler: PathBuf,
+
+    /// Seconds to keep the scheduler attached under load.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub duration: f64,
+
+    /// Names (`comm`) of long-task processes, for schedulers with a `long_comms` map.
+    #[arg(long = "long-comm", value_name = "COMM")]
+    pub long_comms: Vec<String>,
+
+    /// VM vCPUs [default: min(host cores, 4)].
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<usize>,
+
+    /// VM memory, e.g. 2G.
+    #[arg(long, default_value = "2G", value_parser = crate::sandbox::vm::parse_memory, value_name = "SIZE")]
+    pub memory: u64,
+
+    /// Print the full report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Also write the report JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub save: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScxJobArgs {
+    /// The job, as JSON.
+    #[arg(long)]
+    pub spec: String,
+    /// Where to write the report.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

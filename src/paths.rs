@@ -51,4 +51,9 @@ impl ProjectPaths {
     pub fn assets(&self) -> PathBuf {
         self.root.join("assets")
     }
+
+    /// Reference schedulers and the project's sched_ext header.
+    pub fn bpf_reference(&self) -> PathBuf {
+        self.root.join("bpf-reference")
+    }
 }

@@ -26,13 +26,28 @@ fn check(r: &RunResult) {
     assert_eq!(r.long.count, 1, "{id}");
     assert!(r.cleanup.ok, "{id}: {:?}", r.cleanup.error);
     let longest = r.tasks.iter().map(|t| t.wall_s).fold(0.0, f64::max);
-    assert!(r.makespan_s + 1e-9 >= longest, "{id}: makespan below the longest task");
+    assert!(
+        r.makespan_s + 1e-9 >= longest,
+        "{id}: makespan below the longest task"
+    );
     let cpu_total: f64 = r.tasks.iter().map(|t| t.cpu_s).sum();
     let capacity = r.makespan_s * r.system.cpus as f64;
-    assert!(cpu_total <= capacity * 1.02 + 0.05, "{id}: {cpu_total} s of CPU in {capacity} CPU-s");
+    assert!(
+        cpu_total <= capacity * 1.02 + 0.05,
+        "{id}: {cpu_total} s of CPU in {capacity} CPU-s"
+    );
     for t in &r.tasks {
-        assert!(t.succeeded(), "{id}: task {} failed: {:?}", t.index, t.stderr_tail);
-        assert!(t.cpu_s > 0.0, "{id}: task {} used no CPU: did it do any work?", t.index);
+        assert!(
+            t.succeeded(),
+            "{id}: task {} failed: {:?}",
+            t.index,
+            t.stderr_tail
+        );
+        assert!(
+            t.cpu_s > 0.0,
+            "{id}: task {} used no CPU: did it do any work?",
+            t.index
+        );
     }
     // The long task is the longest by CPU, exactly measured.
     let long = r.tasks.iter().find(|t| t.group == Group::Long).unwrap();
@@ -42,17 +57,24 @@ fn check(r: &RunResult) {
         .filter(|t| t.group == Group::Short)
         .map(|t| t.cpu_s)
         .fold(0.0, f64::max);
-    assert!(long.cpu_s > max_short, "{id}: long task cpu {} ≤ a short task's {max_short}", long.cpu_s);
+    assert!(
+        long.cpu_s > max_short,
+        "{id}: long task cpu {} ≤ a short task's {max_short}",
+        long.cpu_s
+    );
     let m = r.model.expect("model");
     assert!(m.optimal_makespan_s <= m.fair_share_makespan_s + 1e-9);
     // The monitor found the long task, and it runs under the names the case file promises.
     let mon = r.monitor.as_ref().expect("monitor report");
-    assert!(mon.long_tail.detected, "{id}: monitor did not single out the long task: {:?}", mon.long_tail);
+    assert!(
+        mon.long_tail.detected,
+        "{id}: monitor did not single out the long task: {:?}",
+        mon.long_tail
+    );
     assert!(
         mon.long_tail.matches_hint,
         "{id}: the long task ran as {:?}, the case file says {:?}",
-        mon.long_tail.tail_comms,
-        r.long_task_comm
+        mon.long_tail.tail_comms, r.long_task_comm
     );
 }
 

@@ -1,10 +1,12 @@
 //! One function per subcommand: turn CLI arguments into library calls and print the results.
 
+mod compile;
 mod deps;
 mod kernel;
 mod list;
 mod profile;
 mod run;
+mod verify;
 mod vm;
 
 use std::process::ExitCode;
@@ -29,6 +31,12 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         crate::sandbox::guest::main();
     }
     crate::interrupt::install()?;
+    // The in-kernel job runs inside the sandbox and needs no checkout.
+    if let Command::ScxJob(a) = &cli.command {
+        return Ok(ExitCode::from(crate::bpf::verify::scx_job(
+            &a.spec, &a.out,
+        )?));
+    }
     let paths = ProjectPaths::discover(cli.root.as_deref())?;
     let code = match cli.command {
         Command::List(a) => list::run(&paths, &a)?,
@@ -38,6 +46,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Vm(a) => vm::run(&cli.kernel, &a)?,
         Command::GuestInit => unreachable!("handled above"),
         Command::Profile(a) => profile::run(&paths, &a, cli.quiet)?,
+        Command::Compile(a) => compile::run(&paths, cli.kernel.as_deref(), &a)?,
+        Command::Verify(a) => verify::run(&paths, cli.kernel.as_deref(), cli.backend, &a)?,
+        Command::ScxJob(_) => unreachable!("handled above"),
     };
     Ok(ExitCode::from(code))
 }

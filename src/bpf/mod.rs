@@ -1,0 +1,7 @@
+//! Schedulers as BPF programs: compile them, load and attach them, verify them.
+
+pub mod compile;
+pub mod exit;
+pub mod loader;
+pub mod runtime;
+pub mod verify;

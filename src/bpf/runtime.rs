@@ -1,0 +1,370 @@
+//! The part of verification that needs a sched_ext kernel: load, attach, keep the scheduler
+//! running under load, watch that the kernel keeps it, detach, and say why it stopped.
+//!
+//! This runs where sched_ext is (inside the sandbox VM, or on a sched_ext host as root) as the
+//! hidden `schedgen scx-job` command, and writes a [`RuntimeReport`] as JSON for the host side.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::exit::{ExitClass, SchedExit};
+use super::loader::LoadedScheduler;
+use crate::interrupt;
+
+const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
+const SCX_OPS: &str = "/sys/kernel/sched_ext/root/ops";
+/// A poll of the state that took longer than this means our own process was not scheduled:
+/// the scheduler is starving runnable tasks, even if its watchdog has not fired yet.
+const STARVATION_GAP: Duration = Duration::from_secs(3);
+
+/// How far verification got.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Compile,
+    Load,
+    Attach,
+    Run,
+    Detach,
+    Done,
+}
+
+/// Why a scheduler failed verification. Each class has its own exit status.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    CompileError,
+    /// The kernel verifier (or libbpf) refused the program.
+    VerifierRejected,
+    AttachFailed,
+    /// Attached, but `/sys/kernel/sched_ext` never showed it enabled under its name.
+    NotEnabled,
+    /// Ejected by the watchdog: a runnable task was not scheduled in time.
+    Stall,
+    /// Ejected after calling `scx_bpf_error`.
+    BpfError,
+    /// Ejected by the kernel for another error.
+    KernelError,
+    /// The sandbox itself failed (VM did not boot, timed out, no result).
+    Sandbox,
+}
+
+impl Failure {
+    /// Process exit status for `schedgen verify`.
+    pub fn exit_status(self) -> u8 {
+        match self {
+            Failure::CompileError => 10,
+            Failure::VerifierRejected => 11,
+            Failure::AttachFailed => 12,
+            Failure::NotEnabled => 13,
+            Failure::Stall => 14,
+            Failure::BpfError => 15,
+            Failure::KernelError => 16,
+            Failure::Sandbox => 3,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Failure::CompileError => "does not compile",
+            Failure::VerifierRejected => "rejected by the kernel verifier",
+            Failure::AttachFailed => "failed to attach",
+            Failure::NotEnabled => "attached but never enabled",
+            Failure::Stall => "ejected: stalled a runnable task",
+            Failure::BpfError => "ejected: called scx_bpf_error",
+            Failure::KernelError => "ejected by the kernel",
+            Failure::Sandbox => "the sandbox failed",
+        }
+    }
+}
+
+/// What the in-kernel run found.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RuntimeReport {
+    pub stage: Stage,
+    pub passed: bool,
+    pub failure: Option<Failure>,
+    pub error: Option<String>,
+    /// The kernel verifier's log when a program was rejected.
+    pub verifier_log: Option<String>,
+    /// libbpf's messages when loading failed (tail).
+    pub libbpf_log: Option<String>,
+    /// `/sys/kernel/sched_ext/root/ops` while attached.
+    pub ops_name: Option<String>,
+    pub load_s: f64,
+    /// How long the scheduler stayed enabled under load.
+    pub enabled_s: f64,
+    pub requested_s: f64,
+    /// Longest gap between two of our polls: a sign of starved tasks.
+    pub max_poll_gap_s: f64,
+    pub exit: Option<SchedExit>,
+    /// The kernel's `sched_ext` log lines during the job.
+    pub kernel_log: Vec<String>,
+    pub kernel_release: String,
+}
+
+/// Arguments of the in-kernel job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RuntimeJob {
+    pub object: PathBuf,
+    pub duration_s: f64,
+    pub long_comms: Vec<String>,
+}
+
+fn read_trim(p: &str) -> String {
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Reader of the kernel log from "now" on (`/dev/kmsg`, non-blocking).
+struct KernelLog(Option<std::fs::File>);
+
+impl KernelLog {
+    fn open_at_end() -> KernelLog {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/kmsg")
+            .ok();
+        if let Some(f) = &f {
+            use std::os::fd::AsRawFd;
+            // SAFETY: lseek on our own descriptor; SEEK_END on kmsg skips old records.
+            unsafe { libc::lseek(f.as_raw_fd(), 0, libc::SEEK_END) };
+        }
+        KernelLog(f)
+    }
+
+    /// New records mentioning sched_ext (or the BPF scheduler) since opening.
+    fn sched_ext_lines(&mut self) -> Vec<String> {
+        let Some(f) = &mut self.0 else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 8192];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let rec = String::from_utf8_lossy(&buf[..n]);
+                    let msg = rec.split_once(';').map(|(_, m)| m).unwrap_or(&rec);
+                    let first = msg.lines().next().unwrap_or("").to_string();
+                    if first.contains("sched_ext") || first.contains("BPF scheduler") {
+                        out.push(first);
+                    }
+                }
+                // EPIPE: records were overwritten; keep reading.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
+
+/// CPU spinners and a fork loop, each in its own process group.
+struct Stress(Vec<Child>);
+
+impl Stress {
+    fn start(cpus: usize) -> Stress {
+        let mut kids = Vec::new();
+        let spawn = |script: &str| {
+            Command::new("/bin/sh")
+                .args(["-c", script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .ok()
+        };
+        for _ in 0..cpus {
+            kids.extend(spawn("while :; do :; done"));
+        }
+        // Forks: every new task passes through the scheduler's init/enable paths.
+        kids.extend(spawn(
+            "n=0; while :; do /bin/true; n=$((n+1)); echo $n > /dev/null; done",
+        ));
+        Stress(kids)
+    }
+
+    fn stop(&mut self) {
+        for k in &self.0 {
+            crate::workload::shell::kill_group(k.id() as i32);
+        }
+        for k in &mut self.0 {
+            let _ = k.wait();
+        }
+        self.0.clear();
+    }
+}
+
+impl Drop for Stress {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn class_failure(class: ExitClass) -> Option<Failure> {
+    match class {
+        ExitClass::Stall => Some(Failure::Stall),
+        ExitClass::BpfError => Some(Failure::BpfError),
+        ExitClass::KernelError | ExitClass::Sysrq => Some(Failure::KernelError),
+        ExitClass::None | ExitClass::Clean => None,
+    }
+}
+
+/// Guess the failure class from kernel log lines when the scheduler recorded no exit info.
+fn failure_from_log(lines: &[String]) -> Failure {
+    let text = lines.join("\n").to_lowercase();
+    if text.contains("stall") || text.contains("watchdog") {
+        Failure::Stall
+    } else if text.contains("scx_bpf_error") {
+        Failure::BpfError
+    } else {
+        Failure::KernelError
+    }
+}
+
+/// Load, attach, run under load for `duration_s`, detach. Never panics on a bad scheduler.
+pub fn run(job: &RuntimeJob) -> RuntimeReport {
+    let mut kmsg = KernelLog::open_at_end();
+    let mut r = RuntimeReport {
+        stage: Stage::Load,
+        passed: false,
+        failure: None,
+        error: None,
+        verifier_log: None,
+        libbpf_log: None,
+        ops_name: None,
+        load_s: 0.0,
+        enabled_s: 0.0,
+        requested_s: job.duration_s,
+        max_poll_gap_s: 0.0,
+        exit: None,
+        kernel_log: Vec::new(),
+        kernel_release: crate::system::kernel_release(),
+    };
+    if !Path::new(SCX_STATE).exists() {
+        r.failure = Some(Failure::Sandbox);
+        r.error = Some(format!(
+            "this kernel ({}) has no sched_ext",
+            r.kernel_release
+        ));
+        return r;
+    }
+    let t = Instant::now();
+    let mut sched = match LoadedScheduler::load(&job.object, &job.long_comms) {
+        Ok(s) => s,
+        Err(e) => {
+            r.load_s = t.elapsed().as_secs_f64();
+            r.verifier_log = e.verifier_log();
+            r.failure = Some(Failure::VerifierRejected);
+            r.libbpf_log = Some(tail_chars(&e.libbpf_log, 16 * 1024));
+            r.error = Some(e.message);
+            r.kernel_log = kmsg.sched_ext_lines();
+            return r;
+        }
+    };
+    r.load_s = t.elapsed().as_secs_f64();
+    r.stage = Stage::Attach;
+    if let Err(e) = sched.attach() {
+        r.failure = Some(Failure::AttachFailed);
+        r.error = Some(format!("{e:#}"));
+        r.exit = sched.exit_info();
+        r.kernel_log = kmsg.sched_ext_lines();
+        return r;
+    }
+    // The kernel enables a scheduler asynchronously: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while read_trim(SCX_STATE) != "enabled" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ops = read_trim(SCX_OPS);
+    if read_trim(SCX_STATE) != "enabled" || ops.is_empty() {
+        sched.detach();
+        r.exit = sched.exit_info();
+        r.kernel_log = kmsg.sched_ext_lines();
+        r.failure = r
+            .exit
+            .as_ref()
+            .and_then(|e| class_failure(e.class))
+            .or(Some(Failure::NotEnabled));
+        r.error = Some(format!("state `{}` after attaching", read_trim(SCX_STATE)));
+        return r;
+    }
+    r.ops_name = Some(ops.clone());
+    r.stage = Stage::Run;
+    let mut stress = Stress::start(crate::system::cpu_count());
+    let start = Instant::now();
+    let mut last = Instant::now();
+    let mut ejected = false;
+    while start.elapsed().as_secs_f64() < job.duration_s && !interrupt::requested() {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = Instant::now();
+        r.max_poll_gap_s = r.max_poll_gap_s.max(now.duration_since(last).as_secs_f64());
+        last = now;
+        if read_trim(SCX_STATE) != "enabled" || read_trim(SCX_OPS) != ops {
+            ejected = true;
+            break;
+        }
+    }
+    r.enabled_s = start.elapsed().as_secs_f64();
+    stress.stop();
+    r.stage = Stage::Detach;
+    sched.detach();
+    // The exit callback runs during unregistration; wait until the kernel says it is done.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while read_trim(SCX_STATE) != "disabled" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.exit = sched.exit_info();
+    r.kernel_log = kmsg.sched_ext_lines();
+    let exit_failure = r.exit.as_ref().and_then(|e| class_failure(e.class));
+    r.failure = if ejected {
+        Some(exit_failure.unwrap_or_else(|| failure_from_log(&r.kernel_log)))
+    } else if exit_failure.is_some() {
+        exit_failure
+    } else if r.max_poll_gap_s > STARVATION_GAP.as_secs_f64() {
+        r.error = Some(format!(
+            "our own process went unscheduled for {:.1} s: the scheduler starves runnable tasks",
+            r.max_poll_gap_s
+        ));
+        Some(Failure::Stall)
+    } else {
+        None
+    };
+    if ejected && r.error.is_none() {
+        r.error = Some(format!(
+            "ejected after {:.1} s of {:.1} s{}",
+            r.enabled_s,
+            job.duration_s,
+            r.exit
+                .as_ref()
+                .map(|e| format!(": {}", e.line()))
+                .unwrap_or_default()
+        ));
+    }
+    if r.failure.is_none() {
+        r.stage = Stage::Done;
+        r.passed = true;
+    }
+    r
+}
+
+fn tail_chars(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut cut = s.len() - n;
+    while !s.is_char_boundary(cut) {
+        cut += 1;
+    }
+    s[cut..].to_string()
+}

@@ -1,0 +1,266 @@
+//! `schedgen verify`: compile (if needed), then load, attach and run a scheduler under load in a
+//! sched_ext kernel, and report how far it got and why it stopped.
+//!
+//! The host side only prepares and collects: the object is compiled here against the target
+//! kernel's headers, and the in-kernel part ([`super::runtime`]) runs as a job in the sandbox
+//! VM (or directly on a sched_ext host when the user asks), writing its report as JSON.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::compile::{self, CompileReport, Headers};
+use super::runtime::{self, Failure, RuntimeJob, RuntimeReport, Stage};
+use crate::sandbox::{self, job, vm, Backend, Outcome, Place};
+
+pub const VERIFY_SCHEMA: &str = "schedgen.verify/1";
+/// File the in-kernel job writes its report to.
+const RUNTIME_FILE: &str = "runtime.json";
+
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub duration_s: f64,
+    pub backend: Backend,
+    /// `--kernel PATH`; the fetched kernel otherwise.
+    pub kernel: Option<PathBuf>,
+    pub cpus: Option<usize>,
+    pub memory_mib: u64,
+    /// Names of the long task's processes, for schedulers with a `long_comms` map.
+    pub long_comms: Vec<String>,
+    /// The project's `bpf-reference/` directory (for `schedgen.bpf.h`).
+    pub project_headers: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VerifyReport {
+    pub schema: String,
+    pub input: String,
+    pub object: Option<String>,
+    pub kernel_release: String,
+    /// `vm` or `host`.
+    pub place: String,
+    pub stage: Stage,
+    pub passed: bool,
+    pub failure: Option<Failure>,
+    pub error: Option<String>,
+    pub compile: Option<CompileReport>,
+    pub runtime: Option<RuntimeReport>,
+    /// The VM's serial console log, kept for review.
+    pub console_log: Option<String>,
+    /// QEMU start to the job's first instruction.
+    pub vm_start_s: Option<f64>,
+    pub total_s: f64,
+}
+
+impl VerifyReport {
+    pub fn exit_status(&self) -> u8 {
+        self.failure.map(Failure::exit_status).unwrap_or(0)
+    }
+}
+
+/// Where compiled objects go: under the cache, because a VM guest cannot see the host's `/tmp`.
+pub fn build_dir() -> PathBuf {
+    crate::workload::prepare::cache_root().join("build")
+}
+
+/// Headers for the running kernel, generated once from its BTF (`/sys/kernel/btf/vmlinux`).
+pub fn host_headers() -> Result<PathBuf> {
+    let release = crate::system::kernel_release();
+    let dir = crate::kernel::kernels_dir().join(format!("host-{release}"));
+    let btf = Path::new("/sys/kernel/btf/vmlinux");
+    if !dir.join("kfuncs.h").exists() {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        crate::kernel::btf::write_vmlinux_h(btf, &dir.join("vmlinux.h"))?;
+        crate::kernel::btf::write_kfuncs_h(btf, &release, &dir.join("kfuncs.h"))?;
+    }
+    Ok(dir)
+}
+
+/// Compile `source` for `kernel_dir`'s kernel into the build directory.
+pub fn compile_for(
+    source: &Path,
+    kernel_dir: &Path,
+    project_headers: &Path,
+) -> Result<CompileReport> {
+    let stem = source
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("scheduler")
+        .trim_end_matches(".c")
+        .trim_end_matches(".bpf");
+    let object = build_dir().join(format!("{stem}.bpf.o"));
+    let _ = std::fs::remove_file(&object);
+    compile::compile(
+        source,
+        &object,
+        &Headers {
+            kernel_dir: kernel_dir.to_path_buf(),
+            project_dir: project_headers.to_path_buf(),
+        },
+    )
+}
+
+/// Verify a scheduler given as C source or a compiled object.
+pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let start = Instant::now();
+    if !input.exists() {
+        anyhow::bail!("{} does not exist", input.display());
+    }
+    let place = sandbox::choose(opts.backend)?;
+    let (kernel_release, kernel_dir) = match place {
+        Place::Vm => {
+            let k = crate::kernel::select(opts.kernel.as_deref())?;
+            let dir = k
+                .vmlinux_h
+                .as_ref()
+                .and_then(|p| p.parent())
+                .map(Path::to_path_buf)
+                .context("the kernel has no generated headers: run `schedgen kernel fetch`")?;
+            (k.release.clone(), dir)
+        }
+        Place::Host => (crate::system::kernel_release(), host_headers()?),
+    };
+    let mut report = VerifyReport {
+        schema: VERIFY_SCHEMA.into(),
+        input: input.display().to_string(),
+        object: None,
+        kernel_release,
+        place: match place {
+            Place::Vm => "vm".into(),
+            Place::Host => "host".into(),
+        },
+        stage: Stage::Compile,
+        passed: false,
+        failure: None,
+        error: None,
+        compile: None,
+        runtime: None,
+        console_log: None,
+        vm_start_s: None,
+        total_s: 0.0,
+    };
+    let is_object = input.extension().is_some_and(|e| e == "o");
+    let object = if is_object {
+        input.canonicalize()?
+    } else {
+        let c = compile_for(input, &kernel_dir, &opts.project_headers)?;
+        let ok = c.ok;
+        let obj = c.object.clone();
+        report.compile = Some(c);
+        if !ok {
+            report.failure = Some(Failure::CompileError);
+            report.error = Some("compilation failed".into());
+            report.total_s = start.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+        PathBuf::from(obj.expect("ok compile has an object"))
+    };
+    report.object = Some(object.display().to_string());
+    report.stage = Stage::Load;
+
+    let rt_job = RuntimeJob {
+        object,
+        duration_s: opts.duration_s,
+        long_comms: opts.long_comms.clone(),
+    };
+    let runtime = match place {
+        Place::Host => Some(runtime::run(&rt_job)),
+        Place::Vm => run_in_vm(&rt_job, opts, &mut report)?,
+    };
+    if let Some(rt) = runtime {
+        report.stage = rt.stage;
+        report.passed = rt.passed;
+        report.failure = rt.failure;
+        report.error = rt.error.clone();
+        report.runtime = Some(rt);
+    }
+    report.total_s = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn run_in_vm(
+    rt_job: &RuntimeJob,
+    opts: &VerifyOptions,
+    report: &mut VerifyReport,
+) -> Result<Option<RuntimeReport>> {
+    let exe = std::env::current_exe().context("cannot find the schedgen executable")?;
+    let spec = serde_json::to_string(rt_job)?;
+    let out = Path::new(crate::sandbox::guest::GUEST_JOB_DIR).join(RUNTIME_FILE);
+    let job = job::Job {
+        work: job::Work::RunCommand {
+            argv: vec![
+                exe.display().to_string(),
+                "scx-job".into(),
+                "--spec".into(),
+                spec,
+                "--out".into(),
+                out.display().to_string(),
+            ],
+            cwd: None,
+            env: vec![],
+        },
+    };
+    let vm_opts = vm::VmOptions {
+        cpus: opts.cpus,
+        memory_mib: opts.memory_mib,
+        // Boot, load and teardown under emulation take a while; the run itself is bounded.
+        timeout: Duration::from_secs_f64(opts.duration_s + 120.0),
+        init_binary: Some(exe),
+    };
+    let outcome = sandbox::run_job(&job, Place::Vm, opts.kernel.as_deref(), &vm_opts)?;
+    let Outcome::Vm(vm_report) = outcome else {
+        unreachable!("a VM job has a VM outcome")
+    };
+    report.console_log = Some(vm_report.console_log().display().to_string());
+    report.vm_start_s = vm_report.start_to_job.map(|d| d.as_secs_f64());
+    let file = vm_report.job_dir.join(RUNTIME_FILE);
+    match job::read_json::<RuntimeReport>(&file) {
+        Ok(rt) => Ok(Some(rt)),
+        Err(_) => {
+            let why = match &vm_report.end {
+                vm::VmEnd::TimedOut => "the VM timed out".to_string(),
+                vm::VmEnd::Interrupted => "interrupted".to_string(),
+                vm::VmEnd::NoResult => "the VM stopped without a result".to_string(),
+                vm::VmEnd::Finished(r) => format!(
+                    "the in-VM job ended with status {} without a report{}",
+                    r.status_code(),
+                    r.error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                ),
+            };
+            report.failure = Some(Failure::Sandbox);
+            report.error = Some(format!(
+                "{why}; last console lines:\n{}",
+                vm_report.console_tail(15)
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// The hidden `scx-job` command: run the in-kernel part and write its report.
+pub fn scx_job(spec: &str, out: &Path) -> Result<u8> {
+    let job: RuntimeJob = serde_json::from_str(spec).context("malformed scx-job spec")?;
+    eprintln!(
+        "scx-job: loading {} for {:.0} s on {}",
+        job.object.display(),
+        job.duration_s,
+        crate::system::kernel_release()
+    );
+    let r = runtime::run(&job);
+    match (&r.failure, &r.ops_name) {
+        (None, Some(name)) => eprintln!(
+            "scx-job: `{name}` ran {:.1} s under load and detached cleanly",
+            r.enabled_s
+        ),
+        (Some(f), _) => eprintln!("scx-job: {} at stage {:?}", f.describe(), r.stage),
+        _ => {}
+    }
+    job::write_json(out, &r)?;
+    Ok(if r.passed { 0 } else { 1 })
+}

@@ -1,0 +1,51 @@
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use super::{EXIT_FAILED, EXIT_OK};
+use crate::bpf::{compile, verify};
+use crate::cli::CompileArgs;
+use crate::paths::ProjectPaths;
+
+pub fn run(paths: &ProjectPaths, kernel: Option<&Path>, args: &CompileArgs) -> Result<u8> {
+    if !args.source.exists() {
+        anyhow::bail!("{} does not exist", args.source.display());
+    }
+    let k = crate::kernel::select(kernel)?;
+    let kernel_dir = k
+        .vmlinux_h
+        .as_ref()
+        .and_then(|p| p.parent())
+        .context("the kernel has no generated headers: run `schedgen kernel fetch`")?;
+    let report = match &args.output {
+        Some(out) => compile::compile(
+            &args.source,
+            out,
+            &compile::Headers {
+                kernel_dir: kernel_dir.to_path_buf(),
+                project_dir: paths.bpf_reference(),
+            },
+        )?,
+        None => verify::compile_for(&args.source, kernel_dir, &paths.bpf_reference())?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        eprint!("{}", report.output);
+        match &report.object {
+            Some(o) => println!(
+                "compiled {} for {} in {:.2} s: {o}",
+                args.source.display(),
+                k.release,
+                report.seconds
+            ),
+            None => println!(
+                "{} does not compile for {} ({} error(s))",
+                args.source.display(),
+                k.release,
+                report.errors().count()
+            ),
+        }
+    }
+    Ok(if report.ok { EXIT_OK } else { EXIT_FAILED })
+}

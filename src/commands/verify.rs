@@ -1,0 +1,98 @@
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::bpf::verify::{self, VerifyOptions, VerifyReport};
+use crate::cli::VerifyArgs;
+use crate::paths::ProjectPaths;
+use crate::sandbox::Backend;
+
+pub fn run(
+    paths: &ProjectPaths,
+    kernel: Option<&Path>,
+    backend: Backend,
+    args: &VerifyArgs,
+) -> Result<u8> {
+    if !(args.duration > 0.0) {
+        anyhow::bail!("--duration must be a positive number of seconds");
+    }
+    let opts = VerifyOptions {
+        duration_s: args.duration,
+        backend,
+        kernel: kernel.map(Path::to_path_buf),
+        cpus: args.cpus,
+        memory_mib: args.memory,
+        long_comms: args.long_comms.clone(),
+        project_headers: paths.bpf_reference(),
+    };
+    let report = verify::verify(&args.scheduler, &opts)?;
+    if let Some(path) = &args.save {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", summary(&report));
+    }
+    Ok(report.exit_status())
+}
+
+fn summary(r: &VerifyReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let verdict = match r.failure {
+        None => "PASS".to_string(),
+        Some(f) => format!("FAIL: {}", f.describe()),
+    };
+    let _ = writeln!(
+        s,
+        "{} — {verdict} (stage reached: {:?}, kernel {}, {})",
+        r.input, r.stage, r.kernel_release, r.place
+    );
+    if let Some(c) = &r.compile {
+        if !c.ok {
+            for d in c.errors().take(20) {
+                let _ = writeln!(s, "  {}:{}:{}: {}", d.file, d.line, d.column, d.message);
+            }
+        }
+    }
+    if let Some(rt) = &r.runtime {
+        if let Some(name) = &rt.ops_name {
+            let _ = writeln!(
+                s,
+                "  loaded in {:.2} s · ran as `{name}` for {:.1} s of {:.1} s under load",
+                rt.load_s, rt.enabled_s, rt.requested_s
+            );
+        }
+        if let Some(log) = &rt.verifier_log {
+            let lines: Vec<&str> = log.lines().collect();
+            let _ = writeln!(s, "  verifier log (last lines of {}):", lines.len());
+            for l in &lines[lines.len().saturating_sub(12)..] {
+                let _ = writeln!(s, "    {l}");
+            }
+        }
+        if let Some(e) = &rt.exit {
+            let _ = writeln!(s, "  {}", e.line());
+        }
+    }
+    if let Some(e) = &r.error {
+        if r.failure.is_some() {
+            for l in e.lines().take(20) {
+                let _ = writeln!(s, "  ! {l}");
+            }
+        }
+    }
+    if let Some(c) = &r.console_log {
+        let _ = writeln!(s, "  console log: {c}");
+    }
+    let _ = writeln!(
+        s,
+        "  total {:.1} s{}",
+        r.total_s,
+        r.vm_start_s
+            .map(|v| format!(" (VM start to job {v:.1} s)"))
+            .unwrap_or_default()
+    );
+    s
+}
