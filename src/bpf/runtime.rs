@@ -351,7 +351,10 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
                 .unwrap_or_default()
         ));
     }
-    if r.failure.is_none() {
+    if ejected {
+        // The failure happened while running, whatever teardown reached afterwards.
+        r.stage = Stage::Run;
+    } else if r.failure.is_none() {
         r.stage = Stage::Done;
         r.passed = true;
     }

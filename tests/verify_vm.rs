@@ -1,0 +1,165 @@
+//! `schedgen verify` end to end in the sandbox VM with the real sched_ext kernel: every failure
+//! class is caught, reported with its evidence and its own exit status, and the good reference
+//! schedulers pass. Needs `schedgen kernel fetch` (CI does it); `SCHEDGEN_SKIP_VM=1` skips.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// One VM at a time: this machine has 2 cores and a VM gets both.
+static VM: Mutex<()> = Mutex::new(());
+
+fn skip() -> bool {
+    if std::env::var("SCHEDGEN_SKIP_VM").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: SCHEDGEN_SKIP_VM=1, the sandbox VM tests did not run");
+        return true;
+    }
+    false
+}
+
+fn verify(scheduler: &str, extra: &[&str]) -> (i32, Value, Duration) {
+    let _one = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let root = env!("CARGO_MANIFEST_DIR");
+    let t = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_schedgen"))
+        .args([
+            "--root",
+            root,
+            "verify",
+            scheduler,
+            "--json",
+            "--duration",
+            "4",
+        ])
+        .args(extra)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let wall = t.elapsed();
+    let code = out.status.code().unwrap_or(-1);
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify printed no JSON ({e}); status {code}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, json, wall)
+}
+
+fn no_vm_left() {
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .filter(|c| c.starts_with("qemu-system") || c == "virtiofsd")
+        .collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+fn fixture(name: &str) -> String {
+    Path::new("tests/fixtures/bpf")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn syntax_error_is_reported_with_its_line() {
+    if skip() {
+        return;
+    }
+    let (code, j, _) = verify(&fixture("syntax_error.bpf.c"), &[]);
+    assert_eq!(code, 10, "{j}");
+    assert_eq!(j["failure"], "compile_error");
+    assert_eq!(j["stage"], "compile");
+    let diags = j["compile"]["diagnostics"].as_array().unwrap();
+    let err = diags
+        .iter()
+        .find(|d| d["severity"] == "error")
+        .expect("an error diagnostic");
+    assert_eq!(err["line"], 9, "{err}");
+    assert!(err["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("syntax_error.bpf.c"));
+    assert!(err["message"].as_str().unwrap().contains("expected ';'"));
+    assert!(j["compile"]["output"].as_str().unwrap().contains("error"));
+}
+
+#[test]
+fn verifier_rejection_keeps_the_kernel_log() {
+    if skip() {
+        return;
+    }
+    let (code, j, _) = verify(&fixture("verifier_reject.bpf.c"), &[]);
+    assert_eq!(code, 11, "{j}");
+    assert_eq!(j["failure"], "verifier_rejected");
+    assert_eq!(j["stage"], "load");
+    let log = j["runtime"]["verifier_log"].as_str().expect("verifier log");
+    assert!(
+        log.contains("invalid mem access 'map_value_or_null'"),
+        "{log}"
+    );
+    no_vm_left();
+}
+
+#[test]
+fn a_scheduler_that_never_dispatches_is_ejected_as_a_stall() {
+    if skip() {
+        return;
+    }
+    let (code, j, wall) = verify(&fixture("never_dispatch.bpf.c"), &[]);
+    assert_eq!(code, 14, "{j}");
+    assert_eq!(j["failure"], "stall");
+    assert_eq!(j["stage"], "run");
+    assert_eq!(j["runtime"]["exit"]["kind"], 1026);
+    assert_eq!(j["runtime"]["exit"]["kind_name"], "ERROR_STALL");
+    assert!(wall < Duration::from_secs(90), "took {wall:?}");
+    no_vm_left();
+}
+
+#[test]
+fn scx_bpf_error_is_reported_with_its_message() {
+    if skip() {
+        return;
+    }
+    let (code, j, _) = verify(&fixture("calls_error.bpf.c"), &[]);
+    assert_eq!(code, 15, "{j}");
+    assert_eq!(j["failure"], "bpf_error");
+    assert_eq!(j["runtime"]["exit"]["kind"], 1025);
+    assert!(j["runtime"]["exit"]["msg"]
+        .as_str()
+        .unwrap()
+        .contains("fixture gives up after 200 enqueues"));
+    no_vm_left();
+}
+
+#[test]
+fn reference_schedulers_pass() {
+    if skip() {
+        return;
+    }
+    for (file, name) in [
+        ("fifo.bpf.c", "schedgen_fifo"),
+        ("vtime.bpf.c", "schedgen_vtime"),
+        ("longfirst.bpf.c", "schedgen_longfirst"),
+    ] {
+        let path = format!("bpf-reference/{file}");
+        let (code, j, _) = verify(&path, &["--long-comm", "long_integ_test"]);
+        assert_eq!(code, 0, "{file}: {j}");
+        assert_eq!(j["passed"], true);
+        assert_eq!(j["runtime"]["ops_name"], name);
+        assert!(j["runtime"]["enabled_s"].as_f64().unwrap() >= 4.0);
+        assert_eq!(
+            j["runtime"]["exit"]["kind_name"], "UNREG",
+            "{file}: {}",
+            j["runtime"]["exit"]
+        );
+    }
+    no_vm_left();
+}
