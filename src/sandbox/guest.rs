@@ -25,6 +25,13 @@ pub const GUEST_JOB_DIR: &str = "/run/schedgen-job";
 
 /// The guest init's whole life. Never returns.
 pub fn main() -> ! {
+    // Run anywhere else, this would mount over /tmp and power the machine off.
+    if std::process::id() != 1 {
+        console(
+            "schedgen: guest-init only runs as PID 1 inside schedgen's VM; use `schedgen vm run`",
+        );
+        std::process::exit(2);
+    }
     let outcome = std::panic::catch_unwind(run);
     let message = match outcome {
         Ok(Ok(())) => None,
