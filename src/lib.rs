@@ -4,6 +4,7 @@
 //! The library holds every stage as plain functions over serde types; `main.rs` only parses the
 //! command line and prints.
 
+pub mod bench;
 pub mod bpf;
 pub mod case;
 pub mod cli;

@@ -1,0 +1,7 @@
+//! `schedgen benchmark`: default vs custom scheduler, measured in alternation, with the bound.
+//!
+//! `result` holds the plain data a benchmark produces; the other modules only present it, as
+//! pure functions over a [`result::BenchResult`], so `schedgen analyze` can re-render any saved
+//! benchmark without running anything.
+
+pub mod result;

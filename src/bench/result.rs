@@ -1,0 +1,125 @@
+//! What a benchmark produces: plain serde types, written as `bench.json` in the results
+//! directory and re-read by `schedgen analyze` to render the reports again.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bpf::exit::SchedExit;
+use crate::model::MakespanModel;
+use crate::stats::{ArmStats, CutEstimate};
+use crate::workload::result::Group;
+
+pub const BENCH_SCHEMA: &str = "schedgen.bench/1";
+
+/// The two arms of a comparison.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Arm {
+    /// The kernel's own scheduler (no sched_ext scheduler attached).
+    Default,
+    /// The scheduler under test.
+    Custom,
+}
+
+/// Which scheduler a case was benchmarked with.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SchedulerRef {
+    /// `generated` (from bpf-generated/), `reference` (bpf-reference/), or `file`.
+    pub kind: String,
+    /// Source or object path.
+    pub path: String,
+    /// The `comm`s given to its `long_comms` map.
+    pub long_comms: Vec<String>,
+}
+
+/// One task's timing in one run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TaskTime {
+    pub index: usize,
+    pub group: Group,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub cpu_s: f64,
+}
+
+/// One measured run of one arm.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSample {
+    pub arm: Arm,
+    /// Position in the interleaved sequence (0-based, warm-up included).
+    pub order: usize,
+    pub warmup: bool,
+    pub makespan_s: f64,
+    /// What `/sys/kernel/sched_ext` said during the run (`default` or `sched_ext:<name>`).
+    pub scheduler: String,
+    /// False when the custom scheduler was ejected during the run (or the run failed).
+    pub valid: bool,
+    /// Why the run is invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid_reason: Option<String>,
+    /// The kernel's exit info after detaching (custom arm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<SchedExit>,
+    pub tasks: Vec<TaskTime>,
+}
+
+/// The theoretical bound, from one short and one long task measured alone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Bound {
+    /// CPU time of one short task run alone.
+    pub short_alone_s: f64,
+    /// CPU time of the long task run alone.
+    pub long_alone_s: f64,
+    pub model: MakespanModel,
+}
+
+/// PASS or FAIL, with the reason in words.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    pub pass: bool,
+    pub reason: String,
+}
+
+/// Everything measured for one case.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CaseBench {
+    pub test_id: String,
+    pub test_name: String,
+    pub scheduler: SchedulerRef,
+    /// Sizes given to the commands (after `--scale` and auto-sizing).
+    pub sizes: BTreeMap<String, String>,
+    pub scale: f64,
+    /// Extra multiplier applied to `long_*` sizes by auto-sizing (1 when not auto).
+    pub long_scale: f64,
+    pub bound: Option<Bound>,
+    /// All runs in the order they ran, warm-ups included (flagged).
+    pub runs: Vec<RunSample>,
+    /// Statistics over the valid, non-warm-up runs of each arm.
+    pub default: ArmStats,
+    pub custom: ArmStats,
+    pub cut: Option<CutEstimate>,
+    /// Share of the best possible cut the scheduler reached (cut / bound.best_cut).
+    pub captured: Option<f64>,
+    pub verdict: Verdict,
+    /// A failure that stopped this case (setup, load, VM...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A whole `schedgen benchmark` invocation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BenchResult {
+    pub schema: String,
+    pub started_at: String,
+    pub finished_at: String,
+    /// `vm` or `host`.
+    pub place: String,
+    pub kernel_release: String,
+    /// CPUs the workloads ran on (vCPUs in the VM).
+    pub cpus: usize,
+    pub runs_per_arm: usize,
+    pub warmup: usize,
+    pub target: f64,
+    pub cases: Vec<CaseBench>,
+}
