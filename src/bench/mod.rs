@@ -5,3 +5,7 @@
 //! benchmark without running anything.
 
 pub mod result;
+pub mod table;
+
+#[cfg(test)]
+mod fixture;

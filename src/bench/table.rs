@@ -1,0 +1,311 @@
+//! The terminal summary of a benchmark: one row per case, hyperfine-style `mean ± σ`, the cut
+//! with its interval, the bound, and the verdict.
+//!
+//! The cells are computed once by [`cells`] and shared with the Markdown report, so the two
+//! never disagree on a number. Colour is applied after padding (escape codes have no width) and
+//! only when the caller says the output is a terminal.
+
+use std::fmt::Write;
+use std::io::IsTerminal;
+
+use super::result::{BenchResult, CaseBench};
+use crate::stats::{ArmStats, IntervalMethod};
+
+/// Column headers, in the order of [`Cells::columns`].
+pub const HEADERS: [&str; 9] = [
+    "case",
+    "runs",
+    "default (s)",
+    "custom (s)",
+    "cut [95% CI]",
+    "p",
+    "best cut",
+    "captured",
+    "verdict",
+];
+
+/// What each column means, printed under the table and in the report.
+pub const LEGEND: &str = "runs: valid measured runs default/custom (warm-ups excluded) · \
+default, custom: mean ± σ makespan · cut: 1 − custom/default with its 95% interval \
+(bootstrap from 5 runs per arm, Welch's t below) · p: Mann–Whitney U, two-sided · \
+best cut: the most any scheduler could cut on these CPUs (the bound) · captured: cut / best cut";
+
+/// Whether stdout should get colours: a terminal, and `NO_COLOR` unset.
+pub fn stdout_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// One case's row, as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cells {
+    pub case: String,
+    pub runs: String,
+    pub default: String,
+    pub custom: String,
+    pub cut: String,
+    pub p: String,
+    pub best: String,
+    pub captured: String,
+    pub pass: bool,
+    /// The verdict's reason (or the case's error), on one line.
+    pub reason: String,
+}
+
+impl Cells {
+    /// The cells in [`HEADERS`] order, the verdict as plain `PASS`/`FAIL`.
+    pub fn columns(&self) -> [&str; 9] {
+        [
+            &self.case,
+            &self.runs,
+            &self.default,
+            &self.custom,
+            &self.cut,
+            &self.p,
+            &self.best,
+            &self.captured,
+            verdict_word(self.pass),
+        ]
+    }
+}
+
+pub fn verdict_word(pass: bool) -> &'static str {
+    if pass {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+/// Shown where there is no number.
+pub const NONE: &str = "—";
+
+fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.1}%", x * 100.0)
+    } else {
+        NONE.into()
+    }
+}
+
+fn mean_sd(s: &ArmStats) -> String {
+    if s.n == 0 {
+        NONE.into()
+    } else {
+        format!("{:.3} ± {:.3}", s.mean, s.sd)
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of one case's row.
+pub fn cells(c: &CaseBench) -> Cells {
+    let measured = c.default.n + c.custom.n > 0;
+    let cut = match &c.cut {
+        Some(e) if measured => {
+            let ci = if e.method == IntervalMethod::None
+                || !e.ci_low.is_finite()
+                || !e.ci_high.is_finite()
+            {
+                format!("[{NONE}]")
+            } else {
+                format!("[{}, {}]", pct(e.ci_low), pct(e.ci_high))
+            };
+            format!("{} {ci}", pct(e.cut))
+        }
+        _ => NONE.into(),
+    };
+    let p = match &c.cut {
+        Some(e) if measured && e.p_value.is_finite() => format!("{:.3}", e.p_value),
+        _ => NONE.into(),
+    };
+    let reason = match (&c.error, c.verdict.reason.is_empty()) {
+        (Some(e), _) => one_line(e),
+        (None, false) => one_line(&c.verdict.reason),
+        (None, true) => String::new(),
+    };
+    Cells {
+        case: c.test_id.clone(),
+        runs: if measured || !c.runs.is_empty() {
+            format!("{}/{}", c.default.n, c.custom.n)
+        } else {
+            NONE.into()
+        },
+        default: mean_sd(&c.default),
+        custom: mean_sd(&c.custom),
+        cut,
+        p,
+        best: c
+            .bound
+            .as_ref()
+            .map_or_else(|| NONE.into(), |b| pct(b.model.best_cut)),
+        captured: c.captured.map_or_else(|| NONE.into(), pct),
+        pass: c.verdict.pass,
+        reason,
+    }
+}
+
+/// The line above the table: where and how the benchmark ran.
+pub fn heading(r: &BenchResult) -> String {
+    format!(
+        "{} · kernel {} · {} CPUs · {} runs per arm + {} warm-up · target cut {}",
+        r.place,
+        r.kernel_release,
+        r.cpus,
+        r.runs_per_arm,
+        r.warmup,
+        pct(r.target)
+    )
+}
+
+/// The whole table: heading, header, one row per case, legend, and a count of passes.
+pub fn render(r: &BenchResult, color: bool) -> String {
+    let rows: Vec<Cells> = r.cases.iter().map(cells).collect();
+    let mut width = HEADERS.map(|h| h.chars().count());
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row.columns()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let pad = |s: &str, w: usize, right: bool| {
+        let fill = " ".repeat(w.saturating_sub(s.chars().count()));
+        if right {
+            format!("{fill}{s}")
+        } else {
+            format!("{s}{fill}")
+        }
+    };
+    // Numbers right-aligned, names and words left-aligned.
+    let right = [false, true, true, true, true, true, true, true, false];
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", heading(r));
+    let header: Vec<String> = HEADERS
+        .iter()
+        .zip(width)
+        .zip(right)
+        .map(|((h, w), r)| pad(h, w, r))
+        .collect();
+    let _ = writeln!(out, "{}", paint(&header.join("  "), Paint::Bold, color));
+    for row in &rows {
+        let mut line: Vec<String> = Vec::new();
+        for (i, cell) in row.columns().into_iter().enumerate() {
+            if i == 8 {
+                let look = if row.pass { Paint::Pass } else { Paint::Fail };
+                line.push(paint(cell, look, color));
+            } else {
+                line.push(pad(cell, width[i], right[i]));
+            }
+        }
+        if !row.reason.is_empty() {
+            line.push(row.reason.clone());
+        }
+        let _ = writeln!(out, "{}", line.join("  "));
+    }
+    let _ = writeln!(out, "{}", paint(LEGEND, Paint::Dim, color));
+    let passed = rows.iter().filter(|c| c.pass).count();
+    let _ = writeln!(out, "{passed} of {} cases passed", rows.len());
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Paint {
+    Bold,
+    Dim,
+    Pass,
+    Fail,
+}
+
+fn paint(s: &str, how: Paint, color: bool) -> String {
+    if !color {
+        return s.to_string();
+    }
+    let code = match how {
+        Paint::Bold => "1",
+        Paint::Dim => "2",
+        Paint::Pass => "1;32",
+        Paint::Fail => "1;31",
+    };
+    format!("\x1b[{code}m{s}\x1b[0m")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::fixture;
+
+    fn row<'a>(table: &'a str, case: &str) -> &'a str {
+        table
+            .lines()
+            .find(|l| l.starts_with(case))
+            .unwrap_or_else(|| panic!("no row for {case} in\n{table}"))
+    }
+
+    #[test]
+    fn rows_carry_the_numbers_and_verdicts() {
+        let r = fixture::bench();
+        let t = render(&r, false);
+        assert!(t.starts_with("vm · kernel 6.12.0-sched-ext · 2 CPUs · 5 runs per arm"));
+        let pass = row(&t, "ctest_suite");
+        assert!(pass.contains("5/5"), "{pass}");
+        assert!(pass.contains("9.200 ± 0.158"), "{pass}");
+        assert!(pass.contains("6.940 ± 0.114"), "{pass}");
+        assert!(pass.contains("24.6% ["), "{pass}");
+        assert!(pass.contains("25.5%"), "{pass}"); // best cut of 0.22 s ×39 + 4.8 s on 2 CPUs
+        assert!(pass.contains("96.3%"), "{pass}");
+        assert!(pass.contains("0.008"), "{pass}"); // exact Mann–Whitney, 5 vs 5, no overlap
+        assert!(pass.contains("PASS"), "{pass}");
+
+        let fail = row(&t, "log_processing");
+        assert!(
+            fail.contains("5/4"),
+            "the ejected run is not counted: {fail}"
+        );
+        assert!(fail.contains("FAIL  run 7 invalid"), "{fail}");
+        // No bound: best cut and captured are dashes.
+        assert_eq!(fail.matches(NONE).count(), 2, "{fail}");
+
+        let err = row(&t, "ddos_log_analysis");
+        assert!(
+            err.contains("FAIL  setup failed: tshark not found (install it"),
+            "{err}"
+        );
+        assert!(t.contains("1 of 3 cases passed"));
+        assert!(t.contains("captured: cut / best cut"));
+        assert!(!t.contains('\x1b'));
+    }
+
+    #[test]
+    fn columns_line_up() {
+        let t = render(&fixture::bench(), false);
+        let lines: Vec<&str> = t.lines().collect();
+        let at = |l: &str| {
+            l.find("PASS")
+                .or_else(|| l.find("FAIL"))
+                .map(|b| l[..b].chars().count())
+        };
+        let header_at = lines[1].find("verdict").unwrap();
+        for l in &lines[2..5] {
+            assert_eq!(at(l), Some(header_at), "{l}");
+        }
+    }
+
+    #[test]
+    fn colour_only_on_request() {
+        let t = render(&fixture::bench(), true);
+        assert!(t.contains("\x1b[1;32mPASS\x1b[0m"));
+        assert!(t.contains("\x1b[1;31mFAIL\x1b[0m"));
+    }
+
+    #[test]
+    fn an_interval_that_could_not_be_computed_is_a_dash() {
+        let mut r = fixture::bench();
+        let c = r.cases[0].cut.as_mut().unwrap();
+        c.method = IntervalMethod::None;
+        c.ci_low = f64::NAN;
+        c.ci_high = f64::NAN;
+        let cells = cells(&r.cases[0]);
+        assert_eq!(cells.cut, "24.6% [—]");
+        assert!(!render(&r, false).contains("NaN"));
+    }
+}
