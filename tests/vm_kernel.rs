@@ -7,6 +7,10 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// One VM at a time: the machine has few cores.
+static VM: Mutex<()> = Mutex::new(());
 
 fn skip() -> bool {
     if std::env::var("SCHEDGEN_SKIP_VM").as_deref() == Ok("1") {
@@ -92,6 +96,7 @@ fn generated_headers_compile_and_pass_the_guest_verifier() {
     if skip() {
         return;
     }
+    let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
     let headers = header_dir();
     // Not under /tmp: the guest has its own /tmp.
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vm_kernel");
@@ -143,4 +148,44 @@ fn generated_headers_compile_and_pass_the_guest_verifier() {
         stderr.contains("Registered sched_ext_ops fifo_ops"),
         "stdout: {stdout}\nstderr: {stderr}"
     );
+}
+
+/// A user's kernel given by path (here a copy of the fetched one, so neither its manifest nor
+/// its vmlinux is found): it boots from its bzImage, and headers are generated on demand.
+#[test]
+fn a_user_kernel_boots_and_gets_headers() {
+    if skip() {
+        return;
+    }
+    let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let cached = schedgen::kernel::select(None).expect("run `schedgen kernel fetch` first");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schedgen-test-kernel");
+    std::fs::create_dir_all(&dir).unwrap();
+    let vmlinuz = dir.join("vmlinuz");
+    std::fs::copy(&cached.vmlinuz, &vmlinuz).unwrap();
+    std::fs::copy(&cached.config, dir.join("config")).unwrap();
+
+    let k = schedgen::kernel::from_user_path(&vmlinuz).unwrap();
+    assert_eq!(k.source, schedgen::kernel::KernelSource::User);
+    assert!(k.vmlinux.is_none() && k.vmlinux_h.is_none());
+    let headers = schedgen::kernel::header_dir(&k).unwrap();
+    let kfuncs = std::fs::read_to_string(headers.join("kfuncs.h")).unwrap();
+    assert!(kfuncs.contains(" scx_bpf_dsq_insert("), "{kfuncs}");
+    assert!(headers.join("vmlinux.h").is_file());
+    std::fs::remove_dir_all(&headers).unwrap();
+
+    let vmlinuz = vmlinuz.to_string_lossy().into_owned();
+    let out = schedgen(&[
+        "--kernel",
+        &vmlinuz,
+        "vm",
+        "run",
+        "--timeout",
+        "90",
+        "--",
+        "uname",
+        "-r",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), cached.release);
 }

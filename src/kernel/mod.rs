@@ -171,6 +171,37 @@ pub fn from_user_path(vmlinuz: &Path) -> Result<Kernel> {
     })
 }
 
+/// The directory holding `vmlinux.h` and `kfuncs.h` for `kernel`, generating them on first use
+/// for a user's kernel (from a vmlinux beside it, or from its image when that is
+/// zstd-compressed) into `<cache>/kernels/user-<release>/`.
+pub fn header_dir(kernel: &Kernel) -> Result<PathBuf> {
+    if let Some(dir) = kernel.vmlinux_h.as_deref().and_then(Path::parent) {
+        return Ok(dir.to_path_buf());
+    }
+    let dir = kernels_dir().join(format!("user-{}", kernel.release));
+    if dir.join("kfuncs.h").is_file() && dir.join("vmlinux.h").is_file() {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let btf = match &kernel.vmlinux {
+        Some(v) => v.clone(),
+        None => {
+            let v = dir.join("vmlinux");
+            btf::extract_vmlinux(&kernel.vmlinuz, &v).with_context(|| {
+                format!(
+                    "kernel {} has no BTF schedgen can read: put its vmlinux beside {}",
+                    kernel.release,
+                    kernel.vmlinuz.display()
+                )
+            })?;
+            v
+        }
+    };
+    btf::write_vmlinux_h(&btf, &dir.join("vmlinux.h"))?;
+    btf::write_kfuncs_h(&btf, &kernel.release, &dir.join("kfuncs.h"))?;
+    Ok(dir)
+}
+
 /// What `fetch` did.
 pub enum FetchOutcome {
     Fetched(Kernel),
