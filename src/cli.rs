@@ -80,6 +80,10 @@ pub enum Command {
     /// enabled, 14 stalled tasks (watchdog), 15 called scx_bpf_error, 16 other kernel ejection,
     /// 3 the sandbox failed, 2 usage or environment error.
     Verify(VerifyArgs),
+    /// Re-render a benchmark's report.md and SVG charts from DIR/bench.json and print its
+    /// table. Exit status: 0 when every case passed, 1 when one failed, 2 when DIR holds
+    /// no readable bench.json.
+    Analyze(AnalyzeArgs),
     /// The in-kernel part of `verify` (run inside the sandbox, not by users).
     #[command(hide = true)]
     ScxJob(ScxJobArgs),
@@ -229,6 +233,13 @@ pub struct VerifyArgs {
     /// Also write the report JSON here.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// A benchmark results directory (results/<time>/), holding bench.json.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -70,11 +70,19 @@ pub enum IntervalMethod {
 pub struct CutEstimate {
     /// `1 − mean(custom) / mean(default)`: positive when custom is faster.
     pub cut: f64,
+    /// NaN when there is no interval ([`IntervalMethod::None`]); JSON writes it as `null`.
+    #[serde(deserialize_with = "nan_if_null")]
     pub ci_low: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub ci_high: f64,
     pub method: IntervalMethod,
     /// Two-sided Mann–Whitney U p-value for "the arms differ".
     pub p_value: f64,
+}
+
+/// JSON has no NaN (serde_json writes `null`): read `null` back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 pub fn cut(default: &[f64], custom: &[f64]) -> CutEstimate {

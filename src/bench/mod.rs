@@ -4,6 +4,9 @@
 //! pure functions over a [`result::BenchResult`], so `schedgen analyze` can re-render any saved
 //! benchmark without running anything.
 
+pub mod charts;
+pub mod export;
+pub mod markdown;
 pub mod result;
 pub mod table;
 

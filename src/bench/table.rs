@@ -202,10 +202,27 @@ pub fn render(r: &BenchResult, color: bool) -> String {
         }
         let _ = writeln!(out, "{}", line.join("  "));
     }
-    let _ = writeln!(out, "{}", paint(LEGEND, Paint::Dim, color));
+    for line in wrap(LEGEND, 100) {
+        let _ = writeln!(out, "{}", paint(&line, Paint::Dim, color));
+    }
     let passed = rows.iter().filter(|c| c.pass).count();
     let _ = writeln!(out, "{passed} of {} cases passed", rows.len());
     out
+}
+
+/// Split text into lines of at most `width` characters at spaces.
+pub(crate) fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in s.split_whitespace() {
+        match lines.last_mut() {
+            Some(l) if l.chars().count() + 1 + word.chars().count() <= width => {
+                l.push(' ');
+                l.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 #[derive(Clone, Copy)]
@@ -272,6 +289,7 @@ mod tests {
         );
         assert!(t.contains("1 of 3 cases passed"));
         assert!(t.contains("captured: cut / best cut"));
+        assert!(t.lines().all(|l| l.chars().count() < 200), "{t}");
         assert!(!t.contains('\x1b'));
     }
 

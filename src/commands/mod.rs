@@ -1,5 +1,6 @@
 //! One function per subcommand: turn CLI arguments into library calls and print the results.
 
+mod analyze;
 mod compile;
 mod deps;
 mod kernel;
@@ -37,6 +38,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             &a.spec, &a.out,
         )?));
     }
+    // Re-rendering a saved benchmark needs no checkout either.
+    if let Command::Analyze(a) = &cli.command {
+        return Ok(ExitCode::from(analyze::run(a)?));
+    }
     let paths = ProjectPaths::discover(cli.root.as_deref())?;
     let code = match cli.command {
         Command::List(a) => list::run(&paths, &a)?,
@@ -49,6 +54,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Compile(a) => compile::run(&paths, cli.kernel.as_deref(), &a)?,
         Command::Verify(a) => verify::run(&paths, cli.kernel.as_deref(), cli.backend, &a)?,
         Command::ScxJob(_) => unreachable!("handled above"),
+        Command::Analyze(_) => unreachable!("handled above"),
     };
     Ok(ExitCode::from(code))
 }

@@ -1,0 +1,270 @@
+//! The Markdown report of a benchmark: what ran where, the summary table, and per case the
+//! sizes, the bound, every run in order and the charts.
+//!
+//! Every run is listed, warm-ups and invalid ones included, because a reviewer should be able to
+//! see that nothing was dropped quietly: an ejected scheduler shows up with the kernel's exit
+//! line next to the run it spoiled. Numbers in the summary come from [`table::cells`], so the
+//! terminal and the report agree.
+
+use std::fmt::Write;
+
+use super::charts;
+use super::result::{Arm, BenchResult, CaseBench};
+use super::table::{self, NONE};
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// Make text safe inside a table cell: one line, pipes escaped.
+fn cell(s: &str) -> String {
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
+}
+
+fn arm_name(a: Arm) -> &'static str {
+    match a {
+        Arm::Default => "default",
+        Arm::Custom => "custom",
+    }
+}
+
+/// The whole report.
+pub fn render(r: &BenchResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# schedgen benchmark\n");
+    let _ = writeln!(s, "| | |\n|---|---|");
+    for (k, v) in [
+        ("Started", r.started_at.clone()),
+        ("Finished", r.finished_at.clone()),
+        ("Machine", r.place.clone()),
+        ("Kernel", r.kernel_release.clone()),
+        ("CPUs", r.cpus.to_string()),
+        (
+            "Runs",
+            format!(
+                "{} per arm, default and custom alternating, after {} warm-up pair(s)",
+                r.runs_per_arm, r.warmup
+            ),
+        ),
+        ("Target cut", pct(r.target)),
+    ] {
+        let _ = writeln!(s, "| {k} | {} |", cell(&v));
+    }
+    let _ = writeln!(s, "\n## Summary\n");
+    summary(&mut s, r);
+    for c in &r.cases {
+        case_section(&mut s, c);
+    }
+    s
+}
+
+fn summary(s: &mut String, r: &BenchResult) {
+    let _ = writeln!(s, "| {} |", table::HEADERS.join(" | "));
+    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|---|");
+    for c in &r.cases {
+        let cells = table::cells(c);
+        let mut cols: Vec<String> = cells.columns().iter().map(|v| cell(v)).collect();
+        cols[0] = format!("[{0}](#{1})", cols[0], anchor(&c.test_id));
+        cols[8] = format!("**{}**", cols[8]);
+        if !cells.reason.is_empty() {
+            cols[8] = format!("{} {}", cols[8], cell(&cells.reason));
+        }
+        let _ = writeln!(s, "| {} |", cols.join(" | "));
+    }
+    let passed = r.cases.iter().filter(|c| c.verdict.pass).count();
+    let _ = writeln!(
+        s,
+        "\n{passed} of {} cases passed. {}\n",
+        r.cases.len(),
+        table::LEGEND
+    );
+    if charts::has_bars(r) {
+        let _ = writeln!(
+            s,
+            "![Mean makespan per case, default vs custom, with the optimal makespan]({})\n",
+            charts::BARS_FILE
+        );
+    }
+}
+
+/// GitHub's heading anchor for a plain `## id` heading.
+fn anchor(id: &str) -> String {
+    id.to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_' || *c == ' ')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+fn case_section(s: &mut String, c: &CaseBench) {
+    let _ = writeln!(s, "## {}\n", c.test_id);
+    let _ = writeln!(s, "{}\n", c.test_name);
+    let word = table::verdict_word(c.verdict.pass);
+    if c.verdict.reason.is_empty() {
+        let _ = writeln!(s, "**Verdict: {word}**\n");
+    } else {
+        let _ = writeln!(s, "**Verdict: {word}**: {}\n", cell(&c.verdict.reason));
+    }
+    if let Some(e) = &c.error {
+        let _ = writeln!(
+            s,
+            "The case stopped with an error:\n\n```text\n{}\n```\n",
+            e.trim_end()
+        );
+    }
+    let sched = &c.scheduler;
+    let long = if sched.long_comms.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = sched.long_comms.iter().map(|n| format!("`{n}`")).collect();
+        format!(", told the long tasks are {}", names.join(", "))
+    };
+    let _ = writeln!(s, "- Scheduler: {} `{}`{long}", sched.kind, sched.path);
+    let _ = writeln!(
+        s,
+        "- Scale: {} (long tasks ×{} more by auto-sizing)",
+        c.scale, c.long_scale
+    );
+    if c.sizes.is_empty() {
+        let _ = writeln!(s, "- Sizes: {NONE}");
+    } else {
+        let sizes: Vec<String> = c
+            .sizes
+            .iter()
+            .map(|(k, v)| format!("`{k}` = {v}"))
+            .collect();
+        let _ = writeln!(s, "- Sizes: {}", sizes.join(", "));
+    }
+    match &c.bound {
+        Some(b) => {
+            let m = &b.model;
+            let _ = writeln!(
+                s,
+                "- Bound on {} CPUs: a short task alone takes {:.3} s and the long one {:.3} s, \
+                 so fair sharing predicts {:.3} s, the best schedule reaches {:.3} s, and the \
+                 best possible cut is {}{}",
+                m.cpus,
+                b.short_alone_s,
+                b.long_alone_s,
+                m.fair_share_makespan_s,
+                m.optimal_makespan_s,
+                pct(m.best_cut),
+                match c.captured {
+                    Some(x) => format!("; this scheduler captured {} of it.", pct(x)),
+                    None => ".".into(),
+                }
+            );
+        }
+        None => {
+            let _ = writeln!(s, "- Bound: not measured, so no best cut to compare with.");
+        }
+    }
+    let _ = writeln!(s);
+    if c.runs.is_empty() {
+        let _ = writeln!(s, "No runs.\n");
+        return;
+    }
+    let _ = writeln!(s, "### Runs\n");
+    let _ = writeln!(
+        s,
+        "| # | arm | warm-up | makespan (s) | valid | scheduler | note |"
+    );
+    let _ = writeln!(s, "|--:|---|---|--:|---|---|---|");
+    for r in &c.runs {
+        let mut note: Vec<String> = Vec::new();
+        if let Some(why) = &r.invalid_reason {
+            note.push(cell(why));
+        }
+        if let Some(e) = &r.exit {
+            note.push(format!("`{}`", cell(&e.line()).replace('`', "'")));
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.3} | {} | `{}` | {} |",
+            r.order,
+            arm_name(r.arm),
+            if r.warmup { "yes" } else { "" },
+            r.makespan_s,
+            if r.valid { "valid" } else { "**invalid**" },
+            cell(&r.scheduler),
+            note.join(" · ")
+        );
+    }
+    let _ = writeln!(s);
+    if let Some(file) = charts::timeline_file(c) {
+        let (d, u) = charts::timeline_runs(c);
+        let which: Vec<String> = [d, u]
+            .into_iter()
+            .flatten()
+            .map(|r| format!("#{} ({})", r.order, arm_name(r.arm)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "![Task timeline of runs {}]({file})\n",
+            which.join(" and ")
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::fixture;
+
+    #[test]
+    fn report_has_every_section() {
+        let md = render(&fixture::bench());
+        for needle in [
+            "# schedgen benchmark",
+            "| Kernel | 6.12.0-sched-ext |",
+            "| CPUs | 2 |",
+            "| Target cut | 20.0% |",
+            "## Summary",
+            "| case | runs | default (s) |",
+            "| [ctest_suite](#ctest_suite) | 5/5 | 9.200 ± 0.158 | 6.940 ± 0.114 |",
+            "**PASS** cut 24.6%",
+            "1 of 3 cases passed.",
+            "![Mean makespan per case, default vs custom, with the optimal makespan](bars.svg)",
+            "## ctest_suite",
+            "## log_processing",
+            "## ddos_log_analysis",
+            "best possible cut is 25.5%; this scheduler captured 96.3% of it.",
+            "- Bound: not measured",
+            "`long_secs` = 4.8, `short_iters` = 220",
+            "(timeline-ctest_suite.svg)",
+            "Task timeline of runs #2 (default) and #3 (custom)",
+            "(timeline-log_processing.svg)",
+            "**Verdict: FAIL**: run 7 invalid",
+            "```text\nsetup failed: tshark not found\n(install it with schedgen deps)\n```",
+        ] {
+            assert!(md.contains(needle), "missing {needle:?} in\n{md}");
+        }
+        assert!(!md.contains("timeline-ddos_log_analysis"));
+    }
+
+    #[test]
+    fn every_run_is_listed_in_order_with_the_ejection() {
+        let md = render(&fixture::bench());
+        let section = md.split("## log_processing").nth(1).unwrap();
+        let section = section.split("## ddos").next().unwrap();
+        let rows: Vec<&str> = section
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.starts_with("| #"))
+            .collect();
+        assert_eq!(rows.len(), 12, "{section}");
+        assert!(
+            rows[0].starts_with("| 0 | default | yes | 12.600 | valid |"),
+            "{}",
+            rows[0]
+        );
+        assert!(
+            rows[7].starts_with("| 7 | custom |  | 3.000 | **invalid** |")
+                && rows[7].contains("scheduler ejected during the run · `EXIT: ERROR_STALL: runnable task stall (ctest_long[412] failed to run for 30.2s)`"),
+            "{}",
+            rows[7]
+        );
+    }
+}
