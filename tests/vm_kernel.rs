@@ -5,6 +5,7 @@
 //! They need `schedgen kernel fetch` to have run (CI does it first) and clang-19;
 //! `SCHEDGEN_SKIP_VM=1` skips them loudly.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;
@@ -14,7 +15,11 @@ static VM: Mutex<()> = Mutex::new(());
 
 fn skip() -> bool {
     if std::env::var("SCHEDGEN_SKIP_VM").as_deref() == Ok("1") {
-        eprintln!("\n*** SKIPPING a kernel/VM test: SCHEDGEN_SKIP_VM=1 ***\n");
+        // Straight to stderr, not eprintln!: the test harness would capture and hide it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPING a kernel/VM test: SCHEDGEN_SKIP_VM=1 ***\n"
+        );
         return true;
     }
     false

@@ -4,7 +4,7 @@
 //! They need `schedgen kernel fetch` to have run. `SCHEDGEN_SKIP_VM=1` skips them (loudly);
 //! without it a missing kernel, QEMU or virtiofsd is a failure, not a skip.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -15,7 +15,11 @@ static VM: Mutex<()> = Mutex::new(());
 
 fn skip() -> bool {
     if std::env::var("SCHEDGEN_SKIP_VM").as_deref() == Ok("1") {
-        eprintln!("\n*** SKIPPING a VM test: SCHEDGEN_SKIP_VM=1 ***\n");
+        // Straight to stderr, not eprintln!: the test harness would capture and hide it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** SKIPPING a VM test: SCHEDGEN_SKIP_VM=1 ***\n"
+        );
         return true;
     }
     false
