@@ -203,6 +203,9 @@ impl Case {
             }
         }
         for (k, v) in &self.sizes {
+            if !k.starts_with("short_") && !k.starts_with("long_") {
+                bail!("size `{k}` must start with short_ or long_ (auto-sizing scales the long task's sizes on their own)");
+            }
             match v {
                 toml::Value::Integer(i) if *i > 0 => {}
                 toml::Value::Float(f) if *f > 0.0 => {}
@@ -236,14 +239,23 @@ impl Case {
 
     /// The sizes after scaling, as the strings exported to the commands' environment.
     pub fn scaled_sizes(&self, scale: f64) -> BTreeMap<String, String> {
+        self.sizes_for(scale, 1.0)
+    }
+
+    /// Sizes scaled by `scale`, and the long task's (`long_*`) additionally by `long_scale`:
+    /// auto-sizing stretches the long task relative to the short ones.
+    pub fn sizes_for(&self, scale: f64, long_scale: f64) -> BTreeMap<String, String> {
         self.sizes
             .iter()
             .map(|(k, v)| {
+                let f = if k.starts_with("long_") {
+                    scale * long_scale
+                } else {
+                    scale
+                };
                 let s = match v {
-                    toml::Value::Integer(i) => {
-                        ((*i as f64 * scale).round() as i64).max(1).to_string()
-                    }
-                    toml::Value::Float(f) => format_float(f * scale),
+                    toml::Value::Integer(i) => ((*i as f64 * f).round() as i64).max(1).to_string(),
+                    toml::Value::Float(x) => format_float(x * f),
                     other => other.to_string(),
                 };
                 (k.clone(), s)
@@ -345,6 +357,16 @@ long = "true"
         assert_eq!(s["short_iters"], "1");
         assert_eq!(s["long_secs"], "0.025");
         assert_eq!(c.scaled_sizes(2.0)["short_iters"], "200");
+        let auto = c.sizes_for(1.0, 4.0);
+        assert_eq!(
+            (auto["short_iters"].as_str(), auto["long_secs"].as_str()),
+            ("100", "10")
+        );
+        let auto = c.sizes_for(1.0, 4.0);
+        assert_eq!(
+            (auto["short_iters"].as_str(), auto["long_secs"].as_str()),
+            ("100", "10")
+        );
         assert_eq!(c.param_values()["width"], "640");
     }
 

@@ -80,6 +80,17 @@ pub enum Command {
     /// enabled, 14 stalled tasks (watchdog), 15 called scx_bpf_error, 16 other kernel ejection,
     /// 3 the sandbox failed, 2 usage or environment error.
     Verify(VerifyArgs),
+    /// Compare the default kernel scheduler with a custom one: interleaved runs, statistics,
+    /// the theoretical bound, a verdict per case, and reports in results/<time>/.
+    ///
+    /// With no scheduler option each case uses its accepted scheduler from bpf-generated/,
+    /// else the reference long-task-first scheduler. Everything runs in one sandbox VM boot
+    /// (or on a sched_ext host with `--backend host`). Exit status: 0 when every case passes,
+    /// 1 when one fails, 2 on a usage or environment error, 130 after Ctrl-C.
+    Benchmark(BenchmarkArgs),
+    /// The measuring part of `benchmark` (run inside the sandbox, not by users).
+    #[command(hide = true)]
+    BenchJob(ScxJobArgs),
     /// Re-render a benchmark's report.md and SVG charts from DIR/bench.json and print its
     /// table. Exit status: 0 when every case passed, 1 when one failed, 2 when DIR holds
     /// no readable bench.json.
@@ -233,6 +244,72 @@ pub struct VerifyArgs {
     /// Also write the report JSON here.
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").args(["test", "all"])))]
+#[command(group(clap::ArgGroup::new("sched").args(["scheduler", "reference", "generated"])))]
+pub struct BenchmarkArgs {
+    /// Case to benchmark (repeat for several) [default: ctest_suite].
+    #[arg(long, short = 't', value_name = "ID")]
+    pub test: Vec<String>,
+
+    /// Benchmark every case.
+    #[arg(long)]
+    pub all: bool,
+
+    /// The scheduler to compare: a source (.bpf.c) or object (.bpf.o) file.
+    #[arg(long, value_name = "FILE")]
+    pub scheduler: Option<PathBuf>,
+
+    /// A reference scheduler from bpf-reference/ by name (fifo, vtime, longfirst).
+    #[arg(long, value_name = "NAME")]
+    pub reference: Option<String>,
+
+    /// Only accepted schedulers from bpf-generated/ (a case without one fails).
+    #[arg(long)]
+    pub generated: bool,
+
+    /// Measured runs per arm.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub runs: u64,
+
+    /// Warm-up runs per arm, discarded.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+
+    /// `auto` sizes each case for the CPU count used (long task ≈ 39·short/(CPUs−1));
+    /// otherwise a number or preset as for `run`.
+    #[arg(long, default_value = "auto", value_name = "S")]
+    pub scale: String,
+
+    /// With `--scale auto`: CPU seconds a short task should take on this host.
+    #[arg(long, default_value_t = 0.05, value_name = "SECS")]
+    pub short_target: f64,
+
+    /// With `--scale auto`: most CPU seconds the long task may take on this host.
+    #[arg(long, default_value_t = 4.0, value_name = "SECS")]
+    pub long_cap: f64,
+
+    /// VM vCPUs [default: min(host cores, 4)].
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<usize>,
+
+    /// VM memory, e.g. 4G.
+    #[arg(long, default_value = "4G", value_parser = crate::sandbox::vm::parse_memory, value_name = "SIZE")]
+    pub memory: u64,
+
+    /// The cut a case must reach to PASS.
+    #[arg(long, default_value_t = 0.30, value_name = "CUT")]
+    pub target: f64,
+
+    /// Results directory [default: results/<time>/].
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+
+    /// Stop the measuring VM after this many seconds.
+    #[arg(long, default_value_t = 4.0 * 3600.0, value_name = "SECS")]
+    pub timeout: f64,
 }
 
 #[derive(Debug, Args)]

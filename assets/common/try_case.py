@@ -103,6 +103,14 @@ def tree_state(root):
     return state
 
 
+def busy_seconds():
+    """CPU seconds spent by the whole machine so far (all CPUs, non-idle), from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_of(ru):
     return ru.ru_utime + ru.ru_stime
 
@@ -185,24 +193,35 @@ def run_tasks(indices, cmds, base_env, work, logs, timeout, concurrent):
                     p.returncode = os.waitstatus_to_exitcode(status)
                     results[i] = (p.returncode, time.monotonic() - started[i], cpu_of(ru))
 
-        for i in batch_indices:
-            started[i] = time.monotonic()
-            p = start(i)
-            running[p.pid] = (i, p)
-            reap()
-        while running:
-            reap()
-            sampler.sample()
-            if timeout and time.monotonic() - t0 > timeout:
-                for pid, (i, p) in running.items():
-                    if pid not in killed:
-                        print("try_case: task %d timed out, killing it" % i, file=sys.stderr)
-                        killed.add(pid)
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-            time.sleep(0.02)
+        def kill_session(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        try:
+            for i in batch_indices:
+                started[i] = time.monotonic()
+                p = start(i)
+                running[p.pid] = (i, p)
+                reap()
+            while running:
+                reap()
+                sampler.sample()
+                if timeout and time.monotonic() - t0 > timeout:
+                    for pid, (i, p) in running.items():
+                        if pid not in killed:
+                            print("try_case: task %d timed out, killing it" % i, file=sys.stderr)
+                            killed.add(pid)
+                        kill_session(pid)
+                time.sleep(0.02)
+        except BaseException:
+            # Ctrl-C or an error in here: leave no task behind
+            for pid in running:
+                kill_session(pid)
+            for pid, (i, p) in running.items():
+                p.wait()
+            raise
 
     if concurrent:
         run_batch(indices)
@@ -215,7 +234,7 @@ def run_tasks(indices, cmds, base_env, work, logs, timeout, concurrent):
 def main():
     args = sys.argv[1:]
     opts = {"data": None, "reuse": False, "keep": False, "alone": False,
-            "setup_only": False, "timeout": None, "quiet": False}
+            "setup_only": False, "timeout": None, "quiet": False, "ro": True}
     pos = []
     while args:
         a = args.pop(0)
@@ -233,11 +252,13 @@ def main():
             opts["timeout"] = float(args.pop(0))
         elif a == "--quiet-tasks":
             opts["quiet"] = True
+        elif a == "--no-ro":
+            opts["ro"] = False
         elif a.startswith("-") and a not in ("-h", "--help"):
             die("unknown option " + a)
         elif a in ("-h", "--help"):
             die("usage: try_case.sh [--data DIR] [--reuse] [--keep] [--alone] [--setup-only] "
-                "[--timeout S] [--quiet-tasks] CASE_TOML [SCALE]")
+                "[--timeout S] [--quiet-tasks] [--no-ro] CASE_TOML [SCALE]")
         else:
             pos.append(a)
     if not 1 <= len(pos) <= 2:
@@ -277,10 +298,13 @@ def main():
         setup_wall = 0.0
     else:
         if os.path.exists(data):
+            if os.listdir(data) and not os.path.exists(marker):
+                die("refusing to wipe %s: not empty and not made by try_case" % data)
             shutil.rmtree(data)
         os.makedirs(os.path.join(data, "bin"))
         t0 = time.monotonic()
         r0 = os.times()
+        busy_setup0 = busy_seconds()
         with open(os.path.join(logs, "setup.log"), "wb") as out:
             rc = subprocess.call(["/bin/sh", "-eu", "-c", case["commands"]["setup"]], cwd=data,
                                  env=env, stdin=subprocess.DEVNULL, stdout=out,
@@ -289,7 +313,9 @@ def main():
         r1 = os.times()
         setup_cpu = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
         du = sum(s[0] for s in tree_state(data).values())
-        print("setup: rc=%d  wall %.2f s  cpu %.2f s  DATA %.1f MB" % (rc, setup_wall, setup_cpu, du / 1048576))
+        other = busy_seconds() - busy_setup0 - setup_cpu
+        print("setup: rc=%d  wall %.2f s  cpu %.2f s  DATA %.1f MB  (other processes used %.2f CPU s "
+              "meanwhile)" % (rc, setup_wall, setup_cpu, du / 1048576, other))
         if rc != 0:
             print(open(os.path.join(logs, "setup.log"), errors="replace").read()[-3000:])
             die("setup failed", 1)
@@ -301,14 +327,29 @@ def main():
         return 0
 
     before = tree_state(data)
+    ro = False
+    if opts["ro"]:
+        # make DATA really read-only for the tasks, as in the runner's VM (needs root)
+        r = subprocess.run(["/bin/sh", "-c", 'mount --bind "$0" "$0" && '
+                            'mount -o remount,bind,ro "$0" || { umount "$0" 2>/dev/null; exit 1; }',
+                            data], stderr=subprocess.PIPE)
+        ro = r.returncode == 0
+        print("DATA is %s for the tasks" % ("mounted read-only" if ro else
+                                             "NOT read-only (bind mount failed; checking mtimes only)"))
     if opts["alone"]:
         indices = [0, LONG_INDEX]
     else:
         indices = list(range(N_TASKS))
     t0 = time.monotonic()
-    results, sampler = run_tasks(indices, case["commands"], env, work, logs, opts["timeout"],
-                                 concurrent=not opts["alone"])
+    busy0 = busy_seconds()
+    try:
+        results, sampler = run_tasks(indices, case["commands"], env, work, logs, opts["timeout"],
+                                     concurrent=not opts["alone"])
+    finally:
+        if ro:
+            subprocess.run(["umount", data])
     tasks_wall = time.monotonic() - t0
+    other_cpu = busy_seconds() - busy0 - sum(r[2] for r in results.values())
     after = tree_state(data)
 
     cleanup = case["commands"].get("cleanup")
@@ -374,6 +415,9 @@ def main():
         print("CHECK FAILED: long task cpu %.3f s is not above the largest short task cpu %.3f s"
               % (cpu_long, max_short_cpu))
     total = time.monotonic() - t_all
+    print("machine: %d CPUs; CPU used by other processes while the tasks ran: %.2f s "
+          "(%.0f%% of one CPU); load average now %.2f"
+          % (os.cpu_count(), other_cpu, 100 * other_cpu / max(tasks_wall, 1e-9), os.getloadavg()[0]))
     if opts["alone"]:
         print("alone: short wall %.2f s cpu %.2f s | long wall %.2f s cpu %.2f s | L/s wall %.2f cpu %.2f"
               % (shorts[0][1], shorts[0][2], wall_long, cpu_long, wall_long / shorts[0][1],

@@ -19,10 +19,14 @@
 #      of every process/thread seen in each task's session (sampled from /proc
 #      every 20 ms; the runner's `sh` wrapper is ignored) is listed in
 #      [long_task]/[short_task]; nothing under DATA changed while tasks ran.
+#      When run as root, DATA is also bind-mounted read-only over itself while
+#      the tasks run (as in the runner's VM), so a write into DATA fails the task.
 #
 # Options:
-#   --data DIR    use DIR as DATA instead of a temporary directory.  With
-#                 --reuse, an existing DIR whose setup finished is not set up again.
+#   --data DIR    use DIR as DATA instead of a temporary directory (kept
+#                 afterwards).  DIR is wiped and set up again unless --reuse is
+#                 given and its setup finished before; a non-empty DIR that
+#                 try_case did not make is never wiped.
 #   --reuse       skip setup when DATA/.try_case_setup_done exists (needs --data)
 #   --keep        keep the temporary DATA and WORK directories (paths are printed)
 #   --alone       instead of 40 concurrent tasks, run short task 0 and then the
@@ -30,6 +34,10 @@
 #   --setup-only  run setup and stop
 #   --timeout S   kill a task still running after S seconds (default: none)
 #   --quiet-tasks do not print the per-task table (only the summary)
+#   --no-ro       do not bind-mount DATA read-only for the tasks
+#
+# The setup cache (--data/--reuse) is keyed by nothing: after changing a case's
+# setup, sizes or assets, drop --reuse or use a new --data directory.
 #
 # Environment: PYTHON (default /usr/bin/python3) is passed to the case as $PYTHON.
 # Exit status: 0 if every check passed, 1 if a check failed, 2 on usage errors.

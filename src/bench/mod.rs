@@ -5,9 +5,14 @@
 //! benchmark without running anything.
 
 pub mod charts;
+pub mod driver;
 pub mod export;
+pub mod job;
 pub mod markdown;
+pub mod output;
 pub mod result;
+pub mod sizing;
+pub mod summarize;
 pub mod table;
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! One function per subcommand: turn CLI arguments into library calls and print the results.
 
 mod analyze;
+mod benchmark;
 mod compile;
 mod deps;
 mod kernel;
@@ -12,7 +13,7 @@ mod vm;
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
 use crate::paths::ProjectPaths;
@@ -38,6 +39,15 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             &a.spec, &a.out,
         )?));
     }
+    // The benchmark's measuring job also runs inside the sandbox.
+    if let Command::BenchJob(a) = &cli.command {
+        let text = std::fs::read_to_string(&a.spec)
+            .with_context(|| format!("cannot read the bench-job spec {}", a.spec))?;
+        let job: crate::bench::job::BenchJob =
+            serde_json::from_str(&text).context("malformed bench-job spec")?;
+        crate::bench::job::run(&job, &a.out)?;
+        return Ok(ExitCode::from(EXIT_OK));
+    }
     // Re-rendering a saved benchmark needs no checkout either.
     if let Command::Analyze(a) = &cli.command {
         return Ok(ExitCode::from(analyze::run(a)?));
@@ -55,6 +65,10 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Verify(a) => verify::run(&paths, cli.kernel.as_deref(), cli.backend, &a)?,
         Command::ScxJob(_) => unreachable!("handled above"),
         Command::Analyze(_) => unreachable!("handled above"),
+        Command::Benchmark(a) => {
+            benchmark::run(&paths, cli.kernel.as_deref(), cli.backend, &a, cli.quiet)?
+        }
+        Command::BenchJob(_) => unreachable!("handled above"),
     };
     Ok(ExitCode::from(code))
 }

@@ -47,11 +47,7 @@ pub fn base_env(req: &RunRequest, data_dir: &Path) -> Env {
         req.assets_dir.join(&case.id).display().to_string(),
     );
     env.insert("PYTHON".into(), req.python.clone());
-    for (k, v) in case
-        .scaled_sizes(req.scale)
-        .into_iter()
-        .chain(case.param_values())
-    {
+    for (k, v) in req.sizes().into_iter().chain(case.param_values()) {
         env.insert(k.to_uppercase(), v);
     }
     env
@@ -63,11 +59,7 @@ pub fn cache_key(req: &RunRequest) -> Result<String> {
     let mut h = Sha256::new();
     h.update(case.id.as_bytes());
     h.update(case.commands.setup.as_deref().unwrap_or("").as_bytes());
-    for (k, v) in case
-        .scaled_sizes(req.scale)
-        .iter()
-        .chain(&case.param_values())
-    {
+    for (k, v) in req.sizes().iter().chain(&case.param_values()) {
         h.update(format!("\0{k}={v}").as_bytes());
     }
     h.update(req.python.as_bytes());

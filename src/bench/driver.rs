@@ -1,0 +1,386 @@
+//! The host half of `schedgen benchmark`: pick each case's scheduler, compile it, size and
+//! prepare the case, hand everything to one measuring job (one VM boot for the whole
+//! benchmark), and turn what comes back into statistics and verdicts.
+//!
+//! A case that cannot be prepared or whose scheduler does not compile is reported and the rest
+//! goes on; if the VM dies, the cases it finished are kept and the others say why they have no
+//! numbers.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::job::{self, BenchJob, CaseJob};
+use super::result::{BenchResult, CaseBench, SchedulerRef, BENCH_SCHEMA};
+use super::sizing::{self, SizingOptions};
+use super::summarize::{self, CaseMeta};
+use crate::bpf::verify::{compile_for, host_headers};
+use crate::case::Case;
+use crate::paths::ProjectPaths;
+use crate::sandbox::{self, job as sjob, vm, Backend, Outcome, Place};
+use crate::workload::{prepare, RunRequest};
+
+/// Reference scheduler used when a case has no accepted generated one.
+pub const DEFAULT_REFERENCE: &str = "longfirst";
+const RAW_FILE: &str = "bench-raw.jsonl";
+
+/// Which scheduler to benchmark.
+#[derive(Debug, Clone)]
+pub enum SchedulerChoice {
+    /// The accepted scheduler in bpf-generated/ for each case, else the reference long-first one.
+    Auto,
+    /// Only accepted generated schedulers; a case without one is reported as an error.
+    Generated,
+    /// A reference scheduler by name (bpf-reference/NAME.bpf.c).
+    Reference(String),
+    /// A source or object file.
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ScaleChoice {
+    Auto,
+    Fixed(f64),
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub scheduler: SchedulerChoice,
+    pub runs: usize,
+    pub warmup: usize,
+    pub scale: ScaleChoice,
+    pub cpus: Option<usize>,
+    pub target: f64,
+    pub backend: Backend,
+    pub kernel: Option<PathBuf>,
+    pub memory_mib: u64,
+    pub timeout: Duration,
+    pub short_target_s: f64,
+    pub long_cap_s: f64,
+}
+
+/// Resolve the scheduler source for a case.
+pub fn scheduler_for(
+    paths: &ProjectPaths,
+    case: &Case,
+    choice: &SchedulerChoice,
+) -> Result<SchedulerRef> {
+    let long_comms = case.long_task.comm.clone();
+    let reference = |name: &str| -> Result<SchedulerRef> {
+        let p = paths.bpf_reference().join(format!("{name}.bpf.c"));
+        anyhow::ensure!(
+            p.exists(),
+            "no reference scheduler `{name}` ({} does not exist)",
+            p.display()
+        );
+        Ok(SchedulerRef {
+            kind: "reference".into(),
+            path: p.display().to_string(),
+            long_comms: long_comms.clone(),
+        })
+    };
+    let generated = paths
+        .root
+        .join("bpf-generated")
+        .join(format!("{}.bpf.c", case.id));
+    match choice {
+        SchedulerChoice::File(p) => Ok(SchedulerRef {
+            kind: "file".into(),
+            path: p
+                .canonicalize()
+                .with_context(|| format!("{} does not exist", p.display()))?
+                .display()
+                .to_string(),
+            long_comms,
+        }),
+        SchedulerChoice::Reference(name) => reference(name),
+        SchedulerChoice::Generated => {
+            anyhow::ensure!(
+                generated.exists(),
+                "no accepted scheduler for `{}` in bpf-generated/: run `schedgen generate --test {}`",
+                case.id,
+                case.id
+            );
+            Ok(SchedulerRef {
+                kind: "generated".into(),
+                path: generated.display().to_string(),
+                long_comms,
+            })
+        }
+        SchedulerChoice::Auto if generated.exists() => Ok(SchedulerRef {
+            kind: "generated".into(),
+            path: generated.display().to_string(),
+            long_comms,
+        }),
+        SchedulerChoice::Auto => reference(DEFAULT_REFERENCE),
+    }
+}
+
+/// Progress messages for the terminal.
+pub type Progress<'a> = &'a dyn Fn(&str);
+
+/// Run a benchmark of `cases`; results (also partial ones) are returned, not written.
+pub fn run(
+    paths: &ProjectPaths,
+    cases: &[Case],
+    opts: &BenchOptions,
+    work_dir: &Path,
+    progress: Progress,
+) -> Result<BenchResult> {
+    let started_at = chrono::Local::now().to_rfc3339();
+    let place = sandbox::choose(opts.backend)?;
+    let cpus = match place {
+        Place::Vm => vm::vcpus(opts.cpus),
+        Place::Host => crate::system::cpu_count(),
+    };
+    let (kernel_release, kernel_dir) = match place {
+        Place::Vm => {
+            let k = crate::kernel::select(opts.kernel.as_deref())?;
+            k.ensure_bootable()?;
+            let dir = k
+                .vmlinux_h
+                .as_ref()
+                .and_then(|p| p.parent())
+                .map(Path::to_path_buf)
+                .context("the kernel has no generated headers: run `schedgen kernel fetch`")?;
+            (k.release.clone(), dir)
+        }
+        Place::Host => (crate::system::kernel_release(), host_headers()?),
+    };
+
+    let mut jobs: Vec<CaseJob> = Vec::new();
+    let mut metas: BTreeMap<String, CaseMeta> = BTreeMap::new();
+    let mut failed: Vec<CaseBench> = Vec::new();
+    for case in cases {
+        if crate::interrupt::requested() {
+            break;
+        }
+        let mut meta = CaseMeta {
+            test_id: case.id.clone(),
+            test_name: case.name.clone(),
+            scheduler: SchedulerRef {
+                kind: "none".into(),
+                path: String::new(),
+                long_comms: vec![],
+            },
+            sizes: BTreeMap::new(),
+            scale: 1.0,
+            long_scale: 1.0,
+        };
+        match prepare_case(paths, case, opts, cpus, &kernel_dir, &mut meta, progress) {
+            Ok(job) => {
+                metas.insert(case.id.clone(), meta);
+                jobs.push(job);
+            }
+            Err(e) => {
+                progress(&format!("{}: {e:#}", case.id));
+                failed.push(summarize::failed(meta, format!("{e:#}")));
+            }
+        }
+    }
+
+    let bench_job = BenchJob {
+        cases: jobs,
+        runs: opts.runs,
+        warmup: opts.warmup,
+        measure_bound: true,
+    };
+    let (raws, vm_error) = if bench_job.cases.is_empty() {
+        (Vec::new(), None)
+    } else {
+        measure(&bench_job, place, opts, work_dir, progress)?
+    };
+
+    let mut out: Vec<CaseBench> = Vec::new();
+    let mut measured_cpus = cpus;
+    for job in &bench_job.cases {
+        let id = &job.request.case.id;
+        let meta = metas.remove(id).expect("meta for every job");
+        match raws.iter().find(|r| &r.test_id == id) {
+            Some(raw) => {
+                measured_cpus = raw.cpus.max(1);
+                out.push(summarize::summarize(raw.clone(), meta, opts.target));
+            }
+            None => out.push(summarize::failed(
+                meta,
+                vm_error
+                    .clone()
+                    .unwrap_or_else(|| "the measuring job stopped before this case".into()),
+            )),
+        }
+    }
+    out.extend(failed);
+    // Keep the order the user asked for.
+    out.sort_by_key(|c| {
+        cases
+            .iter()
+            .position(|k| k.id == c.test_id)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(BenchResult {
+        schema: BENCH_SCHEMA.into(),
+        started_at,
+        finished_at: chrono::Local::now().to_rfc3339(),
+        place: match place {
+            Place::Vm => "vm".into(),
+            Place::Host => "host".into(),
+        },
+        kernel_release,
+        cpus: measured_cpus,
+        runs_per_arm: opts.runs,
+        warmup: opts.warmup,
+        target: opts.target,
+        cases: out,
+    })
+}
+
+fn prepare_case(
+    paths: &ProjectPaths,
+    case: &Case,
+    opts: &BenchOptions,
+    cpus: usize,
+    kernel_dir: &Path,
+    meta: &mut CaseMeta,
+    progress: Progress,
+) -> Result<CaseJob> {
+    meta.scheduler = scheduler_for(paths, case, &opts.scheduler)?;
+    let source = PathBuf::from(&meta.scheduler.path);
+    let object = if source.extension().is_some_and(|e| e == "o") {
+        source
+    } else {
+        progress(&format!("{}: compiling {}", case.id, source.display()));
+        let c = compile_for(&source, kernel_dir, &paths.bpf_reference())?;
+        if !c.ok {
+            let first = c
+                .errors()
+                .next()
+                .map(|d| format!("{}:{}: {}", d.file, d.line, d.message))
+                .unwrap_or_default();
+            anyhow::bail!("the scheduler does not compile: {first}");
+        }
+        PathBuf::from(c.object.expect("compiled object"))
+    };
+
+    let mut req = RunRequest::new(case.clone(), paths.assets());
+    req.monitor_interval_ms = None;
+    let deps = crate::workload::deps::check(case, &req.python);
+    if let Some(msg) = crate::workload::deps::missing_message(&deps) {
+        anyhow::bail!("skipped: {msg}");
+    }
+    match opts.scale {
+        ScaleChoice::Fixed(s) => req.scale = s,
+        ScaleChoice::Auto => {
+            progress(&format!(
+                "{}: sizing for {cpus} CPUs (timing tasks alone on this host)",
+                case.id
+            ));
+            let s = sizing::auto_size(
+                &req,
+                &SizingOptions {
+                    cpus,
+                    short_target_s: opts.short_target_s,
+                    long_cap_s: opts.long_cap_s,
+                },
+            )?;
+            progress(&format!(
+                "{}: scale {:.4}, long ×{:.2}: short {:.3} s, long {:.3} s here → best possible cut {:.1}% on {cpus} CPUs{}",
+                case.id,
+                s.scale,
+                s.long_scale,
+                s.short_cpu_s,
+                s.long_cpu_s,
+                s.predicted.best_cut * 100.0,
+                s.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
+            ));
+            req.scale = s.scale;
+            req.long_scale = s.long_scale;
+        }
+    }
+    progress(&format!("{}: preparing data", case.id));
+    let setup = prepare::prepare(&req)?;
+    req.prepared = Some(setup);
+    // The guest's /tmp is its own tmpfs; the default work root is fine there and on a host.
+    meta.sizes = req.sizes();
+    meta.scale = req.scale;
+    meta.long_scale = req.long_scale;
+    Ok(CaseJob {
+        request: req,
+        object,
+        scheduler: meta.scheduler.clone(),
+    })
+}
+
+fn measure(
+    job: &BenchJob,
+    place: Place,
+    opts: &BenchOptions,
+    work_dir: &Path,
+    progress: Progress,
+) -> Result<(Vec<job::CaseRaw>, Option<String>)> {
+    std::fs::create_dir_all(work_dir)
+        .with_context(|| format!("cannot create {}", work_dir.display()))?;
+    let work_dir = work_dir.canonicalize()?;
+    let spec = work_dir.join("bench-job.json");
+    sjob::write_json(&spec, job)?;
+    match place {
+        Place::Host => {
+            let out = work_dir.join(RAW_FILE);
+            let _ = std::fs::remove_file(&out);
+            job::run(job, &out)?;
+            Ok((job::read_raw(&out), None))
+        }
+        Place::Vm => {
+            let exe = std::env::current_exe().context("cannot find the schedgen executable")?;
+            let out = Path::new(crate::sandbox::guest::GUEST_JOB_DIR).join(RAW_FILE);
+            let vm_job = sjob::Job {
+                work: sjob::Work::RunCommand {
+                    argv: vec![
+                        exe.display().to_string(),
+                        "bench-job".into(),
+                        "--spec".into(),
+                        spec.display().to_string(),
+                        "--out".into(),
+                        out.display().to_string(),
+                    ],
+                    cwd: None,
+                    env: vec![],
+                },
+            };
+            let vm_opts = vm::VmOptions {
+                cpus: opts.cpus,
+                memory_mib: opts.memory_mib,
+                timeout: opts.timeout,
+                init_binary: Some(exe),
+            };
+            progress(&format!(
+                "booting the sched_ext kernel ({} case(s) to measure)",
+                job.cases.len()
+            ));
+            let outcome = sandbox::run_job(&vm_job, Place::Vm, opts.kernel.as_deref(), &vm_opts)?;
+            let Outcome::Vm(report) = outcome else {
+                unreachable!("a VM job has a VM outcome")
+            };
+            let raws = job::read_raw(&report.job_dir.join(RAW_FILE));
+            let _ = std::fs::copy(report.console_log(), work_dir.join("console.log"));
+            let error = match &report.end {
+                vm::VmEnd::Finished(r) if r.status_code() == 0 => None,
+                vm::VmEnd::Finished(r) => Some(format!(
+                    "the measuring job ended with status {}",
+                    r.status_code()
+                )),
+                vm::VmEnd::TimedOut => Some(format!(
+                    "the VM hit the {:.0} s timeout",
+                    opts.timeout.as_secs_f64()
+                )),
+                vm::VmEnd::Interrupted => Some("interrupted".into()),
+                vm::VmEnd::NoResult => Some(format!(
+                    "the VM stopped without a result:\n{}",
+                    report.console_tail(10)
+                )),
+            };
+            Ok((raws, error))
+        }
+    }
+}

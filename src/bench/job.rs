@@ -1,0 +1,287 @@
+//! The measuring half of a benchmark, run where sched_ext is (in the VM, or a sched_ext host):
+//! for each case, time one short and one long task alone (the bound), then alternate runs under
+//! the default scheduler and under the custom one, confirming before and after every custom run
+//! that the kernel still runs our scheduler.
+//!
+//! It runs as the hidden `schedgen bench-job` command and appends each finished case to a JSON
+//! lines file, so a VM that dies mid-way still leaves the cases it finished.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::result::{Arm, Bound, RunSample, SchedulerRef, TaskTime};
+use crate::bpf::exit::SchedExit;
+use crate::bpf::loader::LoadedScheduler;
+use crate::case::SHORT_TASKS;
+use crate::model::MakespanModel;
+use crate::workload::result::{Group, RunResult, RunStatus};
+use crate::workload::{run_case, RunRequest};
+
+const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
+const SCX_OPS: &str = "/sys/kernel/sched_ext/root/ops";
+
+/// One case to measure.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseJob {
+    /// A request whose data is already prepared (`prepared` set).
+    pub request: RunRequest,
+    /// The compiled scheduler.
+    pub object: PathBuf,
+    pub scheduler: SchedulerRef,
+}
+
+/// The whole measuring job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchJob {
+    pub cases: Vec<CaseJob>,
+    pub runs: usize,
+    pub warmup: usize,
+    /// Whether to time a short and the long task alone first.
+    pub measure_bound: bool,
+}
+
+/// What the job found for one case (statistics are computed on the host).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CaseRaw {
+    pub test_id: String,
+    pub bound: Option<Bound>,
+    pub runs: Vec<RunSample>,
+    pub error: Option<String>,
+    pub cpus: usize,
+    pub kernel_release: String,
+}
+
+fn read_trim(p: &str) -> String {
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Drop clean page-cache pages so every run reads its inputs the same way.
+fn drop_caches() {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+}
+
+fn task_times(r: &RunResult) -> Vec<TaskTime> {
+    r.tasks
+        .iter()
+        .map(|t| TaskTime {
+            index: t.index,
+            group: t.group,
+            start_s: t.start_s,
+            end_s: t.end_s,
+            cpu_s: t.cpu_s,
+        })
+        .collect()
+}
+
+fn bound(req: &RunRequest) -> Result<Bound> {
+    let mut alone = req.clone();
+    alone.sequential = true;
+    alone.only_tasks = Some(vec![0, SHORT_TASKS]);
+    let r = run_case(&alone, &|_| {});
+    if r.status != RunStatus::Success {
+        anyhow::bail!("timing tasks alone failed: {}", r.error.unwrap_or_default());
+    }
+    let cpu = |g: Group| {
+        r.tasks
+            .iter()
+            .find(|t| t.group == g)
+            .map(|t| t.cpu_s)
+            .unwrap_or(0.0)
+    };
+    let (s, l) = (cpu(Group::Short), cpu(Group::Long));
+    let mut demands = vec![s; SHORT_TASKS];
+    demands.push(l);
+    Ok(Bound {
+        short_alone_s: s,
+        long_alone_s: l,
+        model: MakespanModel::from_demands(&demands, r.system.cpus),
+    })
+}
+
+/// One custom run: attach, confirm, run, confirm, detach.
+fn custom_run(job: &CaseJob, order: usize, warmup: bool) -> Result<RunSample> {
+    let mut sched = LoadedScheduler::load(&job.object, &job.scheduler.long_comms)
+        .map_err(|e| anyhow::anyhow!("the scheduler failed to load: {e}"))?;
+    sched.attach().context("the scheduler failed to attach")?;
+    let t = Instant::now();
+    while read_trim(SCX_STATE) != "enabled" && t.elapsed().as_secs() < 3 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ops = read_trim(SCX_OPS);
+    if read_trim(SCX_STATE) != "enabled" {
+        sched.detach();
+        let exit = sched.exit_info();
+        anyhow::bail!(
+            "the scheduler attached but was not enabled{}",
+            exit.map(|e| format!(": {}", e.line())).unwrap_or_default()
+        );
+    }
+    let r = run_case(&job.request, &|_| {});
+    let still = read_trim(SCX_STATE) == "enabled" && read_trim(SCX_OPS) == ops;
+    sched.detach();
+    let t = Instant::now();
+    while read_trim(SCX_STATE) != "disabled" && t.elapsed().as_secs() < 5 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let exit: Option<SchedExit> = sched.exit_info();
+    let ejected = !still || exit.as_ref().is_some_and(|e| e.is_ejection());
+    let invalid_reason = if ejected {
+        Some(format!(
+            "the scheduler was ejected during the run{}",
+            exit.as_ref()
+                .map(|e| format!(" ({})", e.line()))
+                .unwrap_or_default()
+        ))
+    } else if r.status != RunStatus::Success {
+        Some(format!(
+            "run {}: {}",
+            r.status.as_str(),
+            r.error.clone().unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    Ok(RunSample {
+        arm: Arm::Custom,
+        order,
+        warmup,
+        makespan_s: r.makespan_s,
+        scheduler: format!("sched_ext:{ops}"),
+        valid: invalid_reason.is_none(),
+        invalid_reason,
+        exit,
+        tasks: task_times(&r),
+    })
+}
+
+fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
+    let r = run_case(&job.request, &|_| {});
+    let invalid_reason = (r.status != RunStatus::Success).then(|| {
+        format!(
+            "run {}: {}",
+            r.status.as_str(),
+            r.error.clone().unwrap_or_default()
+        )
+    });
+    RunSample {
+        arm: Arm::Default,
+        order,
+        warmup,
+        makespan_s: r.makespan_s,
+        scheduler: r.system.scheduler.clone(),
+        valid: invalid_reason.is_none() && r.system.scheduler == "default",
+        invalid_reason,
+        exit: None,
+        tasks: task_times(&r),
+    }
+}
+
+fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str)) -> CaseRaw {
+    let mut raw = CaseRaw {
+        test_id: job.request.case.id.clone(),
+        bound: None,
+        runs: Vec::new(),
+        error: None,
+        cpus: crate::system::cpu_count(),
+        kernel_release: crate::system::kernel_release(),
+    };
+    if bench.measure_bound {
+        progress("timing one short and the long task alone");
+        match bound(&job.request) {
+            Ok(b) => raw.bound = Some(b),
+            Err(e) => {
+                raw.error = Some(format!("{e:#}"));
+                return raw;
+            }
+        }
+    }
+    let total = 2 * (bench.warmup + bench.runs);
+    for order in 0..total {
+        if crate::interrupt::requested() {
+            raw.error = Some("interrupted".into());
+            break;
+        }
+        let warmup = order < 2 * bench.warmup;
+        drop_caches();
+        // ABAB...: drift over time hits both arms alike.
+        let sample = if order % 2 == 0 {
+            default_run(job, order, warmup)
+        } else {
+            match custom_run(job, order, warmup) {
+                Ok(s) => s,
+                Err(e) => {
+                    raw.error = Some(format!("{e:#}"));
+                    break;
+                }
+            }
+        };
+        progress(&format!(
+            "run {}/{total} {}{}: {:.3} s{}",
+            order + 1,
+            match sample.arm {
+                Arm::Default => "default",
+                Arm::Custom => "custom ",
+            },
+            if warmup { " (warm-up)" } else { "" },
+            sample.makespan_s,
+            sample
+                .invalid_reason
+                .as_deref()
+                .map(|r| format!(" INVALID: {r}"))
+                .unwrap_or_default()
+        ));
+        let ejected =
+            sample.arm == Arm::Custom && sample.exit.as_ref().is_some_and(|e| e.is_ejection());
+        raw.runs.push(sample);
+        if ejected {
+            // An ejected scheduler is disqualified; more runs would only repeat it.
+            break;
+        }
+    }
+    raw
+}
+
+/// Run the job, appending one JSON line per finished case to `out`.
+pub fn run(job: &BenchJob, out: &Path) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .with_context(|| format!("cannot open {}", out.display()))?;
+    let start = Instant::now();
+    let n = job.cases.len();
+    for (i, c) in job.cases.iter().enumerate() {
+        let id = c.request.case.id.clone();
+        let mut progress = |msg: &str| {
+            eprintln!(
+                "[{}/{n} {id} {:>5.0}s] {msg}",
+                i + 1,
+                start.elapsed().as_secs_f64()
+            );
+        };
+        let raw = measure_case(c, job, &mut progress);
+        writeln!(file, "{}", serde_json::to_string(&raw)?)?;
+        file.flush()?;
+        if crate::interrupt::requested() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Read what a job wrote (complete lines only).
+pub fn read_raw(path: &Path) -> Vec<CaseRaw> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}

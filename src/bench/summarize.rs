@@ -1,0 +1,228 @@
+//! From raw runs to statistics and a verdict: pure functions, unit-tested.
+//!
+//! PASS needs all of: no invalid run (an ejected scheduler disqualifies the candidate), at least
+//! two valid measured runs per arm, a mean cut at or above the target, and a 95% interval of the
+//! cut entirely above zero.
+
+use std::collections::BTreeMap;
+
+use super::job::CaseRaw;
+use super::result::{Arm, CaseBench, RunSample, SchedulerRef, Verdict};
+use crate::stats::{self, IntervalMethod};
+
+/// What the host knows about a case besides the raw runs.
+#[derive(Debug, Clone)]
+pub struct CaseMeta {
+    pub test_id: String,
+    pub test_name: String,
+    pub scheduler: SchedulerRef,
+    pub sizes: BTreeMap<String, String>,
+    pub scale: f64,
+    pub long_scale: f64,
+}
+
+fn makespans(runs: &[RunSample], arm: Arm) -> Vec<f64> {
+    runs.iter()
+        .filter(|r| r.arm == arm && !r.warmup && r.valid)
+        .map(|r| r.makespan_s)
+        .collect()
+}
+
+pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
+    let fail = |reason: String| Verdict {
+        pass: false,
+        reason,
+    };
+    if let Some(e) = &c.error {
+        return fail(e.lines().next().unwrap_or("error").to_string());
+    }
+    if let Some(bad) = c.runs.iter().find(|r| !r.valid) {
+        return fail(format!(
+            "invalid {} run {}: {}",
+            match bad.arm {
+                Arm::Default => "default",
+                Arm::Custom => "custom",
+            },
+            bad.order + 1,
+            bad.invalid_reason.as_deref().unwrap_or("unknown")
+        ));
+    }
+    if c.default.n < 2 || c.custom.n < 2 {
+        return fail(format!(
+            "too few runs ({} default, {} custom): need 2 per arm",
+            c.default.n, c.custom.n
+        ));
+    }
+    let Some(cut) = c.cut else {
+        return fail("no cut computed".into());
+    };
+    if cut.cut < target {
+        return fail(format!(
+            "cut {:.1}% is below the {:.0}% target",
+            cut.cut * 100.0,
+            target * 100.0
+        ));
+    }
+    if cut.method == IntervalMethod::None || !(cut.ci_low > 0.0) {
+        return fail(format!(
+            "the 95% interval of the cut [{:.1}%, {:.1}%] does not exclude 0",
+            cut.ci_low * 100.0,
+            cut.ci_high * 100.0
+        ));
+    }
+    Verdict {
+        pass: true,
+        reason: format!(
+            "cut {:.1}% ≥ {:.0}% target, 95% interval [{:.1}%, {:.1}%] above 0",
+            cut.cut * 100.0,
+            target * 100.0,
+            cut.ci_low * 100.0,
+            cut.ci_high * 100.0
+        ),
+    }
+}
+
+pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
+    let d = makespans(&raw.runs, Arm::Default);
+    let c = makespans(&raw.runs, Arm::Custom);
+    let cut = (!d.is_empty() && !c.is_empty()).then(|| stats::cut(&d, &c));
+    let captured = match (&cut, &raw.bound) {
+        (Some(cut), Some(b)) if b.model.best_cut > 0.0 => Some(cut.cut / b.model.best_cut),
+        _ => None,
+    };
+    let mut bench = CaseBench {
+        test_id: meta.test_id,
+        test_name: meta.test_name,
+        scheduler: meta.scheduler,
+        sizes: meta.sizes,
+        scale: meta.scale,
+        long_scale: meta.long_scale,
+        bound: raw.bound,
+        runs: raw.runs,
+        default: stats::describe(&d),
+        custom: stats::describe(&c),
+        cut,
+        captured,
+        verdict: Verdict {
+            pass: false,
+            reason: String::new(),
+        },
+        error: raw.error,
+    };
+    bench.verdict = verdict(&bench, target);
+    bench
+}
+
+/// A case that never reached the measuring job.
+pub fn failed(meta: CaseMeta, error: String) -> CaseBench {
+    let raw = CaseRaw {
+        test_id: meta.test_id.clone(),
+        bound: None,
+        runs: Vec::new(),
+        error: Some(error),
+        cpus: 0,
+        kernel_release: String::new(),
+    };
+    summarize(raw, meta, 0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bpf::exit::SchedExit;
+
+    fn meta() -> CaseMeta {
+        CaseMeta {
+            test_id: "t".into(),
+            test_name: "T".into(),
+            scheduler: SchedulerRef {
+                kind: "reference".into(),
+                path: "x".into(),
+                long_comms: vec![],
+            },
+            sizes: BTreeMap::new(),
+            scale: 1.0,
+            long_scale: 1.0,
+        }
+    }
+
+    fn run(arm: Arm, order: usize, makespan: f64, warmup: bool) -> RunSample {
+        RunSample {
+            arm,
+            order,
+            warmup,
+            makespan_s: makespan,
+            scheduler: String::new(),
+            valid: true,
+            invalid_reason: None,
+            exit: None,
+            tasks: vec![],
+        }
+    }
+
+    fn raw(pairs: &[(f64, f64)]) -> CaseRaw {
+        let mut runs = vec![
+            run(Arm::Default, 0, 99.0, true),
+            run(Arm::Custom, 1, 1.0, true),
+        ];
+        for (i, (d, c)) in pairs.iter().enumerate() {
+            runs.push(run(Arm::Default, 2 + 2 * i, *d, false));
+            runs.push(run(Arm::Custom, 3 + 2 * i, *c, false));
+        }
+        CaseRaw {
+            test_id: "t".into(),
+            bound: None,
+            runs,
+            error: None,
+            cpus: 2,
+            kernel_release: String::new(),
+        }
+    }
+
+    #[test]
+    fn passes_a_clear_cut_and_ignores_warmups() {
+        let r = raw(&[
+            (10.0, 6.8),
+            (10.2, 6.9),
+            (9.9, 6.7),
+            (10.1, 7.0),
+            (10.0, 6.85),
+        ]);
+        let b = summarize(r, meta(), 0.30);
+        assert!(b.verdict.pass, "{}", b.verdict.reason);
+        assert_eq!(b.default.n, 5);
+        assert!((b.default.mean - 10.04).abs() < 1e-9, "warm-up excluded");
+    }
+
+    #[test]
+    fn fails_below_target_or_with_an_uncertain_cut() {
+        let b = summarize(raw(&[(10.0, 8.0), (10.1, 8.1), (9.9, 7.9)]), meta(), 0.30);
+        assert!(
+            !b.verdict.pass && b.verdict.reason.contains("below the 30% target"),
+            "{}",
+            b.verdict.reason
+        );
+        let b = summarize(raw(&[(10.0, 2.0), (20.0, 30.0), (30.0, 1.0)]), meta(), 0.10);
+        assert!(
+            !b.verdict.pass && b.verdict.reason.contains("does not exclude 0"),
+            "{}",
+            b.verdict.reason
+        );
+    }
+
+    #[test]
+    fn an_ejection_disqualifies() {
+        let mut r = raw(&[(10.0, 6.8), (10.2, 6.9), (9.9, 6.7)]);
+        let last = r.runs.last_mut().unwrap();
+        last.valid = false;
+        last.invalid_reason = Some("the scheduler was ejected".into());
+        last.exit = Some(SchedExit::new(1026, 0, "stall".into(), String::new()));
+        let b = summarize(r, meta(), 0.30);
+        assert!(!b.verdict.pass);
+        assert!(
+            b.verdict.reason.contains("invalid custom run") && b.verdict.reason.contains("ejected")
+        );
+        let f = failed(meta(), "setup failed: boom".into());
+        assert!(!f.verdict.pass && f.verdict.reason.contains("setup failed"));
+    }
+}

@@ -1,0 +1,84 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::bench::driver::{self, BenchOptions, ScaleChoice, SchedulerChoice};
+use crate::case::{self, Case};
+use crate::cli::BenchmarkArgs;
+use crate::paths::ProjectPaths;
+use crate::sandbox::Backend;
+
+pub fn run(
+    paths: &ProjectPaths,
+    kernel: Option<&Path>,
+    backend: Backend,
+    args: &BenchmarkArgs,
+    quiet: bool,
+) -> Result<u8> {
+    let cases: Vec<Case> = if args.all {
+        case::load_all(&paths.cases())?
+    } else if args.test.is_empty() {
+        vec![case::find(&paths.cases(), "ctest_suite")?]
+    } else {
+        args.test
+            .iter()
+            .map(|id| case::find(&paths.cases(), id))
+            .collect::<Result<_>>()?
+    };
+    let scale = if args.scale == "auto" {
+        ScaleChoice::Auto
+    } else {
+        ScaleChoice::Fixed(
+            case::parse_scale(&args.scale).map_err(|e| anyhow::anyhow!("--scale: {e} or auto"))?,
+        )
+    };
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.target),
+        "--target must be a fraction in [0, 1), e.g. 0.30"
+    );
+    let scheduler = match (&args.scheduler, &args.reference, args.generated) {
+        (Some(f), _, _) => SchedulerChoice::File(f.clone()),
+        (None, Some(r), _) => SchedulerChoice::Reference(r.clone()),
+        (None, None, true) => SchedulerChoice::Generated,
+        _ => SchedulerChoice::Auto,
+    };
+    let dir = args.save.clone().unwrap_or_else(|| {
+        PathBuf::from("results").join(chrono::Local::now().format("%Y%m%d-%H%M%S").to_string())
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let opts = BenchOptions {
+        scheduler,
+        runs: args.runs as usize,
+        warmup: args.warmup as usize,
+        scale,
+        cpus: args.cpus,
+        target: args.target,
+        backend,
+        kernel: kernel.map(Path::to_path_buf),
+        memory_mib: args.memory,
+        timeout: Duration::from_secs_f64(args.timeout),
+        short_target_s: args.short_target,
+        long_cap_s: args.long_cap,
+    };
+    let say = |m: &str| {
+        if !quiet {
+            eprintln!("benchmark: {m}");
+        }
+    };
+    let result = driver::run(paths, &cases, &opts, &dir, &say)?;
+    let written = crate::bench::output::write(&dir, &result)?;
+    print!("{}", crate::bench::output::table(&result));
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    if crate::interrupt::requested() {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if result.cases.iter().all(|c| c.verdict.pass) {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
