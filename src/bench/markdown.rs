@@ -123,11 +123,15 @@ fn case_section(s: &mut String, c: &CaseBench) {
         format!(", told the long tasks are {}", names.join(", "))
     };
     let _ = writeln!(s, "- Scheduler: {} `{}`{long}", sched.kind, sched.path);
-    let _ = writeln!(
-        s,
-        "- Scale: {} (long tasks ×{} more by auto-sizing)",
-        c.scale, c.long_scale
-    );
+    if c.long_scale == 1.0 {
+        let _ = writeln!(s, "- Scale: {}", c.scale);
+    } else {
+        let _ = writeln!(
+            s,
+            "- Scale: {}, long task sizes ×{} more (auto-sizing for these CPUs)",
+            c.scale, c.long_scale
+        );
+    }
     if c.sizes.is_empty() {
         let _ = writeln!(s, "- Sizes: {NONE}");
     } else {
