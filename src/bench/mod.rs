@@ -9,7 +9,6 @@ pub mod driver;
 pub mod export;
 pub mod job;
 pub mod markdown;
-pub mod output;
 pub mod result;
 pub mod sizing;
 pub mod summarize;

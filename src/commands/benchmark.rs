@@ -68,8 +68,11 @@ pub fn run(
         }
     };
     let result = driver::run(paths, &cases, &opts, &dir, &say)?;
-    let written = crate::bench::output::write(&dir, &result)?;
-    print!("{}", crate::bench::output::table(&result));
+    let written = crate::bench::export::write_all(&dir, &result)?;
+    print!(
+        "{}",
+        crate::bench::table::render(&result, crate::bench::table::stdout_color())
+    );
     for p in written {
         println!("wrote {}", p.display());
     }

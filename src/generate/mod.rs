@@ -12,6 +12,9 @@
 //!
 //! Everything here is synchronous from the caller's point of view, like the rest of schedgen.
 
+pub mod checks;
 pub mod cost;
 pub mod extract;
 pub mod llm;
+pub mod offline;
+pub mod prompt;
