@@ -23,13 +23,14 @@ use crate::workload::prepare::cache_root;
 /// Job directories kept after a run (older ones are removed).
 const KEEP_JOB_DIRS: usize = 20;
 const ROOT_TAG: &str = "rootfs";
-/// Kernel parameters that shorten an emulated boot (together about 0.5 s under TCG): no TSC
-/// calibration against a timer that emulation makes unreliable, one serial port to probe, no
-/// speculation mitigations, crypto self-tests, keyboard controller probing, audit or AER, and
-/// no lockup detector (an emulated CPU on a busy host looks locked up; sched_ext's own watchdog
-/// is not affected).
-const BOOT_SPEEDUPS: &str = "tsc=reliable no_timer_check 8250.nr_uarts=1 mitigations=off \
-    cryptomgr.notests i8042.noaux i8042.nokbd i8042.nopnp audit=0 pci=noaer nowatchdog";
+/// Kernel parameters that shorten an emulated boot (together about 0.5 s under TCG): no timer
+/// check, one serial port to probe, no speculation mitigations, crypto self-tests, keyboard
+/// controller probing, audit or AER, and no lockup detector (an emulated CPU on a busy host
+/// looks locked up; sched_ext's own watchdog is not affected). Not `tsc=reliable`: it makes the
+/// kernel flip the sched_clock static key while booting, and under multi-threaded TCG on a busy
+/// host that text patch was seen to crash the guest (`Oops: int3` in `sched_clock_cpu`).
+const BOOT_SPEEDUPS: &str = "no_timer_check 8250.nr_uarts=1 mitigations=off cryptomgr.notests \
+    i8042.noaux i8042.nokbd i8042.nopnp audit=0 pci=noaer nowatchdog";
 
 /// How to size and bound the VM.
 #[derive(Debug, Clone)]
@@ -362,12 +363,81 @@ fn boot_image(kernel: &Kernel, accel: &str) -> PathBuf {
 /// ended. Blocks until the guest powers off, the timeout passes, or Ctrl-C.
 pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
     kernel.ensure_bootable()?;
-    let virtiofsd = find_virtiofsd()?;
-    let qemu = find_qemu()?;
-    let init = guest_init_binary(opts.init_binary.as_deref())?;
-    let cpus = vcpus(opts.cpus);
-    let job_dir = new_job_dir()?;
-    job::write_json(&job_dir.join(job::JOB_FILE), job)?;
+    let setup = Setup {
+        virtiofsd: find_virtiofsd()?,
+        qemu: find_qemu()?,
+        init: guest_init_binary(opts.init_binary.as_deref())?,
+        cpus: vcpus(opts.cpus),
+        job_dir: new_job_dir()?,
+    };
+    job::write_json(&setup.job_dir.join(job::JOB_FILE), job)?;
+    let start = Instant::now();
+    let mut attempt = 1;
+    loop {
+        let remaining = opts.timeout.saturating_sub(start.elapsed());
+        let (end, start_to_job, accel) = boot(kernel, &setup, opts, remaining)?;
+        let console = setup.job_dir.join(job::CONSOLE_FILE);
+        if attempt < BOOT_ATTEMPTS && crashed_while_booting(&end, &setup.job_dir) {
+            let kept = setup.job_dir.join(format!("console-boot{attempt}.log"));
+            let _ = std::fs::rename(&console, &kept);
+            eprintln!(
+                "schedgen: the guest kernel crashed before the job started (emulated CPUs make \
+                 this happen now and then; log kept in {}); booting again",
+                kept.display()
+            );
+            attempt += 1;
+            continue;
+        }
+        return Ok(VmReport {
+            end,
+            job_dir: setup.job_dir,
+            start_to_job,
+            wall: start.elapsed(),
+            cpus: setup.cpus,
+            accel,
+        });
+    }
+}
+
+/// Boots tried before a crash during boot is reported.
+const BOOT_ATTEMPTS: u32 = 2;
+
+/// Whether the kernel died before the job's first instruction: nothing of the job ran, so a
+/// second boot is safe. Seen under multi-threaded TCG: an `Oops: int3` in freshly patched
+/// kernel text (a static key flipped while another vCPU ran it).
+fn crashed_while_booting(end: &VmEnd, job_dir: &Path) -> bool {
+    if !matches!(end, VmEnd::NoResult) || job_dir.join(job::STARTED_FILE).exists() {
+        return false;
+    }
+    let console = std::fs::read_to_string(job_dir.join(job::CONSOLE_FILE)).unwrap_or_default();
+    console.contains("Kernel panic") && !console.contains("Requested init")
+}
+
+/// What every boot attempt of one run shares.
+struct Setup {
+    virtiofsd: PathBuf,
+    qemu: PathBuf,
+    init: PathBuf,
+    cpus: usize,
+    job_dir: PathBuf,
+}
+
+/// One boot: start the helpers and QEMU, stream output until the guest powers off, the
+/// timeout passes or Ctrl-C, and clean up.
+fn boot(
+    kernel: &Kernel,
+    setup: &Setup,
+    opts: &VmOptions,
+    timeout: Duration,
+) -> Result<(VmEnd, Option<Duration>, &'static str)> {
+    let Setup {
+        virtiofsd,
+        qemu,
+        init,
+        cpus,
+        job_dir,
+    } = setup;
+    let cpus = *cpus;
 
     let run_dir = cache_root().join("vm/run");
     std::fs::create_dir_all(&run_dir)
@@ -482,7 +552,7 @@ pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
             }
             break VmEnd::NoResult;
         }
-        if start.elapsed() > opts.timeout {
+        if start.elapsed() > timeout {
             break VmEnd::TimedOut;
         }
         if crate::interrupt::requested() {
@@ -496,14 +566,7 @@ pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
     } else {
         cleanup.finish(Duration::from_secs(2));
     }
-    Ok(VmReport {
-        end,
-        job_dir,
-        start_to_job,
-        wall: start.elapsed(),
-        cpus,
-        accel,
-    })
+    Ok((end, start_to_job, accel))
 }
 
 #[cfg(test)]
