@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The workloads' tools, and what building schedgen needs.
+# The workloads' tools; what building schedgen needs (libbpf-sys builds libbpf against the
+# system libelf and zlib, rustls's aws-lc builds C); what compiling schedulers needs (clang ≥ 19
+# for the BPF target, libbpf's BPF headers).
 packages=(
   build-essential pkg-config git gzip pigz coreutils mawk grep
   ffmpeg python3 python3-pandas python3-numpy
-  time procps stress-ng zstd
+  time procps zstd
+  libelf-dev zlib1g-dev cmake
+  clang-19 llvm-19 libbpf-dev
 )
 
 missing=()
@@ -24,6 +28,7 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  export SCHEDGEN_APT_UPDATED=1
 fi
 
 # The sched_ext sandbox (kernel, QEMU, virtiofsd), when this checkout has it.
