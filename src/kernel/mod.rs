@@ -222,20 +222,27 @@ pub fn fetch(force: bool, progress: &dyn Fn(&str)) -> Result<FetchOutcome> {
         return Err(e);
     }
     let resolved = apt.resolve()?;
-    let dir = kernels_dir().join(&resolved.release);
-    let manifest = dir.join(MANIFEST);
+    let final_dir = kernels_dir().join(&resolved.release);
     if !force {
-        if let Ok(bytes) = std::fs::read(&manifest) {
+        if let Ok(bytes) = std::fs::read(final_dir.join(MANIFEST)) {
             if let Ok(k) = serde_json::from_slice::<Kernel>(&bytes) {
                 return Ok(FetchOutcome::AlreadyCached(k));
             }
         }
     }
+    // Built beside the final directory and swapped in at the end, so a VM booting the cached
+    // kernel meanwhile (`--force`) or an interrupted fetch never sees half a kernel.
+    let dir = kernels_dir().join(format!(
+        ".{}.partial-{}",
+        resolved.release,
+        std::process::id()
+    ));
     if dir.exists() {
         std::fs::remove_dir_all(&dir)
             .with_context(|| format!("cannot clear the partial kernel in {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let rebase = |p: PathBuf| final_dir.join(p.strip_prefix(&dir).unwrap_or(&p));
     for pkg in [
         fetch::binary_package(&resolved.release),
         fetch::base_package(&resolved.release),
@@ -277,18 +284,27 @@ pub fn fetch(force: bool, progress: &dyn Fn(&str)) -> Result<FetchOutcome> {
         release: resolved.release,
         source: KernelSource::DebianUnstable,
         package_version: Some(resolved.package_version),
-        vmlinuz,
-        config: config_path,
-        vmlinux: Some(vmlinux),
-        vmlinux_h: Some(vmlinux_h),
-        kfuncs_h: Some(kfuncs_h),
+        vmlinuz: rebase(vmlinuz),
+        config: rebase(config_path),
+        vmlinux: Some(rebase(vmlinux)),
+        vmlinux_h: Some(rebase(vmlinux_h)),
+        kfuncs_h: Some(rebase(kfuncs_h)),
         kfunc_count: Some(kfunc_count),
         sched_ext_checks,
         vm_checks: cfg.check_builtin(VM_OPTIONS),
         fetched: Some(Utc::now()),
     };
+    let manifest = dir.join(MANIFEST);
     let json = serde_json::to_vec_pretty(&kernel)?;
     std::fs::write(&manifest, json)
         .with_context(|| format!("cannot write {}", manifest.display()))?;
+    let old = kernels_dir().join(format!(".{}.old-{}", kernel.release, std::process::id()));
+    if final_dir.exists() {
+        std::fs::rename(&final_dir, &old)
+            .with_context(|| format!("cannot move {} aside", final_dir.display()))?;
+    }
+    std::fs::rename(&dir, &final_dir)
+        .with_context(|| format!("cannot move the new kernel to {}", final_dir.display()))?;
+    let _ = std::fs::remove_dir_all(&old);
     Ok(FetchOutcome::Fetched(kernel))
 }
