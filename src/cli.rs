@@ -88,6 +88,17 @@ pub enum Command {
     /// (or on a sched_ext host with `--backend host`). Exit status: 0 when every case passes,
     /// 1 when one fails, 2 on a usage or environment error, 130 after Ctrl-C.
     Benchmark(BenchmarkArgs),
+    /// Show the accepted schedulers: measured cut with its 95% interval, verdict, date,
+    /// provider and model, attempts, tokens and estimated cost.
+    ///
+    /// A scheduler is accepted into bpf-generated/ only when its benchmark passed and it cut
+    /// more than the one it replaces; the replaced ones are kept in bpf-generated/history/.
+    Library(LibraryArgs),
+    /// Show what an accepted scheduler changed: a unified diff against the reference it was
+    /// shown, the scheduler it replaced, or any file.
+    ///
+    /// Exit status 0 whether or not they differ ("identical" when they are the same).
+    Diff(DiffArgs),
     /// The measuring part of `benchmark` (run inside the sandbox, not by users).
     #[command(hide = true)]
     BenchJob(ScxJobArgs),
@@ -317,6 +328,30 @@ pub struct AnalyzeArgs {
     /// A benchmark results directory (results/<time>/), holding bench.json.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct LibraryArgs {
+    /// Print JSON (one object per scheduler, numbers unformatted) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The case whose accepted scheduler (bpf-generated/CASE.bpf.c) to show.
+    #[arg(value_name = "CASE")]
+    pub case: String,
+
+    /// What to compare it with: `reference` (the reference scheduler(s) its prompt showed,
+    /// bpf-reference/longfirst.bpf.c when unrecorded), `previous` (the accepted scheduler it
+    /// replaced), or a FILE path (write ./previous for a file named "previous").
+    #[arg(
+        long,
+        default_value = "reference",
+        value_name = "reference|previous|FILE"
+    )]
+    pub against: crate::library::DiffAgainst,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod generate;
 pub mod interrupt;
 pub mod kernel;
+pub mod library;
 pub mod model;
 pub mod paths;
 pub mod profile;

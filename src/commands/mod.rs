@@ -4,7 +4,9 @@ mod analyze;
 mod benchmark;
 mod compile;
 mod deps;
+mod diff;
 mod kernel;
+mod library;
 mod list;
 mod profile;
 mod run;
@@ -69,6 +71,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
             benchmark::run(&paths, cli.kernel.as_deref(), cli.backend, &a, cli.quiet)?
         }
         Command::BenchJob(_) => unreachable!("handled above"),
+        Command::Library(a) => library::run(&paths, &a)?,
+        Command::Diff(a) => diff::run(&paths, &a)?,
     };
     Ok(ExitCode::from(code))
 }
