@@ -106,6 +106,14 @@ pub enum Command {
     /// table. Exit status: 0 when every case passed, 1 when one failed, 2 when DIR holds
     /// no readable bench.json.
     Analyze(AnalyzeArgs),
+    /// Write a scheduler for a case and keep it only if it proves itself.
+    ///
+    /// Profile → prompt → model (or the offline synthesiser) → static checks → compile and
+    /// verify in the sandbox → repair with the diagnostics → benchmark → improve with the
+    /// numbers → keep in bpf-generated/ when it passes the verdict and beats the accepted one.
+    /// Every candidate and log stays in runs/<time>/<case>/. With no endpoint configured
+    /// (OPENAI_BASE_URL / --base-url) the offline provider is used, and the output says so.
+    Generate(GenerateArgs),
     /// The in-kernel part of `verify` (run inside the sandbox, not by users).
     #[command(hide = true)]
     ScxJob(ScxJobArgs),
@@ -328,6 +336,71 @@ pub struct AnalyzeArgs {
     /// A benchmark results directory (results/<time>/), holding bench.json.
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["test", "all"])))]
+pub struct GenerateArgs {
+    /// Case to write a scheduler for (repeat for several).
+    #[arg(long, short = 't', value_name = "ID")]
+    pub test: Vec<String>,
+
+    /// Every case, one after the other, with a summary table at the end.
+    #[arg(long)]
+    pub all: bool,
+
+    /// `openai` (any OpenAI-compatible endpoint) or `offline` [default: openai when an
+    /// endpoint is configured, else offline].
+    #[arg(long, value_parser = ["openai", "offline"])]
+    pub provider: Option<String>,
+
+    /// Model name [env: SCHEDGEN_MODEL].
+    #[arg(long)]
+    pub model: Option<String>,
+
+    /// Endpoint, e.g. http://localhost:11434/v1 [env: OPENAI_BASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Seconds to wait for one model answer before retrying.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    pub llm_timeout: f64,
+
+    /// Model answers per round (the first plus repairs).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+
+    /// Benchmark rounds (each round after the first sends the model the numbers).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rounds: u32,
+
+    /// The cut a scheduler must reach to be kept.
+    #[arg(long, default_value_t = 0.30, value_name = "CUT")]
+    pub target: f64,
+
+    /// Benchmark runs per arm.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
+    pub runs: u64,
+
+    /// Benchmark warm-up runs per arm.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u64,
+
+    /// Benchmark sizes: `auto` (for the CPU count used) or a number/preset as for `run`.
+    #[arg(long, default_value = "auto", value_name = "S")]
+    pub scale: String,
+
+    /// Size of the profiling run on this host.
+    #[arg(long, default_value = "0.05", value_parser = parse_scale, value_name = "S")]
+    pub profile_scale: f64,
+
+    /// Seconds each candidate runs under load in the sandbox before benchmarking.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub verify_duration: f64,
+
+    /// VM vCPUs [default: min(host cores, 4)].
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<usize>,
 }
 
 #[derive(Debug, Args)]

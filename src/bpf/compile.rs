@@ -145,7 +145,10 @@ pub fn compile(source: &Path, object: &Path, headers: &Headers) -> Result<Compil
         "-target".into(),
         "bpf".into(),
         "-D__TARGET_ARCH_x86".into(),
-        // vmlinux.h from recent kernels declares a few empty structs; not the scheduler's fault.
+        // vmlinux.h of 7.x kernels has tagged anonymous members (`struct ns_tree;` inside a
+        // union) that clang drops with a warning unless Microsoft extensions are on.
+        "-fms-extensions".into(),
+        "-Wno-microsoft-anon-tag".into(),
         "-Wno-missing-declarations".into(),
         "-fno-color-diagnostics".into(),
         format!("-I{}", headers.kernel_dir.display()),

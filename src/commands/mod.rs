@@ -5,6 +5,7 @@ mod benchmark;
 mod compile;
 mod deps;
 mod diff;
+mod generate;
 mod kernel;
 mod library;
 mod list;
@@ -72,6 +73,9 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::BenchJob(_) => unreachable!("handled above"),
         Command::Library(a) => library::run(&paths, &a)?,
+        Command::Generate(a) => {
+            generate::run(&paths, cli.kernel.as_deref(), cli.backend, &a, cli.quiet)?
+        }
         Command::Diff(a) => diff::run(&paths, &a)?,
     };
     Ok(ExitCode::from(code))

@@ -15,6 +15,8 @@
 pub mod checks;
 pub mod cost;
 pub mod extract;
+pub mod keep;
 pub mod llm;
 pub mod offline;
+pub mod pipeline;
 pub mod prompt;

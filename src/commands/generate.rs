@@ -1,0 +1,207 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::bench::driver::ScaleChoice;
+use crate::case::{self, Case};
+use crate::cli::GenerateArgs;
+use crate::generate::cost::PriceTable;
+use crate::generate::keep;
+use crate::generate::llm::{ChatProvider, EndpointConfig, OpenAiProvider};
+use crate::generate::offline::OfflineProvider;
+use crate::generate::pipeline::{self, GenerateOptions, Generation};
+use crate::library::AcceptOutcome;
+use crate::paths::ProjectPaths;
+use crate::sandbox::Backend;
+
+/// One line of the final table.
+struct Row {
+    case: String,
+    outcome: String,
+    cut: String,
+    attempts: usize,
+    detail: String,
+}
+
+fn provider_for(
+    args: &GenerateArgs,
+    case: &Case,
+    say: &dyn Fn(&str),
+) -> Result<Box<dyn ChatProvider>> {
+    let configured = args.base_url.is_some() || EndpointConfig::configured_in_env();
+    let choice = args.provider.clone().unwrap_or_else(|| {
+        if configured {
+            "openai".into()
+        } else {
+            "offline".into()
+        }
+    });
+    if choice == "offline" {
+        if args.provider.is_none() {
+            say("no LLM endpoint configured (OPENAI_BASE_URL or --base-url): using the offline synthesiser");
+        }
+        return Ok(Box::new(OfflineProvider::new(
+            &case.id,
+            &case.long_task.comm,
+        )));
+    }
+    let mut config =
+        EndpointConfig::resolve(args.base_url.as_deref(), args.model.as_deref(), None)?;
+    config.timeout = std::time::Duration::from_secs_f64(args.llm_timeout.max(0.1));
+    let notice = |line: &str| eprintln!("generate: {line}");
+    Ok(Box::new(
+        OpenAiProvider::new(config)?.with_retry_notice(notice),
+    ))
+}
+
+pub fn run(
+    paths: &ProjectPaths,
+    kernel: Option<&Path>,
+    backend: Backend,
+    args: &GenerateArgs,
+    quiet: bool,
+) -> Result<u8> {
+    let cases: Vec<Case> = if args.all {
+        case::load_all(&paths.cases())?
+    } else {
+        args.test
+            .iter()
+            .map(|id| case::find(&paths.cases(), id))
+            .collect::<Result<_>>()?
+    };
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.target),
+        "--target must be a fraction in [0, 1), e.g. 0.30"
+    );
+    let scale = if args.scale == "auto" {
+        ScaleChoice::Auto
+    } else {
+        ScaleChoice::Fixed(
+            case::parse_scale(&args.scale).map_err(|e| anyhow::anyhow!("--scale: {e} or auto"))?,
+        )
+    };
+    let opts = GenerateOptions {
+        max_attempts: args.max_attempts,
+        max_rounds: args.max_rounds,
+        target: args.target,
+        runs: args.runs as usize,
+        warmup: args.warmup as usize,
+        scale,
+        profile_scale: args.profile_scale,
+        backend,
+        kernel: kernel.map(Path::to_path_buf),
+        cpus: args.cpus,
+        memory_mib: 4096,
+        verify_duration_s: args.verify_duration,
+        short_target_s: 0.05,
+        long_cap_s: 4.0,
+    };
+    let prices = PriceTable::from_env()?;
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
+    let mut rows = Vec::new();
+    for c in &cases {
+        if crate::interrupt::requested() {
+            break;
+        }
+        let id = c.id.clone();
+        let say = move |m: &str| {
+            if !quiet {
+                eprintln!("generate: {id}: {m}");
+            }
+        };
+        let run_dir = PathBuf::from("runs").join(&stamp).join(&c.id);
+        let provider = provider_for(args, c, &say)?;
+        let mut gen: Generation =
+            match pipeline::generate_case(paths, c, provider.as_ref(), &opts, &run_dir, &say) {
+                Ok(g) => g,
+                Err(e) => {
+                    rows.push(Row {
+                        case: c.id.clone(),
+                        outcome: "ERROR".into(),
+                        cut: "–".into(),
+                        attempts: 0,
+                        detail: format!("{e:#}"),
+                    });
+                    continue;
+                }
+            };
+        let calls: Vec<_> = gen.attempts.iter().filter_map(|a| a.call.clone()).collect();
+        gen.cost_usd = if gen.provider.provider == "offline" {
+            Some(0.0)
+        } else {
+            prices.estimate_calls(&calls).usd
+        };
+        let outcome = keep::keep(&paths.root, &gen)?;
+        let (label, detail) = match &outcome {
+            Some(AcceptOutcome::Accepted { source_path, .. }) => {
+                gen.accepted = true;
+                (
+                    "ACCEPTED".to_string(),
+                    format!("{} ({})", source_path.display(), gen.reason),
+                )
+            }
+            Some(AcceptOutcome::Rejected { reason }) => ("KEPT OLD".to_string(), reason.clone()),
+            None => ("REJECTED".to_string(), gen.reason.clone()),
+        };
+        std::fs::write(
+            run_dir.join("generation.json"),
+            serde_json::to_string_pretty(&gen)? + "\n",
+        )?;
+        let cut = gen
+            .benchmark
+            .as_ref()
+            .and_then(|b| b.cut)
+            .map(|k| {
+                format!(
+                    "{:.1}% [{:.1}%, {:.1}%]",
+                    k.cut * 100.0,
+                    k.ci_low * 100.0,
+                    k.ci_high * 100.0
+                )
+            })
+            .unwrap_or_else(|| "–".into());
+        println!(
+            "{}: {label}: cut {cut}; {} attempt(s); tokens {} in / {} out; cost {}; {detail}",
+            c.id,
+            gen.attempts.len(),
+            gen.tokens.prompt_tokens,
+            gen.tokens.completion_tokens,
+            gen.cost_usd
+                .map(|u| format!("${u:.4}"))
+                .unwrap_or_else(|| "unknown".into()),
+        );
+        println!("  candidates and logs: {}", run_dir.display());
+        rows.push(Row {
+            case: c.id.clone(),
+            outcome: label,
+            cut,
+            attempts: gen.attempts.len(),
+            detail,
+        });
+    }
+    if rows.len() > 1 {
+        println!(
+            "\n{:<24} {:<9} {:>26} {:>8}  DETAIL",
+            "CASE", "OUTCOME", "CUT [95% CI]", "ATTEMPTS"
+        );
+        for r in &rows {
+            println!(
+                "{:<24} {:<9} {:>26} {:>8}  {}",
+                r.case,
+                r.outcome,
+                r.cut,
+                r.attempts,
+                r.detail.lines().next().unwrap_or("")
+            );
+        }
+    }
+    if crate::interrupt::requested() {
+        return Ok(EXIT_INTERRUPTED);
+    }
+    Ok(if rows.iter().all(|r| r.outcome == "ACCEPTED") {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}

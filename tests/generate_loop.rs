@@ -1,0 +1,266 @@
+//! `schedgen generate` against a real OpenAI-compatible HTTP server on loopback (no network):
+//! the repair loop carries the right diagnostics, tokens add up, an accepted scheduler is written
+//! with its metadata, a scheduler below target leaves the library untouched, and model failures
+//! (no code, HTTP 500s, timeouts, a wrong key) each end with a clear error.
+//!
+//! The accept/reject tests boot the sandbox VM (`SCHEDGEN_SKIP_VM=1` skips them); the failure
+//! tests stop before it.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use serde_json::Value;
+use support::fake_openai::{FakeOpenAi, Step};
+
+static VM: Mutex<()> = Mutex::new(());
+const KEY: &str = "sk-test-5ecret-key-never-printed";
+
+/// A checkout of our own (the library is written into it), sharing the repo's data files.
+fn temp_root() -> tempfile::TempDir {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["cases", "assets", "bpf-reference", "prompts"] {
+        std::os::unix::fs::symlink(repo.join(sub), dir.path().join(sub)).unwrap();
+    }
+    dir
+}
+
+fn code(path: &str) -> String {
+    let src = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    format!("Here is the scheduler.\n\n```c\n{src}```\n")
+}
+
+fn generate(root: &Path, server: &FakeOpenAi, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_schedgen"))
+        .arg("--root")
+        .arg(root)
+        .args([
+            "generate",
+            "--test",
+            "ctest_suite",
+            "--provider",
+            "openai",
+            "--model",
+            "test-model",
+        ])
+        .args(["--base-url", &server.base_url()])
+        .args(extra)
+        .current_dir(root)
+        .env("OPENAI_API_KEY", KEY)
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("SCHEDGEN_MODEL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn skip_vm() -> bool {
+    if std::env::var("SCHEDGEN_SKIP_VM").as_deref() == Ok("1") {
+        eprintln!("SKIPPED: SCHEDGEN_SKIP_VM=1");
+        return true;
+    }
+    false
+}
+
+fn last_user(req: &support::fake_openai::RecordedRequest) -> String {
+    req.messages()
+        .into_iter()
+        .rev()
+        .find(|(role, _)| role == "user")
+        .map(|(_, c)| c)
+        .unwrap_or_default()
+}
+
+#[test]
+fn repairs_compile_and_verifier_failures_then_accepts() {
+    if skip_vm() {
+        return;
+    }
+    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let root = temp_root();
+    let server = FakeOpenAi::start([
+        Step::reply_with_usage(code("tests/fixtures/bpf/syntax_error.bpf.c"), 1000, 200),
+        Step::reply_with_usage(code("tests/fixtures/bpf/verifier_reject.bpf.c"), 1100, 210),
+        Step::reply_with_usage(code("bpf-reference/longfirst.bpf.c"), 1200, 220),
+    ]);
+    let o = generate(
+        root.path(),
+        &server,
+        &[
+            "--max-attempts",
+            "3",
+            "--max-rounds",
+            "1",
+            "--runs",
+            "3",
+            "--warmup",
+            "0",
+            "--target",
+            "0.10",
+            "--verify-duration",
+            "4",
+        ],
+    );
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    assert!(!all.contains(KEY), "the key leaked into the output");
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3, "{all}");
+    assert!(reqs.iter().all(|r| r.model() == Some("test-model")));
+    let first = last_user(&reqs[0]);
+    assert!(
+        first.contains("scx_bpf_dsq_insert") && first.contains("long_integ_test"),
+        "the prompt names the kfuncs and the long task"
+    );
+    let repair1 = last_user(&reqs[1]);
+    assert!(
+        repair1.contains("compile") && repair1.contains(":9:") && repair1.contains("expected ';'"),
+        "{repair1}"
+    );
+    let repair2 = last_user(&reqs[2]);
+    assert!(
+        repair2.contains("verifier") && repair2.contains("map_value_or_null"),
+        "{repair2}"
+    );
+
+    let accepted = root.path().join("bpf-generated/ctest_suite.bpf.c");
+    let src = std::fs::read_to_string(&accepted).expect("accepted scheduler written");
+    assert!(src.contains("schedgen_longfirst"));
+    let meta: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.path().join("bpf-generated/ctest_suite.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(meta["total_tokens"]["prompt_tokens"], 3300);
+    assert_eq!(meta["total_tokens"]["completion_tokens"], 630);
+    let classes: Vec<&str> = meta["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["class"].as_str().unwrap())
+        .collect();
+    assert_eq!(classes, ["compile_error", "verifier_rejected", "passed"]);
+    assert_eq!(meta["provider"]["provider"], "openai");
+    assert_eq!(meta["provider"]["model"], "test-model");
+    assert!(meta["provider"]["endpoint_host"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1"));
+    assert_eq!(meta["verdict"]["pass"], true);
+    assert!(!meta.to_string().contains(KEY));
+}
+
+#[test]
+fn below_target_leaves_the_library_untouched() {
+    if skip_vm() {
+        return;
+    }
+    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let root = temp_root();
+    let server = FakeOpenAi::start([Step::reply(code("bpf-reference/longfirst.bpf.c"))]);
+    let o = generate(
+        root.path(),
+        &server,
+        &[
+            "--max-rounds",
+            "1",
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--target",
+            "0.95",
+            "--scale",
+            "0.03",
+            "--verify-duration",
+            "3",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("REJECTED"),
+        "{}",
+        text(&o)
+    );
+    let lib = root.path().join("bpf-generated");
+    let files: Vec<PathBuf> = std::fs::read_dir(&lib)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.to_string_lossy().ends_with(".bpf.c")),
+        "library changed: {files:?}"
+    );
+}
+
+fn failing(steps: Vec<Step>, extra: &[&str]) -> (Output, FakeOpenAi) {
+    let root = temp_root();
+    let server = FakeOpenAi::start(steps);
+    let mut args = vec!["--max-attempts", "1", "--max-rounds", "1"];
+    args.extend_from_slice(extra);
+    let o = generate(root.path(), &server, &args);
+    assert!(!root.path().join("bpf-generated/ctest_suite.bpf.c").exists());
+    (o, server)
+}
+
+#[test]
+fn a_reply_without_code_is_reported() {
+    let (o, _s) = failing(
+        vec![Step::reply("I would rather explain schedulers in prose.")],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("without a code block"), "{}", text(&o));
+}
+
+#[test]
+fn persistent_http_500s_give_a_clear_error() {
+    let steps = (0..5)
+        .map(|_| Step::error(500, "the model is overloaded"))
+        .collect();
+    let (o, s) = failing(steps, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(
+        out.contains("500") && out.contains("could not be reached"),
+        "{out}"
+    );
+    assert!(s.requests().len() >= 2, "retried");
+}
+
+#[test]
+fn a_timeout_gives_a_clear_error() {
+    let steps = (0..5)
+        .map(|_| Step::reply("late").delayed(std::time::Duration::from_secs(5)))
+        .collect();
+    let (o, _s) = failing(steps, &["--llm-timeout", "0.5"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).to_lowercase().contains("timed out"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_wrong_key_gives_a_clear_error_without_the_key() {
+    let (o, s) = failing(vec![Step::error(401, &format!("invalid key {KEY}"))], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("OPENAI_API_KEY"), "{out}");
+    assert!(!out.contains(KEY), "the key leaked: {out}");
+    assert_eq!(s.requests().len(), 1, "a rejected key is not retried");
+}
