@@ -63,7 +63,7 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
             target * 100.0
         ));
     }
-    if cut.method == IntervalMethod::None || !(cut.ci_low > 0.0) {
+    if cut.method == IntervalMethod::None || cut.ci_low.is_nan() || cut.ci_low <= 0.0 {
         return fail(format!(
             "the 95% interval of the cut [{:.1}%, {:.1}%] does not exclude 0",
             cut.ci_low * 100.0,

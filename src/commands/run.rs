@@ -11,7 +11,7 @@ use crate::workload::result::{RunStatus, SuiteResult, RUN_SCHEMA};
 use crate::workload::{self, Progress, RunRequest};
 
 pub fn run(paths: &ProjectPaths, args: &RunArgs, quiet: bool) -> Result<u8> {
-    if !(args.timeout > 0.0) {
+    if args.timeout.is_nan() || args.timeout <= 0.0 {
         anyhow::bail!("--timeout must be a positive number of seconds");
     }
     let cases: Vec<Case> = if args.all {

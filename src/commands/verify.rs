@@ -13,7 +13,7 @@ pub fn run(
     backend: Backend,
     args: &VerifyArgs,
 ) -> Result<u8> {
-    if !(args.duration > 0.0) {
+    if args.duration.is_nan() || args.duration <= 0.0 {
         anyhow::bail!("--duration must be a positive number of seconds");
     }
     let opts = VerifyOptions {

@@ -459,7 +459,7 @@ fn boot(
         }
         let _ = std::fs::remove_file(&sock);
         let log = job_dir.join(format!("virtiofsd-{tag}.log"));
-        let mut cmd = Command::new(&virtiofsd);
+        let mut cmd = Command::new(virtiofsd);
         cmd.arg(format!("--socket-path={}", sock.display()))
             .arg(format!("--shared-dir={}", dir.display()))
             .arg("--sandbox=none");
@@ -483,7 +483,7 @@ fn boot(
         "console=ttyS0 rootfstype=virtiofs root={ROOT_TAG} ro init={} panic=-1 quiet {BOOT_SPEEDUPS} {extra} -- guest-init",
         init.display()
     );
-    let mut cmd = Command::new(&qemu);
+    let mut cmd = Command::new(qemu);
     cmd.args([
         "-nodefaults",
         "-no-user-config",
