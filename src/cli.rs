@@ -11,9 +11,13 @@ use crate::sandbox::Backend;
 /// Write Linux sched_ext CPU schedulers for long-tail batch workloads, and prove them.
 ///
 /// Every test case starts 39 short tasks and 1 long one together. The kernel's fair scheduler
-/// shares the CPUs among all 40, so the long task finishes last; a scheduler that runs it
-/// first cuts the total time (the makespan). schedgen measures the cases, and (in later
-/// stages) writes, verifies and benchmarks schedulers for them.
+/// shares the CPUs among all 40, so the long task finishes last; a scheduler that runs it first
+/// cuts the total time (the makespan). schedgen measures the cases (`run`, `profile`), has a
+/// model or its offline synthesiser write a sched_ext scheduler (`generate`), checks it in a
+/// throw-away VM with a real sched_ext kernel (`verify`), measures it against the default
+/// scheduler (`benchmark`), and keeps only what passes (`library`, `diff`).
+///
+/// Start with: schedgen generate --test ctest_suite
 #[derive(Debug, Parser)]
 #[command(
     name = "schedgen",
