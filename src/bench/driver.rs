@@ -16,7 +16,7 @@ use super::job::{self, BenchJob, CaseJob};
 use super::result::{BenchResult, CaseBench, SchedulerRef, BENCH_SCHEMA};
 use super::sizing::{self, SizingOptions};
 use super::summarize::{self, CaseMeta};
-use crate::bpf::verify::{compile_for, host_headers};
+use crate::bpf::verify::{compile_for, self_job, target_headers};
 use crate::case::Case;
 use crate::paths::ProjectPaths;
 use crate::sandbox::{self, job as sjob, vm, Backend, Outcome, Place};
@@ -135,20 +135,7 @@ pub fn run(
         Place::Vm => vm::vcpus(opts.cpus),
         Place::Host => crate::system::cpu_count(),
     };
-    let (kernel_release, kernel_dir) = match place {
-        Place::Vm => {
-            let k = crate::kernel::select(opts.kernel.as_deref())?;
-            k.ensure_bootable()?;
-            let dir = k
-                .vmlinux_h
-                .as_ref()
-                .and_then(|p| p.parent())
-                .map(Path::to_path_buf)
-                .context("the kernel has no generated headers: run `schedgen kernel fetch`")?;
-            (k.release.clone(), dir)
-        }
-        Place::Host => (crate::system::kernel_release(), host_headers()?),
-    };
+    let (kernel_release, kernel_dir) = target_headers(place, opts.kernel.as_deref())?;
 
     let mut jobs: Vec<CaseJob> = Vec::new();
     let mut metas: BTreeMap<String, CaseMeta> = BTreeMap::new();
@@ -334,20 +321,7 @@ fn measure(
         Place::Vm => {
             let exe = std::env::current_exe().context("cannot find the schedgen executable")?;
             let out = Path::new(crate::sandbox::guest::GUEST_JOB_DIR).join(RAW_FILE);
-            let vm_job = sjob::Job {
-                work: sjob::Work::RunCommand {
-                    argv: vec![
-                        exe.display().to_string(),
-                        "bench-job".into(),
-                        "--spec".into(),
-                        spec.display().to_string(),
-                        "--out".into(),
-                        out.display().to_string(),
-                    ],
-                    cwd: None,
-                    env: vec![],
-                },
-            };
+            let vm_job = self_job(&exe, "bench-job", spec.display().to_string(), &out);
             let vm_opts = vm::VmOptions {
                 cpus: opts.cpus,
                 memory_mib: opts.memory_mib,

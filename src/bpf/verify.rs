@@ -65,6 +65,38 @@ pub fn build_dir() -> PathBuf {
     crate::workload::prepare::cache_root().join("build")
 }
 
+/// Release and header directory of the kernel that work at `place` will run on: the sandbox's
+/// kernel (fetched, or `--kernel`), or this host's own.
+pub fn target_headers(place: Place, kernel: Option<&Path>) -> Result<(String, PathBuf)> {
+    match place {
+        Place::Vm => {
+            let k = crate::kernel::select(kernel)?;
+            k.ensure_bootable()?;
+            Ok((k.release.clone(), crate::kernel::header_dir(&k)?))
+        }
+        Place::Host => Ok((crate::system::kernel_release(), host_headers()?)),
+    }
+}
+
+/// A sandbox job running one of schedgen's hidden in-kernel subcommands (`scx-job`,
+/// `bench-job`) with `--spec SPEC --out OUT`.
+pub fn self_job(exe: &Path, subcommand: &str, spec: String, out: &Path) -> job::Job {
+    job::Job {
+        work: job::Work::RunCommand {
+            argv: vec![
+                exe.display().to_string(),
+                subcommand.into(),
+                "--spec".into(),
+                spec,
+                "--out".into(),
+                out.display().to_string(),
+            ],
+            cwd: None,
+            env: vec![],
+        },
+    }
+}
+
 /// Headers for the running kernel, generated once from its BTF (`/sys/kernel/btf/vmlinux`).
 pub fn host_headers() -> Result<PathBuf> {
     let release = crate::system::kernel_release();
@@ -110,19 +142,7 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         anyhow::bail!("{} does not exist", input.display());
     }
     let place = sandbox::choose(opts.backend)?;
-    let (kernel_release, kernel_dir) = match place {
-        Place::Vm => {
-            let k = crate::kernel::select(opts.kernel.as_deref())?;
-            let dir = k
-                .vmlinux_h
-                .as_ref()
-                .and_then(|p| p.parent())
-                .map(Path::to_path_buf)
-                .context("the kernel has no generated headers: run `schedgen kernel fetch`")?;
-            (k.release.clone(), dir)
-        }
-        Place::Host => (crate::system::kernel_release(), host_headers()?),
-    };
+    let (kernel_release, kernel_dir) = target_headers(place, opts.kernel.as_deref())?;
     let mut report = VerifyReport {
         schema: VERIFY_SCHEMA.into(),
         input: input.display().to_string(),
@@ -189,20 +209,7 @@ fn run_in_vm(
     let exe = std::env::current_exe().context("cannot find the schedgen executable")?;
     let spec = serde_json::to_string(rt_job)?;
     let out = Path::new(crate::sandbox::guest::GUEST_JOB_DIR).join(RUNTIME_FILE);
-    let job = job::Job {
-        work: job::Work::RunCommand {
-            argv: vec![
-                exe.display().to_string(),
-                "scx-job".into(),
-                "--spec".into(),
-                spec,
-                "--out".into(),
-                out.display().to_string(),
-            ],
-            cwd: None,
-            env: vec![],
-        },
-    };
+    let job = self_job(&exe, "scx-job", spec, &out);
     let vm_opts = vm::VmOptions {
         cpus: opts.cpus,
         memory_mib: opts.memory_mib,

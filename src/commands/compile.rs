@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::bpf::{compile, verify};
@@ -12,11 +12,7 @@ pub fn run(paths: &ProjectPaths, kernel: Option<&Path>, args: &CompileArgs) -> R
         anyhow::bail!("{} does not exist", args.source.display());
     }
     let k = crate::kernel::select(kernel)?;
-    let kernel_dir = k
-        .vmlinux_h
-        .as_ref()
-        .and_then(|p| p.parent())
-        .context("the kernel has no generated headers: run `schedgen kernel fetch`")?;
+    let kernel_dir = &crate::kernel::header_dir(&k)?;
     let report = match &args.output {
         Some(out) => compile::compile(
             &args.source,
