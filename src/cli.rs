@@ -84,6 +84,11 @@ pub enum Command {
     /// enabled, 14 stalled tasks (watchdog), 15 called scx_bpf_error, 16 other kernel ejection,
     /// 3 the sandbox failed, 2 usage or environment error.
     Verify(VerifyArgs),
+    /// Run a command with a scheduler attached, then detach it.
+    ///
+    /// In the sandbox VM unless `--backend host`. Exits with the command's status, or 1 when
+    /// the scheduler was ejected while it ran (the kernel's reason is printed).
+    Load(LoadArgs),
     /// Compare the default kernel scheduler with a custom one: interleaved runs, statistics,
     /// the theoretical bound, a verdict per case, and reports in results/<time>/.
     ///
@@ -429,6 +434,32 @@ pub struct DiffArgs {
         value_name = "reference|previous|FILE"
     )]
     pub against: crate::library::DiffAgainst,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Scheduler source (`*.bpf.c`) or object (`*.bpf.o`).
+    pub scheduler: PathBuf,
+
+    /// Names (`comm`) of long-task processes, for schedulers with a `long_comms` map.
+    #[arg(long = "long-comm", value_name = "COMM")]
+    pub long_comms: Vec<String>,
+
+    /// VM vCPUs [default: min(host cores, 4)].
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<usize>,
+
+    /// VM memory, e.g. 2G.
+    #[arg(long, default_value = "2G", value_parser = crate::sandbox::vm::parse_memory, value_name = "SIZE")]
+    pub memory: u64,
+
+    /// Stop the VM after this many seconds.
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub timeout: f64,
+
+    /// The command to run, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -163,3 +163,51 @@ fn reference_schedulers_pass() {
     }
     no_vm_left();
 }
+
+fn load(args: &[&str]) -> std::process::Output {
+    let _one = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let root = env!("CARGO_MANIFEST_DIR");
+    Command::new(env!("CARGO_BIN_EXE_schedgen"))
+        .args(["--root", root, "load"])
+        .args(args)
+        .current_dir(root)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn load_runs_a_command_under_the_scheduler_and_passes_its_status() {
+    if skip() {
+        return;
+    }
+    let o = load(&[
+        "bpf-reference/fifo.bpf.c",
+        "--",
+        "sh",
+        "-c",
+        "cat /sys/kernel/sched_ext/root/ops; exit 7",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("schedgen_fifo"));
+    no_vm_left();
+}
+
+#[test]
+fn load_reports_an_ejection_during_the_command() {
+    if skip() {
+        return;
+    }
+    let o = load(&[&fixture("never_dispatch.bpf.c"), "--", "sleep", "6"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("ERROR_STALL") && err.contains("ejected"),
+        "{err}"
+    );
+    no_vm_left();
+}

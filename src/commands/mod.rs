@@ -9,6 +9,7 @@ mod generate;
 mod kernel;
 mod library;
 mod list;
+mod load;
 mod profile;
 mod run;
 mod verify;
@@ -73,6 +74,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::BenchJob(_) => unreachable!("handled above"),
         Command::Library(a) => library::run(&paths, &a)?,
+        Command::Load(a) => load::run(&paths, cli.kernel.as_deref(), cli.backend, &a)?,
         Command::Generate(a) => {
             generate::run(&paths, cli.kernel.as_deref(), cli.backend, &a, cli.quiet)?
         }
