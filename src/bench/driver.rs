@@ -321,40 +321,68 @@ fn measure(
         Place::Vm => {
             let exe = std::env::current_exe().context("cannot find the schedgen executable")?;
             let out = Path::new(crate::sandbox::guest::GUEST_JOB_DIR).join(RAW_FILE);
-            let vm_job = self_job(&exe, "bench-job", spec.display().to_string(), &out);
             let vm_opts = vm::VmOptions {
                 cpus: opts.cpus,
                 memory_mib: opts.memory_mib,
                 timeout: opts.timeout,
-                init_binary: Some(exe),
+                init_binary: Some(exe.clone()),
             };
-            progress(&format!(
-                "booting the sched_ext kernel ({} case(s) to measure)",
-                job.cases.len()
-            ));
-            let outcome = sandbox::run_job(&vm_job, Place::Vm, opts.kernel.as_deref(), &vm_opts)?;
-            let Outcome::Vm(report) = outcome else {
-                unreachable!("a VM job has a VM outcome")
-            };
-            let raws = job::read_raw(&report.job_dir.join(RAW_FILE));
-            let _ = std::fs::copy(report.console_log(), work_dir.join("console.log"));
-            let error = match &report.end {
-                vm::VmEnd::Finished(r) if r.status_code() == 0 => None,
-                vm::VmEnd::Finished(r) => Some(format!(
-                    "the measuring job ended with status {}",
-                    r.status_code()
-                )),
-                vm::VmEnd::TimedOut => Some(format!(
-                    "the VM hit the {:.0} s timeout",
-                    opts.timeout.as_secs_f64()
-                )),
-                vm::VmEnd::Interrupted => Some("interrupted".into()),
-                vm::VmEnd::NoResult => Some(format!(
-                    "the VM stopped without a result:\n{}",
-                    report.console_tail(10)
-                )),
-            };
-            Ok((raws, error))
+            let mut raws: Vec<job::CaseRaw> = Vec::new();
+            let mut boot = 0;
+            loop {
+                boot += 1;
+                // After a guest crash, boot again for the cases not yet finished.
+                let mut remaining = job.clone();
+                remaining
+                    .cases
+                    .retain(|c| !raws.iter().any(|r| r.test_id == c.request.case.id));
+                let spec = work_dir.join(format!("bench-job-{boot}.json"));
+                sjob::write_json(&spec, &remaining)?;
+                let vm_job = self_job(&exe, "bench-job", spec.display().to_string(), &out);
+                progress(&format!(
+                    "booting the sched_ext kernel ({} case(s) to measure)",
+                    remaining.cases.len()
+                ));
+                let outcome =
+                    sandbox::run_job(&vm_job, Place::Vm, opts.kernel.as_deref(), &vm_opts)?;
+                let Outcome::Vm(report) = outcome else {
+                    unreachable!("a VM job has a VM outcome")
+                };
+                raws.extend(job::read_raw(&report.job_dir.join(RAW_FILE)));
+                let _ = std::fs::copy(
+                    report.console_log(),
+                    work_dir.join(format!("console-{boot}.log")),
+                );
+                let all_done = job
+                    .cases
+                    .iter()
+                    .all(|c| raws.iter().any(|r| r.test_id == c.request.case.id));
+                if report.guest_crashed()
+                    && !all_done
+                    && boot < crate::bpf::verify::VM_TRIES
+                    && !crate::interrupt::requested()
+                {
+                    progress("the guest kernel crashed (an emulation fault); booting again for the unfinished cases");
+                    continue;
+                }
+                let error = match &report.end {
+                    vm::VmEnd::Finished(r) if r.status_code() == 0 => None,
+                    vm::VmEnd::Finished(r) => Some(format!(
+                        "the measuring job ended with status {}",
+                        r.status_code()
+                    )),
+                    vm::VmEnd::TimedOut => Some(format!(
+                        "the VM hit the {:.0} s timeout",
+                        opts.timeout.as_secs_f64()
+                    )),
+                    vm::VmEnd::Interrupted => Some("interrupted".into()),
+                    vm::VmEnd::NoResult => Some(format!(
+                        "the VM stopped without a result:\n{}",
+                        report.console_tail(10)
+                    )),
+                };
+                return Ok((raws, error));
+            }
         }
     }
 }

@@ -204,6 +204,7 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
         }
     }
     let total = 2 * (bench.warmup + bench.runs);
+    let runs_started = Instant::now();
     for order in 0..total {
         if crate::interrupt::requested() {
             raw.error = Some("interrupted".into());
@@ -223,8 +224,10 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
                 }
             }
         };
+        let per_run = runs_started.elapsed().as_secs_f64() / (order + 1) as f64;
+        let eta = per_run * (total - order - 1) as f64;
         progress(&format!(
-            "run {}/{total} {}{}: {:.3} s{}",
+            "run {}/{total} {}{}: {:.3} s{} · case done in ~{:.0}m{:02.0}s",
             order + 1,
             match sample.arm {
                 Arm::Default => "default",
@@ -236,7 +239,9 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
                 .invalid_reason
                 .as_deref()
                 .map(|r| format!(" INVALID: {r}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            (eta / 60.0).floor(),
+            eta % 60.0
         ));
         let ejected =
             sample.arm == Arm::Custom && sample.exit.as_ref().is_some_and(|e| e.is_ejection());

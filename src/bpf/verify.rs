@@ -16,6 +16,8 @@ use super::runtime::{self, Failure, RuntimeJob, RuntimeReport, Stage};
 use crate::sandbox::{self, job, vm, Backend, Outcome, Place};
 
 pub const VERIFY_SCHEMA: &str = "schedgen.verify/1";
+/// Boots tried when the guest kernel crashes under emulation.
+pub const VM_TRIES: u32 = 3;
 /// File the in-kernel job writes its report to.
 const RUNTIME_FILE: &str = "runtime.json";
 
@@ -217,9 +219,21 @@ fn run_in_vm(
         timeout: Duration::from_secs_f64(opts.duration_s + 120.0),
         init_binary: Some(exe),
     };
-    let outcome = sandbox::run_job(&job, Place::Vm, opts.kernel.as_deref(), &vm_opts)?;
-    let Outcome::Vm(vm_report) = outcome else {
-        unreachable!("a VM job has a VM outcome")
+    let mut tries = 0;
+    let vm_report = loop {
+        tries += 1;
+        let outcome = sandbox::run_job(&job, Place::Vm, opts.kernel.as_deref(), &vm_opts)?;
+        let Outcome::Vm(vm_report) = outcome else {
+            unreachable!("a VM job has a VM outcome")
+        };
+        if vm_report.guest_crashed() && tries < VM_TRIES && !crate::interrupt::requested() {
+            eprintln!(
+                "schedgen: the guest kernel crashed during the job (an emulation fault, log in {}); running it again",
+                vm_report.console_log().display()
+            );
+            continue;
+        }
+        break vm_report;
     };
     report.console_log = Some(vm_report.console_log().display().to_string());
     report.vm_start_s = vm_report.start_to_job.map(|d| d.as_secs_f64());

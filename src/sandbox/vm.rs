@@ -399,6 +399,20 @@ pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
     }
 }
 
+impl VmReport {
+    /// Whether the guest kernel died (a panic on the console) instead of finishing the job.
+    /// Multi-threaded TCG occasionally runs stale code across a kernel text patch (a static key
+    /// flips when a sched_ext scheduler is enabled or disabled), which kills the guest with an
+    /// `Oops: int3`: the job itself is not at fault and can be run again.
+    pub fn guest_crashed(&self) -> bool {
+        if !matches!(self.end, VmEnd::NoResult) {
+            return false;
+        }
+        let console = std::fs::read_to_string(self.console_log()).unwrap_or_default();
+        console.contains("Kernel panic")
+    }
+}
+
 /// Boots tried before a crash during boot is reported.
 const BOOT_ATTEMPTS: u32 = 2;
 
