@@ -21,7 +21,8 @@ const KEY: &str = "sk-test-5ecret-key-never-printed";
 /// A checkout of our own (the library is written into it), sharing the repo's data files.
 fn temp_root() -> tempfile::TempDir {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
+    // Not under /tmp: the sandbox VM has a /tmp of its own and could not see the run's files.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     for sub in ["cases", "assets", "bpf-reference", "prompts"] {
         std::os::unix::fs::symlink(repo.join(sub), dir.path().join(sub)).unwrap();
     }

@@ -336,8 +336,13 @@ fn measure(
                 remaining
                     .cases
                     .retain(|c| !raws.iter().any(|r| r.test_id == c.request.case.id));
-                let spec = work_dir.join(format!("bench-job-{boot}.json"));
+                // The guest sees the host's files except its /tmp (a tmpfs of its own), so the
+                // spec goes where schedgen's objects go, not necessarily beside the results.
+                let spec = crate::bpf::verify::build_dir()
+                    .join(format!("bench-job-{}-{boot}.json", std::process::id()));
+                std::fs::create_dir_all(crate::bpf::verify::build_dir())?;
                 sjob::write_json(&spec, &remaining)?;
+                let _ = std::fs::copy(&spec, work_dir.join(format!("bench-job-{boot}.json")));
                 let vm_job = self_job(&exe, "bench-job", spec.display().to_string(), &out);
                 progress(&format!(
                     "booting the sched_ext kernel ({} case(s) to measure)",
