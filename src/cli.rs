@@ -399,6 +399,14 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "auto", value_name = "S")]
     pub scale: String,
 
+    /// With `--scale auto`: CPU seconds a short task should take on this host.
+    #[arg(long, default_value_t = 0.05, value_name = "SECS")]
+    pub short_target: f64,
+
+    /// With `--scale auto`: most CPU seconds the long task may take on this host.
+    #[arg(long, default_value_t = 4.0, value_name = "SECS")]
+    pub long_cap: f64,
+
     /// Size of the profiling run on this host.
     #[arg(long, default_value = "0.05", value_parser = parse_scale, value_name = "S")]
     pub profile_scale: f64,

@@ -94,8 +94,8 @@ pub fn run(
         cpus: args.cpus,
         memory_mib: 4096,
         verify_duration_s: args.verify_duration,
-        short_target_s: 0.05,
-        long_cap_s: 4.0,
+        short_target_s: args.short_target,
+        long_cap_s: args.long_cap,
     };
     let prices = PriceTable::from_env()?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
