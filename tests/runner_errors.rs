@@ -281,8 +281,8 @@ fn ctrl_c_stops_the_run_kills_tasks_and_cleans_up() {
 fn setup_runs_once_per_case_and_is_cached() {
     let r = Root::new();
     let body = format!(
-        "[sizes]\nn = 10\n{HINT}[commands]\n\
-         setup = 'echo x >> \"$MARK/setup-count\"; seq $N > \"$DATA/input\"'\n\
+        "[sizes]\nshort_n = 10\n{HINT}[commands]\n\
+         setup = 'echo x >> \"$MARK/setup-count\"; seq $SHORT_N > \"$DATA/input\"'\n\
          short = 'wc -l < \"$DATA/input\" > out'\nlong = 'sort -r \"$DATA/input\" > out'\n"
     );
     r.case("cached", &body);
@@ -302,7 +302,7 @@ fn setup_runs_once_per_case_and_is_cached() {
     // Another scale is another data set.
     let o = r.run(&["run", "--test", "cached", "--scale", "2", "--save", &save]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(r.json("c.json")["sizes"]["n"], "20");
+    assert_eq!(r.json("c.json")["sizes"]["short_n"], "20");
     assert_eq!(
         std::fs::read_to_string(r.path("out/setup-count"))
             .unwrap()
