@@ -158,12 +158,14 @@ struct StatFiles {
 impl StatFiles {
     fn read(&mut self, pid: i32) -> Option<String> {
         use std::os::unix::fs::FileExt;
-        if !self.open.contains_key(&pid) {
-            let f = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-            self.open.insert(pid, f);
-        }
+        let file = match self.open.entry(pid) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(std::fs::File::open(format!("/proc/{pid}/stat")).ok()?)
+            }
+        };
         self.buf.resize(1024, 0);
-        let n = match self.open[&pid].read_at(&mut self.buf, 0) {
+        let n = match file.read_at(&mut self.buf, 0) {
             Ok(n) if n > 0 => n,
             _ => {
                 self.open.remove(&pid);
