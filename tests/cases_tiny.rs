@@ -9,10 +9,12 @@ use schedgen::workload::result::{Group, RunResult, RunStatus};
 use schedgen::workload::{run_case, RunRequest};
 
 /// The pandas cases pay about 0.45 s of `import pandas` per task whatever their size, so at
-/// 0.01 their long task is barely longer than a short one; 0.05 gives it a clear margin.
+/// 0.01 their long task is barely longer than a short one; and file_checksum's long task at
+/// 0.01 hashes in about 30 ms, too short for a sampling monitor to see reliably. 0.05 gives
+/// them a clear margin.
 fn scale_for(id: &str) -> f64 {
     match id {
-        "hotkey_aggregation" | "ddos_log_analysis" | "viral_product_analytics" => 0.05,
+        "hotkey_aggregation" | "ddos_log_analysis" | "viral_product_analytics" | "file_checksum" => 0.05,
         _ => case::parse_scale("tiny").unwrap(),
     }
 }
