@@ -14,7 +14,10 @@ use schedgen::workload::{run_case, RunRequest};
 /// them a clear margin.
 fn scale_for(id: &str) -> f64 {
     match id {
-        "hotkey_aggregation" | "ddos_log_analysis" | "viral_product_analytics" | "file_checksum" => 0.05,
+        "hotkey_aggregation"
+        | "ddos_log_analysis"
+        | "viral_product_analytics"
+        | "file_checksum" => 0.05,
         _ => case::parse_scale("tiny").unwrap(),
     }
 }

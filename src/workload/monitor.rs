@@ -121,6 +121,8 @@ fn clock_ticks() -> f64 {
 /// The fields of `/proc/<pid>/stat` we use.
 struct Stat {
     comm: String,
+    /// `R` running or runnable, `S` sleeping, `D` in uninterruptible wait, ...
+    state: char,
     ppid: i32,
     pgrp: i32,
     session: i32,
@@ -137,6 +139,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let num = |i: usize| rest.get(i).and_then(|v| v.parse::<i64>().ok());
     Some(Stat {
         comm,
+        state: rest.first().and_then(|s| s.chars().next()).unwrap_or('?'),
         ppid: num(1)? as i32,
         pgrp: num(2)? as i32,
         session: num(3)? as i32,
@@ -227,8 +230,8 @@ fn sample_loop(
     // is examined afresh.
     let mut foreign: HashSet<i32> = HashSet::new();
     let mut listed: HashSet<i32> = HashSet::new();
-    // Our processes whose CPU time stopped moving (a shell waiting for its child, a process
-    // blocked on I/O): samples in a row without change. Past three, they are read only every
+    // Our processes asleep with their CPU time not moving (a shell waiting for its child):
+    // samples in a row like that. Past three, they are read only every
     // fifth sample, which roughly halves the reads while the tasks run.
     let mut idle: HashMap<i32, u32> = HashMap::new();
     let mut stat_files = StatFiles::default();
@@ -298,7 +301,13 @@ fn sample_loop(
                     rec.involuntary_switches = invol;
                 }
                 let streak = idle.entry(pid).or_insert(0);
-                *streak = if cpu == rec.cpu_s { *streak + 1 } else { 0 };
+                // Only a sleeping process counts as idle: a runnable one waiting for a CPU has
+                // not used any yet either, but may run at any moment.
+                *streak = if cpu == rec.cpu_s && st.state == 'S' {
+                    *streak + 1
+                } else {
+                    0
+                };
                 rec.last_seen_s = now_s;
                 rec.cpu_s = cpu;
             }
@@ -388,6 +397,7 @@ mod tests {
             "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 98765 1000 10";
         let st = parse_stat(line).unwrap();
         assert_eq!(st.comm, "a (b) c");
+        assert_eq!(st.state, 'S');
         assert_eq!(st.ppid, 1);
         assert_eq!(st.pgrp, 4242);
         assert_eq!(st.ticks, 300);
