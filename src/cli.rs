@@ -306,30 +306,12 @@ pub struct BenchmarkArgs {
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
 
-    /// `auto` sizes each case for the CPU count used (long task ≈ 39·short/(CPUs−1));
-    /// otherwise a number or preset as for `run`.
-    #[arg(long, default_value = "auto", value_name = "S")]
-    pub scale: String,
-
-    /// With `--scale auto`: CPU seconds a short task should take on this host.
-    #[arg(long, default_value_t = 0.05, value_name = "SECS")]
-    pub short_target: f64,
-
-    /// With `--scale auto`: most CPU seconds the long task may take on this host.
-    #[arg(long, default_value_t = 4.0, value_name = "SECS")]
-    pub long_cap: f64,
-
-    /// VM vCPUs [default: min(host cores, 4)].
-    #[arg(long, value_name = "N")]
-    pub cpus: Option<usize>,
+    #[command(flatten)]
+    pub comparison: ComparisonArgs,
 
     /// VM memory, e.g. 4G.
     #[arg(long, default_value = "4G", value_parser = crate::sandbox::vm::parse_memory, value_name = "SIZE")]
     pub memory: u64,
-
-    /// The cut a case must reach to PASS.
-    #[arg(long, default_value_t = 0.30, value_name = "CUT")]
-    pub target: f64,
 
     /// Results directory [default: results/<time>/].
     #[arg(long, value_name = "DIR")]
@@ -383,9 +365,8 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rounds: u32,
 
-    /// The cut a scheduler must reach to be kept.
-    #[arg(long, default_value_t = 0.30, value_name = "CUT")]
-    pub target: f64,
+    #[command(flatten)]
+    pub comparison: ComparisonArgs,
 
     /// Benchmark runs per arm.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
@@ -395,7 +376,20 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
 
-    /// Benchmark sizes: `auto` (for the CPU count used) or a number/preset as for `run`.
+    /// Size of the profiling run on this host.
+    #[arg(long, default_value = "0.05", value_parser = parse_scale, value_name = "S")]
+    pub profile_scale: f64,
+
+    /// Seconds each candidate runs under load in the sandbox before benchmarking.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub verify_duration: f64,
+}
+
+/// How `benchmark` and `generate` compare schedulers: sizes, CPUs, and the cut to reach.
+#[derive(Debug, Args)]
+pub struct ComparisonArgs {
+    /// `auto` sizes each case for the CPU count used (long task ≈ 39·short/(CPUs−1));
+    /// otherwise a number or preset as for `run`.
     #[arg(long, default_value = "auto", value_name = "S")]
     pub scale: String,
 
@@ -407,17 +401,28 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 4.0, value_name = "SECS")]
     pub long_cap: f64,
 
-    /// Size of the profiling run on this host.
-    #[arg(long, default_value = "0.05", value_parser = parse_scale, value_name = "S")]
-    pub profile_scale: f64,
-
-    /// Seconds each candidate runs under load in the sandbox before benchmarking.
-    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
-    pub verify_duration: f64,
-
     /// VM vCPUs [default: min(host cores, 4)].
     #[arg(long, value_name = "N")]
     pub cpus: Option<usize>,
+
+    /// The cut a scheduler must reach to PASS (and, in `generate`, to be kept).
+    #[arg(long, default_value_t = 0.30, value_name = "CUT")]
+    pub target: f64,
+}
+
+impl ComparisonArgs {
+    /// The validated `--scale`, and an error for a `--target` outside [0, 1).
+    pub fn scale_choice(&self) -> Result<crate::bench::driver::ScaleChoice, String> {
+        if !(0.0..1.0).contains(&self.target) {
+            return Err("--target must be a fraction in [0, 1), e.g. 0.30".into());
+        }
+        if self.scale == "auto" {
+            return Ok(crate::bench::driver::ScaleChoice::Auto);
+        }
+        parse_scale(&self.scale)
+            .map(crate::bench::driver::ScaleChoice::Fixed)
+            .map_err(|e| format!("--scale: {e} or auto"))
+    }
 }
 
 #[derive(Debug, Args)]

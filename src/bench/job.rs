@@ -16,13 +16,11 @@ use serde::{Deserialize, Serialize};
 use super::result::{Arm, Bound, RunSample, SchedulerRef, TaskTime};
 use crate::bpf::exit::SchedExit;
 use crate::bpf::loader::LoadedScheduler;
+use crate::bpf::scx_state;
 use crate::case::SHORT_TASKS;
 use crate::model::MakespanModel;
 use crate::workload::result::{Group, RunResult, RunStatus};
 use crate::workload::{run_case, RunRequest};
-
-const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
-const SCX_OPS: &str = "/sys/kernel/sched_ext/root/ops";
 
 /// One case to measure.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,12 +51,6 @@ pub struct CaseRaw {
     pub error: Option<String>,
     pub cpus: usize,
     pub kernel_release: String,
-}
-
-fn read_trim(p: &str) -> String {
-    std::fs::read_to_string(p)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 /// Drop clean page-cache pages so every run reads its inputs the same way.
@@ -111,27 +103,18 @@ fn custom_run(job: &CaseJob, order: usize, warmup: bool) -> Result<RunSample> {
     let mut sched = LoadedScheduler::load(&job.object, &job.scheduler.long_comms)
         .map_err(|e| anyhow::anyhow!("the scheduler failed to load: {e}"))?;
     sched.attach().context("the scheduler failed to attach")?;
-    let t = Instant::now();
-    while read_trim(SCX_STATE) != "enabled" && t.elapsed().as_secs() < 3 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let ops = read_trim(SCX_OPS);
-    if read_trim(SCX_STATE) != "enabled" {
-        sched.detach();
-        let exit = sched.exit_info();
+    let enabled = scx_state::wait_for("enabled", std::time::Duration::from_secs(3));
+    let ops = scx_state::ops();
+    if !enabled {
+        let exit = sched.detach_and_collect();
         anyhow::bail!(
             "the scheduler attached but was not enabled{}",
             exit.map(|e| format!(": {}", e.line())).unwrap_or_default()
         );
     }
     let r = run_case(&job.request, &|_| {});
-    let still = read_trim(SCX_STATE) == "enabled" && read_trim(SCX_OPS) == ops;
-    sched.detach();
-    let t = Instant::now();
-    while read_trim(SCX_STATE) != "disabled" && t.elapsed().as_secs() < 5 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let exit: Option<SchedExit> = sched.exit_info();
+    let still = scx_state::still_running(&ops);
+    let exit: Option<SchedExit> = sched.detach_and_collect();
     let ejected = !still || exit.as_ref().is_some_and(|e| e.is_ejection());
     let invalid_reason = if ejected {
         Some(format!(

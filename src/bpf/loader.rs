@@ -144,6 +144,14 @@ impl LoadedScheduler {
         self.link.take();
     }
 
+    /// Detach, wait (up to 5 s) until the kernel has finished unregistering it, so its `exit`
+    /// callback has run, and return the exit info it recorded.
+    pub fn detach_and_collect(&mut self) -> Option<SchedExit> {
+        self.detach();
+        super::scx_state::wait_for("disabled", std::time::Duration::from_secs(5));
+        self.exit_info()
+    }
+
     /// The exit info the scheduler recorded, if it has the exit map and has exited.
     pub fn exit_info(&self) -> Option<SchedExit> {
         let map = self.object.maps().find(|m| m.name() == EXIT_MAP)?;

@@ -4,4 +4,5 @@ pub mod compile;
 pub mod exit;
 pub mod loader;
 pub mod runtime;
+pub mod scx_state;
 pub mod verify;

@@ -4,7 +4,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
-use crate::bench::driver::{self, BenchOptions, ScaleChoice, SchedulerChoice};
+use crate::bench::driver::{self, BenchOptions, SchedulerChoice};
 use crate::case::{self, Case};
 use crate::cli::BenchmarkArgs;
 use crate::paths::ProjectPaths;
@@ -27,17 +27,7 @@ pub fn run(
             .map(|id| case::find(&paths.cases(), id))
             .collect::<Result<_>>()?
     };
-    let scale = if args.scale == "auto" {
-        ScaleChoice::Auto
-    } else {
-        ScaleChoice::Fixed(
-            case::parse_scale(&args.scale).map_err(|e| anyhow::anyhow!("--scale: {e} or auto"))?,
-        )
-    };
-    anyhow::ensure!(
-        (0.0..1.0).contains(&args.target),
-        "--target must be a fraction in [0, 1), e.g. 0.30"
-    );
+    let scale = args.comparison.scale_choice().map_err(anyhow::Error::msg)?;
     let scheduler = match (&args.scheduler, &args.reference, args.generated) {
         (Some(f), _, _) => SchedulerChoice::File(f.clone()),
         (None, Some(r), _) => SchedulerChoice::Reference(r.clone()),
@@ -53,14 +43,14 @@ pub fn run(
         runs: args.runs as usize,
         warmup: args.warmup as usize,
         scale,
-        cpus: args.cpus,
-        target: args.target,
+        cpus: args.comparison.cpus,
+        target: args.comparison.target,
         backend,
         kernel: kernel.map(Path::to_path_buf),
         memory_mib: args.memory,
         timeout: Duration::from_secs_f64(args.timeout),
-        short_target_s: args.short_target,
-        long_cap_s: args.long_cap,
+        short_target_s: args.comparison.short_target,
+        long_cap_s: args.comparison.long_cap,
     };
     let say = |m: &str| {
         if !quiet {

@@ -3,7 +3,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
-use crate::bench::driver::ScaleChoice;
 use crate::case::{self, Case};
 use crate::cli::GenerateArgs;
 use crate::generate::cost::PriceTable;
@@ -70,32 +69,22 @@ pub fn run(
             .map(|id| case::find(&paths.cases(), id))
             .collect::<Result<_>>()?
     };
-    anyhow::ensure!(
-        (0.0..1.0).contains(&args.target),
-        "--target must be a fraction in [0, 1), e.g. 0.30"
-    );
-    let scale = if args.scale == "auto" {
-        ScaleChoice::Auto
-    } else {
-        ScaleChoice::Fixed(
-            case::parse_scale(&args.scale).map_err(|e| anyhow::anyhow!("--scale: {e} or auto"))?,
-        )
-    };
+    let scale = args.comparison.scale_choice().map_err(anyhow::Error::msg)?;
     let opts = GenerateOptions {
         max_attempts: args.max_attempts,
         max_rounds: args.max_rounds,
-        target: args.target,
+        target: args.comparison.target,
         runs: args.runs as usize,
         warmup: args.warmup as usize,
         scale,
         profile_scale: args.profile_scale,
         backend,
         kernel: kernel.map(Path::to_path_buf),
-        cpus: args.cpus,
+        cpus: args.comparison.cpus,
         memory_mib: 4096,
         verify_duration_s: args.verify_duration,
-        short_target_s: args.short_target,
-        long_cap_s: args.long_cap,
+        short_target_s: args.comparison.short_target,
+        long_cap_s: args.comparison.long_cap,
     };
     let prices = PriceTable::from_env()?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();

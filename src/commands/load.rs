@@ -6,19 +6,11 @@ use anyhow::{Context, Result};
 
 use super::{EXIT_ERROR, EXIT_FAILED};
 use crate::bpf::loader::LoadedScheduler;
+use crate::bpf::scx_state;
 use crate::bpf::verify::{compile_for, target_headers};
 use crate::cli::LoadArgs;
 use crate::paths::ProjectPaths;
 use crate::sandbox::{self, job, vm, Backend, Outcome, Place};
-
-const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
-const SCX_OPS: &str = "/sys/kernel/sched_ext/root/ops";
-
-fn read_trim(p: &str) -> String {
-    std::fs::read_to_string(p)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
-}
 
 pub fn run(
     paths: &ProjectPaths,
@@ -105,14 +97,10 @@ fn run_here(object: &Path, long_comms: &[String], command: &[String]) -> Result<
         anyhow::anyhow!("loading {} failed: {e}\n{log}", object.display())
     })?;
     sched.attach()?;
-    let t = std::time::Instant::now();
-    while read_trim(SCX_STATE) != "enabled" && t.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let ops = read_trim(SCX_OPS);
-    if read_trim(SCX_STATE) != "enabled" {
-        sched.detach();
-        if let Some(e) = sched.exit_info() {
+    let enabled = scx_state::wait_for("enabled", Duration::from_secs(3));
+    let ops = scx_state::ops();
+    if !enabled {
+        if let Some(e) = sched.detach_and_collect() {
             eprintln!("schedgen: {}", e.line());
         }
         eprintln!(
@@ -122,13 +110,8 @@ fn run_here(object: &Path, long_comms: &[String], command: &[String]) -> Result<
     }
     eprintln!("schedgen: `{ops}` attached; running {}", command.join(" "));
     let status = Process::new(&command[0]).args(&command[1..]).status();
-    let still = read_trim(SCX_STATE) == "enabled" && read_trim(SCX_OPS) == ops;
-    sched.detach();
-    let t = std::time::Instant::now();
-    while read_trim(SCX_STATE) != "disabled" && t.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let exit = sched.exit_info();
+    let still = scx_state::still_running(&ops);
+    let exit = sched.detach_and_collect();
     if let Some(e) = &exit {
         eprintln!("schedgen: {}", e.line());
     }
