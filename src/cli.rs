@@ -76,6 +76,15 @@ pub enum Command {
     /// Diagnostics are printed as clang prints them; `--json` gives them structured (file,
     /// line, column, severity, message).
     Compile(CompileArgs),
+    /// Static checks on a scheduler source, before compiling: the ones `generate` applies to a
+    /// model's reply.
+    ///
+    /// Parses the file with libclang against the sched_ext kernel's headers and reports what
+    /// would make it fail later, phrased as a fix: includes schedgen does not provide, a
+    /// missing or non-GPL license, no (or more than one) named `sched_ext_ops`, calls to
+    /// kfuncs this kernel does not export (naming the replacement of renamed ones), compiler
+    /// errors. Exit status 0 when clean, 1 when problems were found.
+    Check(CheckArgs),
     /// Check a scheduler in a real sched_ext kernel: compile, load (the kernel verifier decides),
     /// attach, run it under CPU and fork load, detach, and report the kernel's exit info.
     ///
@@ -240,6 +249,16 @@ pub struct CompileArgs {
     pub output: Option<PathBuf>,
 
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Scheduler source (`*.bpf.c`).
+    pub source: PathBuf,
+
+    /// Print the report as JSON (`checker`, `problems`).
     #[arg(long)]
     pub json: bool,
 }

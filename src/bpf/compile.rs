@@ -124,6 +124,24 @@ pub fn parse_diagnostics(output: &str) -> Vec<Diagnostic> {
     out
 }
 
+/// The flags that decide how a scheduler's C is read (target, defines, extensions, include
+/// path): shared by the compiler and the libclang static checks, so both see the same program.
+pub fn language_args(headers: &Headers) -> Vec<String> {
+    vec![
+        "-target".into(),
+        "bpf".into(),
+        "-D__TARGET_ARCH_x86".into(),
+        // vmlinux.h of 7.x kernels has tagged anonymous members (`struct ns_tree;` inside a
+        // union) that clang drops with a warning unless Microsoft extensions are on.
+        "-fms-extensions".into(),
+        "-Wno-microsoft-anon-tag".into(),
+        "-Wno-missing-declarations".into(),
+        "-fno-color-diagnostics".into(),
+        format!("-I{}", headers.kernel_dir.display()),
+        format!("-I{}", headers.project_dir.display()),
+    ]
+}
+
 /// Compile `source` into `object`. An error only when clang cannot run at all; a source that
 /// does not compile gives a report with `ok: false` and the diagnostics.
 pub fn compile(source: &Path, object: &Path, headers: &Headers) -> Result<CompileReport> {
@@ -139,25 +157,14 @@ pub fn compile(source: &Path, object: &Path, headers: &Headers) -> Result<Compil
     if let Some(dir) = object.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let args: Vec<String> = vec![
-        "-g".into(),
-        "-O2".into(),
-        "-target".into(),
-        "bpf".into(),
-        "-D__TARGET_ARCH_x86".into(),
-        // vmlinux.h of 7.x kernels has tagged anonymous members (`struct ns_tree;` inside a
-        // union) that clang drops with a warning unless Microsoft extensions are on.
-        "-fms-extensions".into(),
-        "-Wno-microsoft-anon-tag".into(),
-        "-Wno-missing-declarations".into(),
-        "-fno-color-diagnostics".into(),
-        format!("-I{}", headers.kernel_dir.display()),
-        format!("-I{}", headers.project_dir.display()),
+    let mut args = language_args(headers);
+    args.splice(0..0, ["-g".to_string(), "-O2".to_string()]);
+    args.extend([
         "-c".into(),
         source.display().to_string(),
         "-o".into(),
         object.display().to_string(),
-    ];
+    ]);
     let start = Instant::now();
     let out = Command::new(&clang)
         .args(&args)

@@ -2,6 +2,7 @@
 
 mod analyze;
 mod benchmark;
+mod check;
 mod compile;
 mod deps;
 mod diff;
@@ -66,6 +67,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::GuestInit => unreachable!("handled above"),
         Command::Profile(a) => profile::run(&paths, &a, cli.quiet)?,
         Command::Compile(a) => compile::run(&paths, cli.kernel.as_deref(), &a)?,
+        Command::Check(a) => check::run(&paths, cli.kernel.as_deref(), &a)?,
         Command::Verify(a) => verify::run(&paths, cli.kernel.as_deref(), cli.backend, &a)?,
         Command::ScxJob(_) => unreachable!("handled above"),
         Command::Analyze(_) => unreachable!("handled above"),

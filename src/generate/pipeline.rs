@@ -90,6 +90,9 @@ pub struct Attempt {
     /// The candidate file (in the run directory), when the reply had one.
     pub candidate: Option<String>,
     pub call: Option<CallRecord>,
+    /// Which static checker read the candidate (`libclang 19.1.7`, or `lexical (why)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker: Option<String>,
     /// Seconds per stage: generate, check, verify, benchmark.
     pub seconds: BTreeMap<String, f64>,
 }
@@ -314,6 +317,10 @@ pub fn generate_case(
         .transpose()?
         .context("the kernel has no kfuncs.h: run `schedgen kernel fetch`")?;
     let kfunc_set = checks::kfunc_names(&kfuncs_h);
+    let check_headers = crate::bpf::compile::Headers {
+        kernel_dir: crate::kernel::header_dir(&kernel)?,
+        project_dir: paths.bpf_reference(),
+    };
 
     say(&format!(
         "profiling at scale {} on this host",
@@ -389,6 +396,7 @@ pub fn generate_case(
                 detail: String::new(),
                 candidate: None,
                 call: None,
+                checker: None,
                 seconds: BTreeMap::new(),
             };
             say(&format!(
@@ -434,7 +442,18 @@ pub fn generate_case(
                     let file = run_dir.join(format!("candidate-r{round}-a{attempt}.bpf.c"));
                     std::fs::write(&file, &ex.source)?;
                     a.candidate = Some(file.display().to_string());
-                    let problems = checks::check(&ex.source, &kfunc_set);
+                    let report = checks::check(
+                        &ex.source,
+                        &checks::Target {
+                            kfuncs: &kfunc_set,
+                            headers: &check_headers,
+                        },
+                    );
+                    a.checker = Some(report.checker);
+                    let mut problems = report.problems;
+                    if !problems.is_empty() {
+                        problems.extend(report.compiler_errors);
+                    }
                     a.seconds.insert("check".into(), t.elapsed().as_secs_f64());
                     if !problems.is_empty() {
                         a.outcome = AttemptOutcome::StaticCheck;

@@ -1,46 +1,14 @@
-//! Static checks before compiling: cheap, precise complaints for the mistakes models make most,
-//! phrased so the repair prompt can quote them.
-//!
-//! This is a lexical pass over the source (comments and strings stripped), not a C parser: it
-//! checks the includes, the GPL license section, exactly one named `sched_ext_ops` struct_ops
-//! map, and that every `scx_bpf_*` function called is a kfunc of the target kernel (or a macro
-//! of `schedgen.bpf.h`), naming the modern replacement of renamed kfuncs.
+//! The fallback static checks: a lexical pass over the source (comments and strings blanked
+//! out), used when libclang cannot be loaded. It sees text, not C: it cannot follow macros or
+//! types, so it checks the includes, the license, the struct_ops section and the `scx_bpf_*`
+//! calls by their spelling.
 
 use std::collections::BTreeSet;
 
-/// Renamed kfuncs and what replaced them.
-const RENAMED: &[(&str, &str)] = &[
-    ("scx_bpf_dispatch", "scx_bpf_dsq_insert"),
-    ("scx_bpf_dispatch_vtime", "scx_bpf_dsq_insert_vtime"),
-    ("scx_bpf_consume", "scx_bpf_dsq_move_to_local"),
-    ("scx_bpf_dispatch_from_dsq", "scx_bpf_dsq_move"),
-    ("scx_bpf_dispatch_vtime_from_dsq", "scx_bpf_dsq_move_vtime"),
-];
-/// Provided by schedgen.bpf.h as macros, not kfuncs.
-const HEADER_MACROS: &[&str] = &["scx_bpf_error"];
-const ALLOWED_INCLUDES: &[&str] = &[
-    "schedgen.bpf.h",
-    "vmlinux.h",
-    "kfuncs.h",
-    "bpf/bpf_helpers.h",
-    "bpf/bpf_tracing.h",
-    "bpf/bpf_core_read.h",
-];
-
-/// kfunc names declared in a generated `kfuncs.h`.
-pub fn kfunc_names(kfuncs_h: &str) -> BTreeSet<String> {
-    kfuncs_h
-        .lines()
-        .filter(|l| l.starts_with("extern "))
-        .filter_map(|l| {
-            let before = &l[..l.find('(')?];
-            let name = before
-                .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .next()?;
-            (!name.is_empty()).then(|| name.to_string())
-        })
-        .collect()
-}
+use super::{
+    include_problem, unknown_kfunc_problem, GPL_LICENSES, HEADER_MACROS, NO_LICENSE, NO_NAME,
+    NO_OPS,
+};
 
 /// Blank out comments and string/char literals, keeping line structure.
 fn strip(src: &str) -> String {
@@ -82,7 +50,7 @@ fn strip(src: &str) -> String {
 }
 
 /// Every problem found; empty when the source looks like a valid schedgen scheduler.
-pub fn check(source: &str, kfuncs: &BTreeSet<String>) -> Vec<String> {
+pub(super) fn check(source: &str, kfuncs: &BTreeSet<String>) -> Vec<String> {
     let mut problems = Vec::new();
     for line in source.lines() {
         let t = line.trim_start();
@@ -90,30 +58,28 @@ pub fn check(source: &str, kfuncs: &BTreeSet<String>) -> Vec<String> {
             let inc = rest
                 .trim()
                 .trim_matches(|c| c == '"' || c == '<' || c == '>');
-            if !ALLOWED_INCLUDES.contains(&inc) {
-                problems.push(format!(
-                    "#include {} is not available: include only \"schedgen.bpf.h\" (it brings vmlinux.h, the libbpf helpers and this kernel's kfuncs)",
-                    rest.trim()
-                ));
-            }
+            problems.extend(include_problem(inc));
         }
     }
-    let license_ok = source.contains("SEC(\"license\")") && source.contains("\"GPL\"");
+    let license_ok = source.contains("SEC(\"license\")")
+        && GPL_LICENSES
+            .iter()
+            .any(|l| source.contains(&format!("\"{l}\"")));
     if !license_ok {
-        problems.push("no GPL license: add `char _license[] SEC(\"license\") = \"GPL\";` (sched_ext kfuncs are GPL-only)".into());
+        problems.push(NO_LICENSE.into());
     }
     let code = strip(source);
     let ops = code.matches("struct sched_ext_ops").count();
     let sec = source.matches("SEC(\".struct_ops").count();
     if ops == 0 || sec == 0 {
-        problems.push("no `SEC(\".struct_ops.link\") struct sched_ext_ops <name>_ops = { ... }`: the kernel has nothing to attach".into());
+        problems.push(NO_OPS.into());
     } else if sec > 1 {
         problems.push(format!(
             "{sec} struct_ops sections: define exactly one sched_ext_ops"
         ));
     }
     if ops > 0 && !source.contains(".name") {
-        problems.push("the sched_ext_ops has no `.name = \"...\"`".into());
+        problems.push(NO_NAME.into());
     }
     let mut unknown: BTreeSet<String> = BTreeSet::new();
     let bytes = code.as_bytes();
@@ -133,31 +99,14 @@ pub fn check(source: &str, kfuncs: &BTreeSet<String>) -> Vec<String> {
         }
         i = end;
     }
-    for name in unknown {
-        match RENAMED.iter().find(|(old, _)| *old == name) {
-            Some((_, new)) => problems.push(format!("`{name}` does not exist in this kernel: it was renamed `{new}` (check its arguments)")),
-            None => problems.push(format!("`{name}` is not a kfunc of the target kernel: use only the kfuncs listed")),
-        }
-    }
+    problems.extend(unknown.iter().map(|n| unknown_kfunc_problem(n)));
     problems
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_kfuncs as kf;
     use super::*;
-
-    fn kf() -> BTreeSet<String> {
-        kfunc_names(
-            "extern void scx_bpf_dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym;\n\
-             extern bool scx_bpf_dsq_move_to_local(u64 dsq_id) __ksym;\n",
-        )
-    }
-
-    #[test]
-    fn reads_kfunc_names() {
-        let k = kf();
-        assert!(k.contains("scx_bpf_dsq_insert") && k.contains("scx_bpf_dsq_move_to_local"));
-    }
 
     #[test]
     fn the_reference_schedulers_pass() {
