@@ -6,13 +6,13 @@ cd "$(dirname "$0")/.."
 
 # The workloads' tools; what building schedgen needs (libbpf-sys builds libbpf against the
 # system libelf and zlib, rustls's aws-lc builds C); what compiling schedulers needs (clang ≥ 19
-# for the BPF target, libbpf's BPF headers).
+# for the BPF target, libbpf's BPF headers, libclang for the static checks).
 packages=(
   build-essential pkg-config git gzip pigz coreutils mawk grep
   ffmpeg python3 python3-pandas python3-numpy
   time procps zstd
   libelf-dev zlib1g-dev cmake
-  clang-19 llvm-19 libbpf-dev
+  clang-19 llvm-19 libclang1-19 libbpf-dev
 )
 
 missing=()

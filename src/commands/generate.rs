@@ -19,6 +19,8 @@ struct Row {
     case: String,
     outcome: String,
     cut: String,
+    /// The best possible cut measured for the case's sizes (the bound), for scale.
+    best: String,
     attempts: usize,
     detail: String,
 }
@@ -109,6 +111,7 @@ pub fn run(
                         case: c.id.clone(),
                         outcome: "ERROR".into(),
                         cut: "–".into(),
+                        best: "–".into(),
                         attempts: 0,
                         detail: format!("{e:#}"),
                     });
@@ -150,6 +153,12 @@ pub fn run(
                 )
             })
             .unwrap_or_else(|| "–".into());
+        let best = gen
+            .benchmark
+            .as_ref()
+            .and_then(|b| b.bound.as_ref())
+            .map(|b| format!("{:.1}%", b.model.best_cut * 100.0))
+            .unwrap_or_else(|| "–".into());
         println!(
             "{}: {label}: cut {cut}; {} attempt(s); tokens {} in / {} out; cost {}; {detail}",
             c.id,
@@ -165,21 +174,23 @@ pub fn run(
             case: c.id.clone(),
             outcome: label,
             cut,
+            best,
             attempts: gen.attempts.len(),
             detail,
         });
     }
     if rows.len() > 1 {
         println!(
-            "\n{:<24} {:<9} {:>26} {:>8}  DETAIL",
-            "CASE", "OUTCOME", "CUT [95% CI]", "ATTEMPTS"
+            "\n{:<24} {:<9} {:>26} {:>8} {:>8}  DETAIL",
+            "CASE", "OUTCOME", "CUT [95% CI]", "BEST", "ATTEMPTS"
         );
         for r in &rows {
             println!(
-                "{:<24} {:<9} {:>26} {:>8}  {}",
+                "{:<24} {:<9} {:>26} {:>8} {:>8}  {}",
                 r.case,
                 r.outcome,
                 r.cut,
+                r.best,
                 r.attempts,
                 r.detail.lines().next().unwrap_or("")
             );

@@ -1,0 +1,77 @@
+//! `schedgen check` against the real target kernel's headers (needs `schedgen kernel fetch`,
+//! which CI does; no VM): the reference schedulers are clean, and each usual mistake is named.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn check(file: &str) -> (Output, Value) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_schedgen"))
+        .args(["--root", root, "check", file, "--json"])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out, json)
+}
+
+#[test]
+fn reference_and_accepted_schedulers_are_clean() {
+    for f in [
+        "bpf-reference/fifo.bpf.c",
+        "bpf-reference/vtime.bpf.c",
+        "bpf-reference/longfirst.bpf.c",
+        "bpf-generated/ctest_suite.bpf.c",
+    ] {
+        let (out, r) = check(f);
+        assert_eq!(out.status.code(), Some(0), "{f}: {r}");
+        assert!(
+            r["checker"].as_str().unwrap().starts_with("libclang 19"),
+            "{f}: {r}"
+        );
+        assert_eq!(r["problems"], serde_json::json!([]), "{f}");
+        assert_eq!(r["compiler_errors"], serde_json::json!([]), "{f}");
+    }
+}
+
+#[test]
+fn names_each_mistake() {
+    let (out, r) = check("tests/fixtures/bpf/static_mistakes.bpf.c");
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    let problems: Vec<&str> = r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let all = problems.join("\n");
+    for expected in [
+        "#include <scx/common.bpf.h> is not available",
+        "license \"Proprietary\" is not GPL-compatible",
+        "`scx_bpf_dispatch` does not exist in this kernel: it was renamed `scx_bpf_dsq_insert`",
+        "`scx_bpf_kick_everything` is not a kfunc of the target kernel",
+        "2 sched_ext_ops struct_ops maps (`oops_ops`, `oops2_ops`)",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+    }
+    assert_eq!(problems.len(), 5, "{all}");
+}
+
+#[test]
+fn a_syntax_error_is_a_compiler_error_with_its_line() {
+    let (out, r) = check("tests/fixtures/bpf/syntax_error.bpf.c");
+    assert_eq!(out.status.code(), Some(1), "{r}");
+    assert_eq!(r["problems"], serde_json::json!([]));
+    let errors = r["compiler_errors"].to_string();
+    assert!(
+        errors.contains("line 9:") && errors.contains("expected ';'"),
+        "{errors}"
+    );
+}
