@@ -127,6 +127,9 @@ pub struct Attempt {
     /// Tokens the model call used; `None` when the server did not say (or no model was called).
     #[serde(default)]
     pub tokens: Option<TokenUsage>,
+    /// The static checker that read the candidate (`libclang 19.1.7`, or `lexical (why)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checker: Option<String>,
     /// Seconds spent in each stage this attempt reached.
     #[serde(default)]
     pub seconds: StageSeconds,
@@ -547,6 +550,7 @@ mod tests {
                 attempt: 1,
                 class: class::PASSED.into(),
                 detail: String::new(),
+                checker: None,
                 tokens: Some(TokenUsage {
                     prompt_tokens: 1000,
                     completion_tokens: 200,

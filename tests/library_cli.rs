@@ -92,6 +92,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             attempt: 1,
             class: library::class::COMPILE_ERROR.into(),
             detail: library::short_detail("main.bpf.c:4:2: error: use of undeclared identifier"),
+            checker: None,
             tokens: Some(tokens),
             seconds: StageSeconds {
                 generate: Some(2.0),
@@ -104,6 +105,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             attempt: 2,
             class: library::class::PASSED.into(),
             detail: String::new(),
+            checker: None,
             tokens: Some(tokens),
             seconds: StageSeconds {
                 generate: Some(2.0),

@@ -1,6 +1,6 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::case::{self, Case};
@@ -196,6 +196,15 @@ pub fn run(
             );
         }
     }
+    if !rows.is_empty() {
+        let dir = PathBuf::from("runs").join(&stamp);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let summary = dir.join("summary.md");
+        std::fs::write(&summary, summary_markdown(&rows))
+            .with_context(|| format!("cannot write {}", summary.display()))?;
+        println!("summary: {}", summary.display());
+    }
     if crate::interrupt::requested() {
         return Ok(EXIT_INTERRUPTED);
     }
@@ -204,4 +213,23 @@ pub fn run(
     } else {
         EXIT_FAILED
     })
+}
+
+/// The run's outcome per case as a Markdown table, for a reviewer or a README.
+fn summary_markdown(rows: &[Row]) -> String {
+    let mut md = String::from(
+        "| case | outcome | cut [95% CI] | best possible | attempts | detail |\n|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        md += &format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            r.case,
+            r.outcome,
+            r.cut,
+            r.best,
+            r.attempts,
+            r.detail.lines().next().unwrap_or("").replace('|', "\\|")
+        );
+    }
+    md
 }

@@ -10,8 +10,13 @@ use super::pipeline::Generation;
 use crate::library::{self, AcceptOutcome, Attempt, PromptInfo, Provenance, StageSeconds};
 
 /// The library's metadata for a generation that produced a benchmarked candidate.
-pub fn provenance(g: &Generation) -> Option<Provenance> {
-    let bench = g.benchmark.clone()?;
+pub fn provenance(root: &Path, g: &Generation) -> Option<Provenance> {
+    let mut bench = g.benchmark.clone()?;
+    // The candidate lives in the run directory; name it relative to the checkout so the
+    // metadata reads the same on a reviewer's machine.
+    if let Ok(rel) = Path::new(&bench.scheduler.path).strip_prefix(root) {
+        bench.scheduler.path = rel.display().to_string();
+    }
     let cut = bench.cut?;
     let templates: BTreeMap<String, String> = g
         .templates
@@ -33,6 +38,7 @@ pub fn provenance(g: &Generation) -> Option<Provenance> {
                 .unwrap_or_default(),
             detail: library::short_detail(&a.detail),
             tokens: a.call.as_ref().and_then(|c| c.usage),
+            checker: a.checker.clone(),
             seconds: StageSeconds {
                 generate: a.seconds.get("generate").copied(),
                 compile: a.seconds.get("check").copied(),
@@ -64,7 +70,7 @@ pub fn provenance(g: &Generation) -> Option<Provenance> {
 
 /// Offer a generation to the library. `Ok(None)` when there was nothing to offer.
 pub fn keep(root: &Path, g: &Generation) -> Result<Option<AcceptOutcome>> {
-    let (Some(source), Some(meta)) = (&g.final_source, provenance(g)) else {
+    let (Some(source), Some(meta)) = (&g.final_source, provenance(root, g)) else {
         return Ok(None);
     };
     library::accept(root, &g.case_id, source, meta).map(Some)

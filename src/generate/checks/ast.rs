@@ -99,6 +99,23 @@ fn walk(root: CXCursor, f: &mut dyn FnMut(CXCursor) -> bool) {
     }
 }
 
+/// A `struct sched_ext_ops` variable of the candidate.
+struct OpsDecl {
+    var: String,
+    /// Its `SEC(...)`, if any.
+    section: Option<String>,
+    /// Its `.name = "..."`, if any.
+    name: Option<String>,
+}
+
+impl OpsDecl {
+    fn is_struct_ops(&self) -> bool {
+        self.section
+            .as_deref()
+            .is_some_and(|s| s.starts_with(".struct_ops"))
+    }
+}
+
 #[derive(Clone)]
 struct Token {
     kind: CXTokenKind,
@@ -300,7 +317,7 @@ impl Unit {
     fn problems(&self, target: &Target) -> (Vec<String>, Vec<String>) {
         let mut problems = Vec::new();
         let mut bad_includes = BTreeSet::new();
-        let mut ops: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+        let mut ops: Vec<OpsDecl> = Vec::new();
         let mut license: Option<String> = None;
         let mut unknown_calls = BTreeSet::new();
         let mut undefined_calls = BTreeSet::new();
@@ -374,7 +391,11 @@ impl Unit {
             let section = section_of(&tokens);
             let name = unsafe { text(clang_getCursorSpelling(c)) };
             if ty == "struct sched_ext_ops" {
-                ops.push((name, section, ops_name(&tokens)));
+                ops.push(OpsDecl {
+                    var: name,
+                    section,
+                    name: ops_name(&tokens),
+                });
             } else if section.as_deref() == Some("license") {
                 license = Some(first_string(&tokens, "=").unwrap_or_default());
             }
@@ -387,33 +408,24 @@ impl Unit {
             )),
             Some(_) => {}
         }
-        let attached: Vec<_> = ops
-            .iter()
-            .filter(|(_, s, _)| s.as_deref().is_some_and(|s| s.starts_with(".struct_ops")))
-            .collect();
-        for (var, section, _) in &ops {
-            if !section
-                .as_deref()
-                .is_some_and(|s| s.starts_with(".struct_ops"))
-            {
-                problems.push(format!(
-                    "`{var}` is a sched_ext_ops outside a struct_ops section: declare it `SEC(\".struct_ops.link\") struct sched_ext_ops {var} = {{ ... }}`"
-                ));
-            }
+        let attached: Vec<&OpsDecl> = ops.iter().filter(|o| o.is_struct_ops()).collect();
+        for OpsDecl { var, .. } in ops.iter().filter(|o| !o.is_struct_ops()) {
+            problems.push(format!(
+                "`{var}` is a sched_ext_ops outside a struct_ops section: declare it `SEC(\".struct_ops.link\") struct sched_ext_ops {var} = {{ ... }}`"
+            ));
         }
         match attached.len() {
             0 if ops.is_empty() => problems.push(NO_OPS.into()),
             0 => {}
-            1 => match &attached[0].2 {
-                None => problems.push(NO_NAME.into()),
-                Some(n) if n.is_empty() => problems.push(NO_NAME.into()),
-                Some(_) => {}
-            },
+            1 if attached[0].name.as_deref().unwrap_or("").is_empty() => {
+                problems.push(NO_NAME.into())
+            }
+            1 => {}
             n => problems.push(format!(
                 "{n} sched_ext_ops struct_ops maps ({}): define exactly one",
                 attached
                     .iter()
-                    .map(|(v, _, _)| format!("`{v}`"))
+                    .map(|o| format!("`{}`", o.var))
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
