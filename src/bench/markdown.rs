@@ -166,6 +166,9 @@ fn case_section(s: &mut String, c: &CaseBench) {
             let _ = writeln!(s, "- Bound: not measured, so no best cut to compare with.");
         }
     }
+    if let Some(note) = table::model_gap_note(c) {
+        let _ = writeln!(s, "- Note: {note}.");
+    }
     let _ = writeln!(s);
     if c.runs.is_empty() {
         let _ = writeln!(s, "No runs.\n");

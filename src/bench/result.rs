@@ -107,6 +107,16 @@ pub struct CaseBench {
     pub error: Option<String>,
 }
 
+impl CaseBench {
+    /// How much longer the default arm ran than fair sharing of CPU time predicts
+    /// (0.5 = 50% longer), when both are known.
+    pub fn default_over_model(&self) -> Option<f64> {
+        let b = self.bound.as_ref()?;
+        (self.default.n > 0 && b.model.fair_share_makespan_s > 0.0)
+            .then(|| self.default.mean / b.model.fair_share_makespan_s - 1.0)
+    }
+}
+
 /// A whole `schedgen benchmark` invocation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BenchResult {

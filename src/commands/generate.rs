@@ -133,7 +133,12 @@ pub fn run(
                     format!("{} ({})", source_path.display(), gen.reason),
                 )
             }
-            Some(AcceptOutcome::Rejected { reason }) => ("KEPT OLD".to_string(), reason.clone()),
+            // A passing candidate that does not beat the accepted one leaves a passing
+            // scheduler in place: the case is done, just not improved.
+            Some(AcceptOutcome::Rejected { reason }) if candidate_passed(&gen) => {
+                ("KEPT OLD".to_string(), reason.clone())
+            }
+            Some(AcceptOutcome::Rejected { reason }) => ("REJECTED".to_string(), reason.clone()),
             None => ("REJECTED".to_string(), gen.reason.clone()),
         };
         std::fs::write(
@@ -208,11 +213,20 @@ pub fn run(
     if crate::interrupt::requested() {
         return Ok(EXIT_INTERRUPTED);
     }
-    Ok(if rows.iter().all(|r| r.outcome == "ACCEPTED") {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    Ok(
+        if rows
+            .iter()
+            .all(|r| r.outcome == "ACCEPTED" || r.outcome == "KEPT OLD")
+        {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        },
+    )
+}
+
+fn candidate_passed(g: &Generation) -> bool {
+    g.benchmark.as_ref().is_some_and(|b| b.verdict.pass)
 }
 
 /// The run's outcome per case as a Markdown table, for a reviewer or a README.
