@@ -18,6 +18,8 @@ use crate::sandbox::Backend;
 struct Row {
     case: String,
     outcome: String,
+    /// A passing scheduler is in `bpf-generated/` for the case (ACCEPTED or KEPT OLD).
+    ok: bool,
     cut: String,
     /// The best possible cut measured for the case's sizes (the bound), for scale.
     best: String,
@@ -110,6 +112,7 @@ pub fn run(
                     rows.push(Row {
                         case: c.id.clone(),
                         outcome: "ERROR".into(),
+                        ok: false,
                         cut: "–".into(),
                         best: "–".into(),
                         attempts: 0,
@@ -177,6 +180,7 @@ pub fn run(
         println!("  candidates and logs: {}", run_dir.display());
         rows.push(Row {
             case: c.id.clone(),
+            ok: label == "ACCEPTED" || label == "KEPT OLD",
             outcome: label,
             cut,
             best,
@@ -213,16 +217,11 @@ pub fn run(
     if crate::interrupt::requested() {
         return Ok(EXIT_INTERRUPTED);
     }
-    Ok(
-        if rows
-            .iter()
-            .all(|r| r.outcome == "ACCEPTED" || r.outcome == "KEPT OLD")
-        {
-            EXIT_OK
-        } else {
-            EXIT_FAILED
-        },
-    )
+    Ok(if rows.iter().all(|r| r.ok) {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
 }
 
 fn candidate_passed(g: &Generation) -> bool {
