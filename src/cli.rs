@@ -275,6 +275,10 @@ pub struct VerifyArgs {
     /// Names (`comm`) of long-task processes, for schedulers with a `long_comms` map.
     #[arg(long = "long-comm", value_name = "COMM")]
     pub long_comms: Vec<String>,
+    /// Task classes for the run-time classifier: a `profile` JSON (its `classes`) or a class
+    /// set JSON. The scheduler reads them through `schedgen_class_of()` (schedgen.bpf.h).
+    #[arg(long, value_name = "FILE")]
+    pub classes: Option<PathBuf>,
 
     /// VM vCPUs [default: min(host cores, 4)].
     #[arg(long, value_name = "N")]
@@ -395,10 +399,6 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
 
-    /// Size of the profiling run on this host.
-    #[arg(long, default_value = "0.05", value_parser = parse_scale, value_name = "S")]
-    pub profile_scale: f64,
-
     /// Seconds each candidate runs under load in the sandbox before benchmarking.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub verify_duration: f64,
@@ -427,6 +427,11 @@ pub struct ComparisonArgs {
     /// The cut a scheduler must reach to PASS (and, in `generate`, to be kept).
     #[arg(long, default_value_t = 0.30, value_name = "CUT")]
     pub target: f64,
+
+    /// Skip the ablation arm (the same scheduler with every process in one class). Without
+    /// it the verdict cannot say whether the cut comes from knowing the long task.
+    #[arg(long)]
+    pub no_ablation: bool,
 }
 
 impl ComparisonArgs {
@@ -476,6 +481,13 @@ pub struct LoadArgs {
     /// Names (`comm`) of long-task processes, for schedulers with a `long_comms` map.
     #[arg(long = "long-comm", value_name = "COMM")]
     pub long_comms: Vec<String>,
+    /// Task classes for the run-time classifier: a `profile` JSON (its `classes`) or a class
+    /// set JSON. The scheduler reads them through `schedgen_class_of()` (schedgen.bpf.h).
+    #[arg(long, value_name = "FILE")]
+    pub classes: Option<PathBuf>,
+    /// A compiled classifier tracer (compiled for the target kernel when not given).
+    #[arg(long, value_name = "FILE.o", hide = true)]
+    pub tracer: Option<PathBuf>,
 
     /// VM vCPUs [default: min(host cores, 4)].
     #[arg(long, value_name = "N")]

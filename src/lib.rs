@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod bpf;
 pub mod case;
+pub mod classify;
 pub mod cli;
 pub mod commands;
 pub mod generate;

@@ -9,6 +9,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::classify::learn::{self, Learned, Observed, TaskCpu};
+use crate::classify::rules::ProcessView;
 use crate::model::MakespanModel;
 use crate::system::SystemInfo;
 use crate::workload::result::{Group, GroupStats, RunResult, RunStatus};
@@ -74,11 +76,18 @@ impl Topology {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ProcessProfile {
     pub pid: i32,
+    #[serde(default)]
+    pub ppid: i32,
     pub task: usize,
     pub group: Group,
     pub comm: String,
     pub exe: String,
     pub argv: Vec<String>,
+    /// Sizes of regular files its arguments name: (argument index, bytes).
+    #[serde(default)]
+    pub inputs: Vec<(usize, u64)>,
+    #[serde(default)]
+    pub cgroup: String,
     pub cpu_s: f64,
     /// Observed lifetime (sampling resolution: one monitor interval).
     pub wall_s: f64,
@@ -106,10 +115,11 @@ pub struct LongTailProfile {
     pub detected: bool,
     /// `comm`s the long tail's processes ran under (observed).
     pub comms: Vec<String>,
-    /// `comm`s the case promises for the long task.
+    /// `comm`s the case promises for the long task (none when it names none).
     pub hint_comms: Vec<String>,
     pub matches_hint: bool,
-    /// How a scheduler can recognise these tasks, in one sentence.
+    /// How a scheduler can recognise these tasks, in one sentence: what the learned rule is,
+    /// or that nothing separates them.
     pub recognise_by: String,
     pub skew_ratio: f64,
 }
@@ -129,6 +139,9 @@ pub struct Profile {
     pub long: GroupProfile,
     pub long_tail: LongTailProfile,
     pub model: MakespanModel,
+    /// The task classes learned from what the processes ran (see `classify`).
+    #[serde(default)]
+    pub task_classes: Learned,
     pub processes: Vec<ProcessProfile>,
 }
 
@@ -185,11 +198,14 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
             let wall = (p.last_seen_s - p.first_seen_s).max(0.0);
             ProcessProfile {
                 pid: p.pid,
+                ppid: p.ppid,
                 task: p.task,
                 group: p.group,
                 comm: p.comm.clone(),
                 exe: p.exe.clone(),
                 argv: p.cmdline.clone(),
+                inputs: p.inputs.clone(),
+                cgroup: p.cgroup.clone(),
                 cpu_s: p.cpu_s,
                 wall_s: wall,
                 cpu_share: if wall > 0.0 {
@@ -214,20 +230,14 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
     } else {
         Vec::new()
     };
-    let recognise_by = if lt.matches_hint {
-        format!(
-            "the long task's processes run as comm {}; every other task's processes have other names",
-            run.long_task_comm.join(" / ")
-        )
-    } else if lt.detected {
-        format!(
-            "observed comm {} for the long task; the case's hint {} did not match: prefer the observation",
-            comms.join(" / "),
-            run.long_task_comm.join(" / ")
-        )
+    let task_classes = learn_classes(run, &processes);
+    let recognise_by = if lt.detected || task_classes.separable {
+        task_classes.explanation.clone()
     } else {
-        "the monitor could not single out the long task (too short a run?); use the case's hint"
-            .into()
+        format!(
+            "the monitor could not single out the long task (too short a run?); {}",
+            task_classes.explanation
+        )
     };
     Ok(Profile {
         schema: PROFILE_SCHEMA.into(),
@@ -251,8 +261,47 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
             skew_ratio: run.skew_ratio,
         },
         model,
+        task_classes,
         processes,
     })
+}
+
+/// Whether `argv` is the runner's own task shell (`sh -c` with the start gate).
+fn is_runner_shell(argv: &[String]) -> bool {
+    argv.len() >= 3 && argv[1] == "-c" && argv[2].starts_with(crate::workload::tasks::GATE_SCRIPT)
+}
+
+/// Learn the task classes of a run from its processes and its tasks' exact CPU.
+pub fn learn_classes(run: &RunResult, processes: &[ProcessProfile]) -> Learned {
+    let observed: Vec<Observed> = processes
+        .iter()
+        .map(|p| Observed {
+            pid: p.pid,
+            ppid: p.ppid,
+            task: p.task,
+            group: p.group,
+            masked: learn::runner_masks(&p.argv, p.task, None),
+            runner_shell: is_runner_shell(&p.argv),
+            view: ProcessView {
+                comm: p.comm.clone(),
+                exe: p.exe.clone(),
+                argv: p.argv.clone(),
+                inputs: p.inputs.clone(),
+                cgroup: p.cgroup.clone(),
+            },
+            cpu_s: p.cpu_s,
+        })
+        .collect();
+    let tasks: Vec<TaskCpu> = run
+        .tasks
+        .iter()
+        .map(|t| TaskCpu {
+            index: t.index,
+            group: t.group,
+            cpu_s: t.cpu_s,
+        })
+        .collect();
+    learn::learn(&observed, &tasks)
 }
 
 /// A short human summary of a profile.
@@ -289,6 +338,9 @@ pub fn summary(p: &Profile) -> String {
         "  long tail: task(s) {:?} · {} · skew {:.1}×",
         p.long_tail.tasks, p.long_tail.recognise_by, p.long_tail.skew_ratio
     );
+    for line in p.task_classes.classes.describe() {
+        let _ = writeln!(s, "  {line}");
+    }
     let _ = writeln!(
         s,
         "  bound on {} CPUs: fair share {:.3} s · optimum {:.3} s · best possible cut {:.1}%",

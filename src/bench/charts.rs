@@ -25,6 +25,7 @@ const DEFAULT_COLOR: RGBColor = RGBColor(0x4c, 0x72, 0xb0);
 const CUSTOM_COLOR: RGBColor = RGBColor(0xdd, 0x84, 0x52);
 const DEFAULT_SHORT: RGBColor = RGBColor(0x9d, 0xb4, 0xd8);
 const CUSTOM_SHORT: RGBColor = RGBColor(0xf0, 0xb8, 0x94);
+const ABLATION_SHORT: RGBColor = RGBColor(0xb8, 0xd8, 0xa4);
 const LONG_COLOR: RGBColor = RGBColor(0xc0, 0x1c, 0x28);
 const OPTIMAL_COLOR: RGBColor = RGBColor(0x1f, 0x8a, 0x4c);
 const INK: RGBColor = RGBColor(0x33, 0x33, 0x33);
@@ -334,6 +335,7 @@ fn timeline_panel(
     let (name, short_color) = match arm {
         Arm::Default => ("default", DEFAULT_SHORT),
         Arm::Custom => ("custom", CUSTOM_SHORT),
+        Arm::Ablation => ("ablation", ABLATION_SHORT),
     };
     let caption = match run {
         Some(r) if r.scheduler == name => {

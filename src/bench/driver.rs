@@ -16,8 +16,10 @@ use super::job::{self, BenchJob, CaseJob};
 use super::result::{BenchResult, CaseBench, SchedulerRef, BENCH_SCHEMA};
 use super::sizing::{self, SizingOptions};
 use super::summarize::{self, CaseMeta};
+use crate::bpf::session::Knowledge;
 use crate::bpf::verify::{compile_for, self_job, target_headers};
 use crate::case::Case;
+use crate::classify::rules::ClassSet;
 use crate::paths::ProjectPaths;
 use crate::sandbox::{self, job as sjob, vm, Backend, Outcome, Place};
 use crate::workload::{prepare, RunRequest};
@@ -43,6 +45,11 @@ pub enum SchedulerChoice {
 pub enum ScaleChoice {
     Auto,
     Fixed(f64),
+    /// Sizes chosen earlier (by auto-sizing): the scale and the long task's extra factor.
+    Sized {
+        scale: f64,
+        long_scale: f64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +66,11 @@ pub struct BenchOptions {
     pub timeout: Duration,
     pub short_target_s: f64,
     pub long_cap_s: f64,
+    /// Also run each scheduler's ablation (its knowledge of the long task taken away).
+    pub ablation: bool,
+    /// Task classes to give the scheduler; learned from a profile at the benchmarked sizes
+    /// when not given.
+    pub classes: Option<ClassSet>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -79,6 +91,7 @@ pub fn scheduler_for(
             kind: "reference".into(),
             path: p.display().to_string(),
             long_comms: long_comms.clone(),
+            classes: ClassSet::default(),
         })
     };
     let generated = paths
@@ -94,6 +107,7 @@ pub fn scheduler_for(
                 .display()
                 .to_string(),
             long_comms,
+            classes: ClassSet::default(),
         }),
         SchedulerChoice::Reference(name) => reference(name),
         SchedulerChoice::Generated => {
@@ -107,12 +121,14 @@ pub fn scheduler_for(
                 kind: "generated".into(),
                 path: generated.display().to_string(),
                 long_comms,
+                classes: ClassSet::default(),
             })
         }
         SchedulerChoice::Auto if generated.exists() => Ok(SchedulerRef {
             kind: "generated".into(),
             path: generated.display().to_string(),
             long_comms,
+            classes: ClassSet::default(),
         }),
         SchedulerChoice::Auto => reference(DEFAULT_REFERENCE),
     }
@@ -151,6 +167,7 @@ pub fn run(
                 kind: "none".into(),
                 path: String::new(),
                 long_comms: vec![],
+                classes: ClassSet::default(),
             },
             sizes: BTreeMap::new(),
             scale: 1.0,
@@ -250,6 +267,55 @@ fn prepare_case(
         PathBuf::from(c.object.expect("compiled object"))
     };
 
+    let mut req = size_and_prepare(paths, case, opts, cpus, progress)?;
+    let classes = match &opts.classes {
+        Some(c) => c.clone(),
+        None => {
+            progress(&format!(
+                "{}: profiling at these sizes on this host to learn the task classes",
+                case.id
+            ));
+            let p = profile_at(&req, &case.description)?;
+            progress(&format!("{}: {}", case.id, p.task_classes.explanation));
+            p.task_classes.classes
+        }
+    };
+    let tracer = if classes.is_empty() {
+        None
+    } else {
+        Some(crate::classify::tracer::tracer_object(
+            kernel_dir,
+            &paths.bpf_reference(),
+        )?)
+    };
+    req.monitor_interval_ms = None;
+    meta.sizes = req.sizes();
+    meta.scale = req.scale;
+    meta.long_scale = req.long_scale;
+    meta.scheduler.classes = classes.clone();
+    let knowledge = Knowledge {
+        long_comms: meta.scheduler.long_comms.clone(),
+        classes,
+        tracer,
+    };
+    Ok(CaseJob {
+        request: req,
+        object,
+        scheduler: meta.scheduler.clone(),
+        knowledge,
+        ablation: opts.ablation,
+    })
+}
+
+/// Size a case for `cpus` CPUs as `opts` says (auto-sizing times tasks alone on this host) and
+/// prepare its data. The request comes back with the data set up.
+pub fn size_and_prepare(
+    paths: &ProjectPaths,
+    case: &Case,
+    opts: &BenchOptions,
+    cpus: usize,
+    progress: Progress,
+) -> Result<RunRequest> {
     let mut req = RunRequest::new(case.clone(), paths.assets());
     req.monitor_interval_ms = None;
     let deps = crate::workload::deps::check(case, &req.python);
@@ -258,6 +324,10 @@ fn prepare_case(
     }
     match opts.scale {
         ScaleChoice::Fixed(s) => req.scale = s,
+        ScaleChoice::Sized { scale, long_scale } => {
+            req.scale = scale;
+            req.long_scale = long_scale;
+        }
         ScaleChoice::Auto => {
             progress(&format!(
                 "{}: sizing for {cpus} CPUs (timing tasks alone on this host)",
@@ -288,16 +358,20 @@ fn prepare_case(
     progress(&format!("{}: preparing data", case.id));
     let setup = prepare::prepare(&req)?;
     req.prepared = Some(setup);
-    // The guest's /tmp is its own tmpfs; the default work root is fine there and on a host.
-    meta.sizes = req.sizes();
-    meta.scale = req.scale;
-    meta.long_scale = req.long_scale;
-    Ok(CaseJob {
-        request: req,
-        object,
-        scheduler: meta.scheduler.clone(),
-    })
+    Ok(req)
 }
+
+/// One monitored run of a prepared request on this host, distilled into a profile (with the
+/// task classes learned at exactly these sizes).
+pub fn profile_at(req: &RunRequest, description: &str) -> Result<crate::profile::Profile> {
+    let mut req = req.clone();
+    req.monitor_interval_ms = Some(PROFILE_INTERVAL_MS);
+    let run = crate::workload::run_case(&req, &|_| {});
+    crate::profile::from_run(&run, description)
+}
+
+/// The monitor's interval when profiling: short enough to see a 0.05 s task's processes.
+pub const PROFILE_INTERVAL_MS: u64 = 10;
 
 fn measure(
     job: &BenchJob,

@@ -22,7 +22,7 @@ fn tasks(arm: Arm, makespan: f64) -> Vec<TaskTime> {
             let end_s = match (arm, long) {
                 (_, true) => makespan,
                 (Arm::Default, false) => makespan * (0.55 + 0.004 * index as f64),
-                (Arm::Custom, false) => makespan * (0.2 + 0.019 * index as f64),
+                (Arm::Custom | Arm::Ablation, false) => makespan * (0.2 + 0.019 * index as f64),
             };
             TaskTime {
                 index,
@@ -49,11 +49,12 @@ fn runs(default: &[f64], custom: &[f64]) -> Vec<RunSample> {
                 makespan_s: m,
                 scheduler: match arm {
                     Arm::Default => "default".into(),
-                    Arm::Custom => "sched_ext:long_first".into(),
+                    _ => "sched_ext:long_first".into(),
                 },
                 valid: true,
                 invalid_reason: None,
                 exit: None,
+                classifier: None,
                 tasks: tasks(arm, m),
             });
         }
@@ -73,6 +74,7 @@ fn scheduler() -> SchedulerRef {
         kind: "reference".into(),
         path: "bpf-reference/long_first.bpf.c".into(),
         long_comms: vec!["ctest_long".into()],
+        classes: Default::default(),
     }
 }
 
@@ -95,6 +97,10 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
         default: stats::describe(&d),
         custom: stats::describe(&c),
         cut: Some(cut),
+        ablation: Default::default(),
+        policy_cut: None,
+        skeleton_cut: None,
+        classifier: None,
         captured,
         runs,
         verdict: Verdict {
@@ -151,6 +157,10 @@ pub(crate) fn bench() -> BenchResult {
         default: stats::ArmStats::default(),
         custom: stats::ArmStats::default(),
         cut: None,
+        ablation: Default::default(),
+        policy_cut: None,
+        skeleton_cut: None,
+        classifier: None,
         captured: None,
         verdict: Verdict {
             pass: false,

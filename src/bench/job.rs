@@ -14,10 +14,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::result::{Arm, Bound, RunSample, SchedulerRef, TaskTime};
-use crate::bpf::exit::SchedExit;
-use crate::bpf::loader::LoadedScheduler;
-use crate::bpf::scx_state;
+use crate::bpf::session::{Knowledge, Session};
 use crate::case::SHORT_TASKS;
+use crate::classify::tracer::{self, TaskRoot};
 use crate::model::MakespanModel;
 use crate::workload::result::{Group, RunResult, RunStatus};
 use crate::workload::{run_case, RunRequest};
@@ -30,6 +29,12 @@ pub struct CaseJob {
     /// The compiled scheduler.
     pub object: PathBuf,
     pub scheduler: SchedulerRef,
+    /// What the scheduler is told about the workload (classes, long-task names).
+    #[serde(default)]
+    pub knowledge: Knowledge,
+    /// Also run the ablation: the same scheduler told nothing that separates the long task.
+    #[serde(default)]
+    pub ablation: bool,
 }
 
 /// The whole measuring job.
@@ -98,28 +103,35 @@ fn bound(req: &RunRequest) -> Result<Bound> {
     })
 }
 
-/// One custom run: attach, confirm, run, confirm, detach.
-fn custom_run(job: &CaseJob, order: usize, warmup: bool) -> Result<RunSample> {
-    let mut sched = LoadedScheduler::load(&job.object, &job.scheduler.long_comms)
-        .map_err(|e| anyhow::anyhow!("the scheduler failed to load: {e}"))?;
-    sched.attach().context("the scheduler failed to attach")?;
-    let enabled = scx_state::wait_for("enabled", std::time::Duration::from_secs(3));
-    let ops = scx_state::ops();
-    if !enabled {
-        let exit = sched.detach_and_collect();
-        anyhow::bail!(
-            "the scheduler attached but was not enabled{}",
-            exit.map(|e| format!(": {}", e.line())).unwrap_or_default()
-        );
-    }
+fn task_roots(r: &RunResult) -> Vec<TaskRoot> {
+    r.tasks
+        .iter()
+        .map(|t| TaskRoot {
+            pid: t.pid,
+            index: t.index,
+            group: t.group,
+        })
+        .collect()
+}
+
+/// One run with our scheduler (the candidate, or its ablation): attach, confirm, run, confirm,
+/// detach. An error means the scheduler could not even start.
+fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<RunSample> {
+    let knowledge = match arm {
+        Arm::Ablation => job.knowledge.ablated(),
+        _ => job.knowledge.clone(),
+    };
+    let session =
+        Session::start(&job.object, &knowledge).map_err(|e| anyhow::anyhow!(e.message()))?;
+    let ops = session.ops.clone();
     let r = run_case(&job.request, &|_| {});
-    let still = scx_state::still_running(&ops);
-    let exit: Option<SchedExit> = sched.detach_and_collect();
-    let ejected = !still || exit.as_ref().is_some_and(|e| e.is_ejection());
-    let invalid_reason = if ejected {
+    let ended = session.finish();
+    let invalid_reason = if ended.ejected() {
         Some(format!(
             "the scheduler was ejected during the run{}",
-            exit.as_ref()
+            ended
+                .exit
+                .as_ref()
                 .map(|e| format!(" ({})", e.line()))
                 .unwrap_or_default()
         ))
@@ -132,15 +144,20 @@ fn custom_run(job: &CaseJob, order: usize, warmup: bool) -> Result<RunSample> {
     } else {
         None
     };
+    let classifier = ended
+        .classifier
+        .as_ref()
+        .map(|log| tracer::summarize(log, &knowledge.classes, &task_roots(&r)));
     Ok(RunSample {
-        arm: Arm::Custom,
+        arm,
         order,
         warmup,
         makespan_s: r.makespan_s,
         scheduler: format!("sched_ext:{ops}"),
         valid: invalid_reason.is_none(),
         invalid_reason,
-        exit,
+        exit: ended.exit,
+        classifier,
         tasks: task_times(&r),
     })
 }
@@ -163,8 +180,16 @@ fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
         valid: invalid_reason.is_none() && r.system.scheduler == "default",
         invalid_reason,
         exit: None,
+        classifier: None,
         tasks: task_times(&r),
     }
+}
+
+/// The arms of round `round`, rotated each round so that no arm always runs first (after a
+/// reboot, a cache drop) or right after the same other arm.
+pub fn round_order(arms: &[Arm], round: usize) -> Vec<Arm> {
+    let k = arms.len().max(1);
+    (0..arms.len()).map(|i| arms[(i + round) % k]).collect()
 }
 
 fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str)) -> CaseRaw {
@@ -186,52 +211,68 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
             }
         }
     }
-    let total = 2 * (bench.warmup + bench.runs);
+    let mut arms = vec![Arm::Default, Arm::Custom];
+    if job.ablation {
+        arms.push(Arm::Ablation);
+    }
+    let rounds = bench.warmup + bench.runs;
+    let total = arms.len() * rounds;
     let runs_started = Instant::now();
-    for order in 0..total {
-        if crate::interrupt::requested() {
-            raw.error = Some("interrupted".into());
-            break;
-        }
-        let warmup = order < 2 * bench.warmup;
-        drop_caches();
-        // ABAB...: drift over time hits both arms alike.
-        let sample = if order % 2 == 0 {
-            default_run(job, order, warmup)
-        } else {
-            match custom_run(job, order, warmup) {
-                Ok(s) => s,
-                Err(e) => {
-                    raw.error = Some(format!("{e:#}"));
-                    break;
-                }
+    let mut order = 0;
+    'rounds: for round in 0..rounds {
+        let warmup = round < bench.warmup;
+        for arm in round_order(&arms, round) {
+            if crate::interrupt::requested() {
+                raw.error = Some("interrupted".into());
+                break 'rounds;
             }
-        };
-        let per_run = runs_started.elapsed().as_secs_f64() / (order + 1) as f64;
-        let eta = per_run * (total - order - 1) as f64;
-        progress(&format!(
-            "run {}/{total} {}{}: {:.3} s{} · case done in ~{:.0}m{:02.0}s",
-            order + 1,
-            match sample.arm {
-                Arm::Default => "default",
-                Arm::Custom => "custom ",
-            },
-            if warmup { " (warm-up)" } else { "" },
-            sample.makespan_s,
-            sample
-                .invalid_reason
-                .as_deref()
-                .map(|r| format!(" INVALID: {r}"))
-                .unwrap_or_default(),
-            (eta / 60.0).floor(),
-            eta % 60.0
-        ));
-        let ejected =
-            sample.arm == Arm::Custom && sample.exit.as_ref().is_some_and(|e| e.is_ejection());
-        raw.runs.push(sample);
-        if ejected {
-            // An ejected scheduler is disqualified; more runs would only repeat it.
-            break;
+            drop_caches();
+            let sample = match arm {
+                Arm::Default => default_run(job, order, warmup),
+                _ => match scheduler_run(job, arm, order, warmup) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        raw.error = Some(format!("{e:#}"));
+                        break 'rounds;
+                    }
+                },
+            };
+            let per_run = runs_started.elapsed().as_secs_f64() / (order + 1) as f64;
+            let eta = per_run * (total - order - 1) as f64;
+            progress(&format!(
+                "run {}/{total} {:<8}{}: {:.3} s{}{} · case done in ~{:.0}m{:02.0}s",
+                order + 1,
+                arm.label(),
+                if warmup { " (warm-up)" } else { "" },
+                sample.makespan_s,
+                sample
+                    .classifier
+                    .as_ref()
+                    .map(|c| format!(
+                        " · classifier: {} long of {} task processes, p50 {}",
+                        c.long_processes,
+                        c.task_processes,
+                        c.latency_p50_ms
+                            .map(|l| format!("{l:.1} ms"))
+                            .unwrap_or_else(|| "-".into())
+                    ))
+                    .unwrap_or_default(),
+                sample
+                    .invalid_reason
+                    .as_deref()
+                    .map(|r| format!(" INVALID: {r}"))
+                    .unwrap_or_default(),
+                (eta / 60.0).floor(),
+                eta % 60.0
+            ));
+            let ejected =
+                sample.arm != Arm::Default && sample.exit.as_ref().is_some_and(|e| e.is_ejection());
+            raw.runs.push(sample);
+            order += 1;
+            if ejected {
+                // An ejected scheduler is disqualified; more runs would only repeat it.
+                break 'rounds;
+            }
         }
     }
     raw

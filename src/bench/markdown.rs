@@ -25,10 +25,7 @@ fn cell(s: &str) -> String {
 }
 
 fn arm_name(a: Arm) -> &'static str {
-    match a {
-        Arm::Default => "default",
-        Arm::Custom => "custom",
-    }
+    a.label()
 }
 
 /// The whole report.

@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bpf::exit::SchedExit;
+use crate::classify::rules::ClassSet;
+use crate::classify::tracer::ClassifierRun;
 use crate::model::MakespanModel;
 use crate::stats::{ArmStats, CutEstimate};
 use crate::workload::result::Group;
 
 pub const BENCH_SCHEMA: &str = "schedgen.bench/1";
 
-/// The two arms of a comparison.
+/// The arms of a comparison.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
 pub enum Arm {
@@ -20,6 +22,19 @@ pub enum Arm {
     Default,
     /// The scheduler under test.
     Custom,
+    /// The scheduler under test with its knowledge taken away: every process in one class, no
+    /// long-task names. Same queues, slices and CPU selection; no idea which task is long.
+    Ablation,
+}
+
+impl Arm {
+    pub fn label(self) -> &'static str {
+        match self {
+            Arm::Default => "default",
+            Arm::Custom => "custom",
+            Arm::Ablation => "ablation",
+        }
+    }
 }
 
 /// Which scheduler a case was benchmarked with.
@@ -31,6 +46,9 @@ pub struct SchedulerRef {
     pub path: String,
     /// The `comm`s given to its `long_comms` map.
     pub long_comms: Vec<String>,
+    /// The task classes the classifier used (learned at the benchmarked sizes).
+    #[serde(default, skip_serializing_if = "ClassSet::is_empty")]
+    pub classes: ClassSet,
 }
 
 /// One task's timing in one run.
@@ -61,7 +79,25 @@ pub struct RunSample {
     /// The kernel's exit info after detaching (custom arm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit: Option<SchedExit>,
+    /// The task classifier's numbers (custom and ablation arms, when given classes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<ClassifierRun>,
     pub tasks: Vec<TaskTime>,
+}
+
+/// The classifier over a case's measured candidate runs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClassifierSummary {
+    pub runs: usize,
+    /// Worst per-run exec-to-classified latency percentiles, milliseconds.
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    /// Mean CPU share of one CPU the classifier thread used.
+    pub cpu_share: f64,
+    /// Per run: short tasks classified long, long tasks not classified long.
+    pub short_as_long: Vec<usize>,
+    pub long_as_short: Vec<usize>,
+    pub dropped: u64,
 }
 
 /// The theoretical bound, from one short and one long task measured alone.
@@ -99,6 +135,19 @@ pub struct CaseBench {
     pub default: ArmStats,
     pub custom: ArmStats,
     pub cut: Option<CutEstimate>,
+    /// The ablation arm, when it ran (n = 0 otherwise).
+    #[serde(default)]
+    pub ablation: ArmStats,
+    /// The candidate against its ablation: the part of the cut its knowledge of the long task
+    /// gives (`1 − custom/ablation`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_cut: Option<CutEstimate>,
+    /// The ablation against the default: what the scheduler's skeleton gives without knowledge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skeleton_cut: Option<CutEstimate>,
+    /// The classifier, over the candidate's measured runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<ClassifierSummary>,
     /// Share of the best possible cut the scheduler reached (cut / bound.best_cut).
     pub captured: Option<f64>,
     pub verdict: Verdict,

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::job::CaseRaw;
-use super::result::{Arm, CaseBench, RunSample, SchedulerRef, Verdict};
+use super::result::{Arm, CaseBench, ClassifierSummary, RunSample, SchedulerRef, Verdict};
+use crate::classify::tracer::ClassifierRun;
 use crate::stats::{self, IntervalMethod};
 
 /// What the host knows about a case besides the raw runs.
@@ -39,10 +40,7 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
     if let Some(bad) = c.runs.iter().find(|r| !r.valid) {
         return fail(format!(
             "invalid {} run {}: {}",
-            match bad.arm {
-                Arm::Default => "default",
-                Arm::Custom => "custom",
-            },
+            bad.arm.label(),
             bad.order + 1,
             bad.invalid_reason.as_deref().unwrap_or("unknown")
         ));
@@ -70,22 +68,77 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
             cut.ci_high * 100.0
         ));
     }
+    let against_default = format!(
+        "cut {:.1}% ≥ {:.0}% target, 95% interval [{:.1}%, {:.1}%] above 0",
+        cut.cut * 100.0,
+        target * 100.0,
+        cut.ci_low * 100.0,
+        cut.ci_high * 100.0
+    );
+    if c.ablation.n > 0 {
+        // The gain must come from knowing the long task, not from the scheduler's skeleton.
+        let Some(p) = c.policy_cut.filter(|_| c.ablation.n >= 2) else {
+            return fail(format!(
+                "{against_default}, but too few ablation runs ({}) to show the policy's part",
+                c.ablation.n
+            ));
+        };
+        if p.method == IntervalMethod::None || p.ci_low.is_nan() || p.ci_low <= 0.0 {
+            return fail(format!(
+                "{against_default}, but against its own ablation only {:.1}% [{:.1}%, {:.1}%]: \
+                 the gain comes from the scheduler's skeleton, not from knowing the long task",
+                p.cut * 100.0,
+                p.ci_low * 100.0,
+                p.ci_high * 100.0
+            ));
+        }
+        return Verdict {
+            pass: true,
+            reason: format!(
+                "{against_default}; {:.1}% [{:.1}%, {:.1}%] of it against its ablation (the policy's part)",
+                p.cut * 100.0,
+                p.ci_low * 100.0,
+                p.ci_high * 100.0
+            ),
+        };
+    }
     Verdict {
         pass: true,
-        reason: format!(
-            "cut {:.1}% ≥ {:.0}% target, 95% interval [{:.1}%, {:.1}%] above 0",
-            cut.cut * 100.0,
-            target * 100.0,
-            cut.ci_low * 100.0,
-            cut.ci_high * 100.0
-        ),
+        reason: against_default,
     }
+}
+
+fn classifier_summary(runs: &[RunSample]) -> Option<ClassifierSummary> {
+    let measured: Vec<&ClassifierRun> = runs
+        .iter()
+        .filter(|r| r.arm == Arm::Custom && !r.warmup)
+        .filter_map(|r| r.classifier.as_ref())
+        .collect();
+    if measured.is_empty() {
+        return None;
+    }
+    let worst = |f: fn(&ClassifierRun) -> Option<f64>| {
+        measured.iter().filter_map(|c| f(c)).reduce(f64::max)
+    };
+    Some(ClassifierSummary {
+        runs: measured.len(),
+        latency_p50_ms: worst(|c| c.latency_p50_ms),
+        latency_p99_ms: worst(|c| c.latency_p99_ms),
+        cpu_share: measured.iter().map(|c| c.cpu_share).sum::<f64>() / measured.len() as f64,
+        short_as_long: measured.iter().map(|c| c.short_as_long).collect(),
+        long_as_short: measured.iter().map(|c| c.long_as_short).collect(),
+        dropped: measured.iter().map(|c| c.dropped).sum(),
+    })
 }
 
 pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
     let d = makespans(&raw.runs, Arm::Default);
     let c = makespans(&raw.runs, Arm::Custom);
+    let a = makespans(&raw.runs, Arm::Ablation);
     let cut = (!d.is_empty() && !c.is_empty()).then(|| stats::cut(&d, &c));
+    let policy_cut = (!a.is_empty() && !c.is_empty()).then(|| stats::cut(&a, &c));
+    let skeleton_cut = (!d.is_empty() && !a.is_empty()).then(|| stats::cut(&d, &a));
+    let classifier = classifier_summary(&raw.runs);
     let captured = match (&cut, &raw.bound) {
         (Some(cut), Some(b)) if b.model.best_cut > 0.0 => Some(cut.cut / b.model.best_cut),
         _ => None,
@@ -102,6 +155,10 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         default: stats::describe(&d),
         custom: stats::describe(&c),
         cut,
+        ablation: stats::describe(&a),
+        policy_cut,
+        skeleton_cut,
+        classifier,
         captured,
         verdict: Verdict {
             pass: false,
@@ -139,6 +196,7 @@ mod tests {
                 kind: "reference".into(),
                 path: "x".into(),
                 long_comms: vec![],
+                classes: Default::default(),
             },
             sizes: BTreeMap::new(),
             scale: 1.0,
@@ -156,6 +214,7 @@ mod tests {
             valid: true,
             invalid_reason: None,
             exit: None,
+            classifier: None,
             tasks: vec![],
         }
     }

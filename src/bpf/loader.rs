@@ -5,6 +5,7 @@
 //! kernel verifier's log when a program is rejected, are captured so that a rejection can be
 //! reported (and fed back to a model) in full.
 
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -75,13 +76,29 @@ pub struct LoadedScheduler {
 
 impl LoadedScheduler {
     /// Open and load `object` (the kernel verifier runs here), then tell it the long task's
-    /// names when it has a `long_comms` map.
-    pub fn load(object: &Path, long_comms: &[String]) -> Result<LoadedScheduler, LoadError> {
+    /// names when it has a `long_comms` map. With `classes`, the object's class map (see
+    /// `schedgen.bpf.h`) is the classifier's own, so the scheduler reads the classifier's
+    /// verdicts.
+    pub fn load(
+        object: &Path,
+        long_comms: &[String],
+        classes: Option<BorrowedFd<'_>>,
+    ) -> Result<LoadedScheduler, LoadError> {
         take_log();
         let prev = libbpf_rs::set_print(Some((PrintLevel::Debug, capture)));
         let result = ObjectBuilder::default()
             .open_file(object)
-            .and_then(|open| open.load());
+            .and_then(|mut open| {
+                if let Some(fd) = classes {
+                    if let Some(mut map) = open
+                        .maps_mut()
+                        .find(|m| m.name() == crate::classify::tracer::CLASS_MAP)
+                    {
+                        map.reuse_fd(fd)?;
+                    }
+                }
+                open.load()
+            });
         libbpf_rs::set_print(prev);
         let object = result.map_err(|e| LoadError {
             message: format!("{e}"),

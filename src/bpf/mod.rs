@@ -5,4 +5,5 @@ pub mod exit;
 pub mod loader;
 pub mod runtime;
 pub mod scx_state;
+pub mod session;
 pub mod verify;

@@ -6,18 +6,17 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::exit::{ExitClass, SchedExit};
-use super::loader::LoadedScheduler;
+use super::session::{Knowledge, Session, StartError};
+use crate::classify::tracer::{summarize as summarize_classifier, ClassifierRun};
 use crate::interrupt;
 
-const SCX_STATE: &str = "/sys/kernel/sched_ext/state";
-const SCX_OPS: &str = "/sys/kernel/sched_ext/root/ops";
 /// A poll of the state that took longer than this means our own process was not scheduled:
 /// the scheduler is starving runnable tasks, even if its watchdog has not fired yet.
 const STARVATION_GAP: Duration = Duration::from_secs(3);
@@ -106,6 +105,9 @@ pub struct RuntimeReport {
     /// The kernel's `sched_ext` log lines during the job.
     pub kernel_log: Vec<String>,
     pub kernel_release: String,
+    /// The task classifier's numbers, when the scheduler was given classes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<ClassifierRun>,
 }
 
 /// Arguments of the in-kernel job.
@@ -113,13 +115,9 @@ pub struct RuntimeReport {
 pub struct RuntimeJob {
     pub object: PathBuf,
     pub duration_s: f64,
-    pub long_comms: Vec<String>,
-}
-
-fn read_trim(p: &str) -> String {
-    std::fs::read_to_string(p)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
+    /// What the scheduler is told about the workload.
+    #[serde(default)]
+    pub knowledge: Knowledge,
 }
 
 /// Reader of the kernel log from "now" on (`/dev/kmsg`, non-blocking).
@@ -250,8 +248,9 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
         exit: None,
         kernel_log: Vec::new(),
         kernel_release: crate::system::kernel_release(),
+        classifier: None,
     };
-    if !Path::new(SCX_STATE).exists() {
+    if !super::scx_state::available() {
         r.failure = Some(Failure::Sandbox);
         r.error = Some(format!(
             "this kernel ({}) has no sched_ext",
@@ -259,47 +258,38 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
         ));
         return r;
     }
-    let t = Instant::now();
-    let mut sched = match LoadedScheduler::load(&job.object, &job.long_comms) {
+    let session = match Session::start(&job.object, &job.knowledge) {
         Ok(s) => s,
         Err(e) => {
-            r.load_s = t.elapsed().as_secs_f64();
-            r.verifier_log = e.verifier_log();
-            r.failure = Some(Failure::VerifierRejected);
-            r.libbpf_log = Some(tail_chars(&e.libbpf_log, 16 * 1024));
-            r.error = Some(e.message);
             r.kernel_log = kmsg.sched_ext_lines();
+            r.error = Some(e.message());
+            r.exit = e.exit().cloned();
+            match e {
+                StartError::Classifier(_) => r.failure = Some(Failure::Sandbox),
+                StartError::Load(e) => {
+                    r.verifier_log = e.verifier_log();
+                    r.failure = Some(Failure::VerifierRejected);
+                    r.libbpf_log = Some(tail_chars(&e.libbpf_log, 16 * 1024));
+                    r.error = Some(e.message);
+                }
+                StartError::Attach { .. } => {
+                    r.stage = Stage::Attach;
+                    r.failure = Some(Failure::AttachFailed);
+                }
+                StartError::NotEnabled { .. } => {
+                    r.stage = Stage::Attach;
+                    r.failure = r
+                        .exit
+                        .as_ref()
+                        .and_then(|e| class_failure(e.class))
+                        .or(Some(Failure::NotEnabled));
+                }
+            }
             return r;
         }
     };
-    r.load_s = t.elapsed().as_secs_f64();
-    r.stage = Stage::Attach;
-    if let Err(e) = sched.attach() {
-        r.failure = Some(Failure::AttachFailed);
-        r.error = Some(format!("{e:#}"));
-        r.exit = sched.exit_info();
-        r.kernel_log = kmsg.sched_ext_lines();
-        return r;
-    }
-    // The kernel enables a scheduler asynchronously: give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while read_trim(SCX_STATE) != "enabled" && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let ops = read_trim(SCX_OPS);
-    if read_trim(SCX_STATE) != "enabled" || ops.is_empty() {
-        sched.detach();
-        r.exit = sched.exit_info();
-        r.kernel_log = kmsg.sched_ext_lines();
-        r.failure = r
-            .exit
-            .as_ref()
-            .and_then(|e| class_failure(e.class))
-            .or(Some(Failure::NotEnabled));
-        r.error = Some(format!("state `{}` after attaching", read_trim(SCX_STATE)));
-        return r;
-    }
-    r.ops_name = Some(ops.clone());
+    r.load_s = session.load_s;
+    r.ops_name = Some(session.ops.clone());
     r.stage = Stage::Run;
     let mut stress = Stress::start(crate::system::cpu_count());
     let start = Instant::now();
@@ -310,7 +300,7 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
         let now = Instant::now();
         r.max_poll_gap_s = r.max_poll_gap_s.max(now.duration_since(last).as_secs_f64());
         last = now;
-        if read_trim(SCX_STATE) != "enabled" || read_trim(SCX_OPS) != ops {
+        if !session.still_running() {
             ejected = true;
             break;
         }
@@ -318,13 +308,11 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
     r.enabled_s = start.elapsed().as_secs_f64();
     stress.stop();
     r.stage = Stage::Detach;
-    sched.detach();
-    // The exit callback runs during unregistration; wait until the kernel says it is done.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while read_trim(SCX_STATE) != "disabled" && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    r.exit = sched.exit_info();
+    let ended = session.finish();
+    r.exit = ended.exit;
+    r.classifier = ended
+        .classifier
+        .map(|log| summarize_classifier(&log, &job.knowledge.classes, &[]));
     r.kernel_log = kmsg.sched_ext_lines();
     let exit_failure = r.exit.as_ref().and_then(|e| class_failure(e.class));
     r.failure = if ejected {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compile::{self, CompileReport, Headers};
 use super::runtime::{self, Failure, RuntimeJob, RuntimeReport, Stage};
+use super::session::Knowledge;
 use crate::sandbox::{self, job, vm, Backend, Outcome, Place};
 
 pub const VERIFY_SCHEMA: &str = "schedgen.verify/1";
@@ -29,8 +30,8 @@ pub struct VerifyOptions {
     pub kernel: Option<PathBuf>,
     pub cpus: Option<usize>,
     pub memory_mib: u64,
-    /// Names of the long task's processes, for schedulers with a `long_comms` map.
-    pub long_comms: Vec<String>,
+    /// What the scheduler is told about the workload (long-task names, task classes).
+    pub knowledge: Knowledge,
     /// The project's `bpf-reference/` directory (for `schedgen.bpf.h`).
     pub project_headers: PathBuf,
 }
@@ -125,7 +126,26 @@ pub fn compile_for(
         .unwrap_or("scheduler")
         .trim_end_matches(".c")
         .trim_end_matches(".bpf");
-    let object = build_dir().join(format!("{stem}.bpf.o"));
+    // Private to this source and this process: two runs compiling different files of the same
+    // name (or the same file at once) never load each other's object.
+    let key = {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(
+            source
+                .canonicalize()
+                .unwrap_or_else(|_| source.to_path_buf())
+                .as_os_str()
+                .as_encoded_bytes(),
+        );
+        h.update(std::fs::read(source).unwrap_or_default());
+        h.finalize()
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let object = build_dir().join(format!("{stem}-{key}-{}.bpf.o", std::process::id()));
     let _ = std::fs::remove_file(&object);
     compile::compile(
         source,
@@ -183,10 +203,17 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     report.object = Some(object.display().to_string());
     report.stage = Stage::Load;
 
+    let mut knowledge = opts.knowledge.clone();
+    if !knowledge.classes.is_empty() && knowledge.tracer.is_none() {
+        knowledge.tracer = Some(crate::classify::tracer::tracer_object(
+            &kernel_dir,
+            &opts.project_headers,
+        )?);
+    }
     let rt_job = RuntimeJob {
         object,
         duration_s: opts.duration_s,
-        long_comms: opts.long_comms.clone(),
+        knowledge,
     };
     let runtime = match place {
         Place::Host => Some(runtime::run(&rt_job)),

@@ -51,6 +51,8 @@ pub fn run(
         timeout: Duration::from_secs_f64(args.timeout),
         short_target_s: args.comparison.short_target,
         long_cap_s: args.comparison.long_cap,
+        ablation: !args.comparison.no_ablation,
+        classes: None,
     };
     let say = |m: &str| {
         if !quiet {

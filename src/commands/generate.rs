@@ -9,7 +9,7 @@ use crate::generate::cost::PriceTable;
 use crate::generate::keep;
 use crate::generate::llm::{ChatProvider, EndpointConfig, OpenAiProvider};
 use crate::generate::offline::OfflineProvider;
-use crate::generate::pipeline::{self, GenerateOptions, Generation};
+use crate::generate::pipeline::{self, GenerateOptions, Generation, Prepared};
 use crate::library::AcceptOutcome;
 use crate::paths::ProjectPaths;
 use crate::sandbox::Backend;
@@ -30,6 +30,7 @@ struct Row {
 fn provider_for(
     args: &GenerateArgs,
     case: &Case,
+    prepared: &Prepared,
     say: &dyn Fn(&str),
 ) -> Result<Box<dyn ChatProvider>> {
     let configured = args.base_url.is_some() || EndpointConfig::configured_in_env();
@@ -44,10 +45,7 @@ fn provider_for(
         if args.provider.is_none() {
             say("no LLM endpoint configured (OPENAI_BASE_URL or --base-url): using the offline synthesiser");
         }
-        return Ok(Box::new(OfflineProvider::new(
-            &case.id,
-            &case.long_task.comm,
-        )));
+        return Ok(Box::new(OfflineProvider::new(&case.id, prepared.classes())));
     }
     let mut config =
         EndpointConfig::resolve(args.base_url.as_deref(), args.model.as_deref(), None)?;
@@ -81,7 +79,6 @@ pub fn run(
         runs: args.runs as usize,
         warmup: args.warmup as usize,
         scale,
-        profile_scale: args.profile_scale,
         backend,
         kernel: kernel.map(Path::to_path_buf),
         cpus: args.comparison.cpus,
@@ -89,6 +86,7 @@ pub fn run(
         verify_duration_s: args.verify_duration,
         short_target_s: args.comparison.short_target,
         long_cap_s: args.comparison.long_cap,
+        ablation: !args.comparison.no_ablation,
     };
     let prices = PriceTable::from_env()?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
@@ -104,23 +102,33 @@ pub fn run(
             }
         };
         let run_dir = PathBuf::from("runs").join(&stamp).join(&c.id);
-        let provider = provider_for(args, c, &say)?;
-        let mut gen: Generation =
-            match pipeline::generate_case(paths, c, provider.as_ref(), &opts, &run_dir, &say) {
-                Ok(g) => g,
-                Err(e) => {
-                    rows.push(Row {
-                        case: c.id.clone(),
-                        outcome: "ERROR".into(),
-                        ok: false,
-                        cut: "–".into(),
-                        best: "–".into(),
-                        attempts: 0,
-                        detail: format!("{e:#}"),
-                    });
-                    continue;
-                }
-            };
+        let attempt = pipeline::prepare(paths, c, &opts, &run_dir, &say).and_then(|prepared| {
+            let provider = provider_for(args, c, &prepared, &say)?;
+            pipeline::generate_case(
+                paths,
+                c,
+                &prepared,
+                provider.as_ref(),
+                &opts,
+                &run_dir,
+                &say,
+            )
+        });
+        let mut gen: Generation = match attempt {
+            Ok(g) => g,
+            Err(e) => {
+                rows.push(Row {
+                    case: c.id.clone(),
+                    outcome: "ERROR".into(),
+                    ok: false,
+                    cut: "–".into(),
+                    best: "–".into(),
+                    attempts: 0,
+                    detail: format!("{e:#}"),
+                });
+                continue;
+            }
+        };
         let calls: Vec<_> = gen.attempts.iter().filter_map(|a| a.call.clone()).collect();
         gen.cost_usd = if gen.provider.provider == "offline" {
             Some(0.0)

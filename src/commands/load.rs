@@ -5,8 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{EXIT_ERROR, EXIT_FAILED};
-use crate::bpf::loader::LoadedScheduler;
-use crate::bpf::scx_state;
+use crate::bpf::session::{Knowledge, Session, StartError};
 use crate::bpf::verify::{compile_for, target_headers};
 use crate::cli::LoadArgs;
 use crate::paths::ProjectPaths;
@@ -24,10 +23,27 @@ pub fn run(
         args.scheduler.display()
     );
     let place = sandbox::choose(backend)?;
+    let (_, dir) = target_headers(place, kernel)?;
+    let classes = match &args.classes {
+        Some(f) => crate::classify::load_classes(f)?,
+        None => Default::default(),
+    };
+    let tracer = match (&args.tracer, classes.is_empty()) {
+        (Some(t), _) => Some(t.clone()),
+        (None, false) => Some(crate::classify::tracer::tracer_object(
+            &dir,
+            &paths.bpf_reference(),
+        )?),
+        (None, true) => None,
+    };
+    let knowledge = Knowledge {
+        long_comms: args.long_comms.clone(),
+        classes,
+        tracer,
+    };
     let object: PathBuf = if args.scheduler.extension().is_some_and(|e| e == "o") {
         args.scheduler.canonicalize()?
     } else {
-        let (_, dir) = target_headers(place, kernel)?;
         let c = compile_for(&args.scheduler, &dir, &paths.bpf_reference())?;
         if !c.ok {
             eprint!("{}", c.output);
@@ -36,7 +52,7 @@ pub fn run(
         PathBuf::from(c.object.expect("compiled object"))
     };
     match place {
-        Place::Host => run_here(&object, &args.long_comms, &args.command),
+        Place::Host => run_here(&object, &knowledge, &args.command),
         Place::Vm => {
             // Inside the VM the kernel has sched_ext and we are root: the same command runs
             // there with the host backend.
@@ -50,6 +66,19 @@ pub fn run(
             for c in &args.long_comms {
                 argv.push("--long-comm".into());
                 argv.push(c.clone());
+            }
+            if let Some(f) = &args.classes {
+                argv.push("--classes".into());
+                argv.push(f.canonicalize()?.display().to_string());
+                argv.push("--tracer".into());
+                argv.push(
+                    knowledge
+                        .tracer
+                        .as_ref()
+                        .expect("a tracer with classes")
+                        .display()
+                        .to_string(),
+                );
             }
             argv.push(object.display().to_string());
             argv.push("--".into());
@@ -91,32 +120,50 @@ pub fn run(
 
 /// Attach here, run the command, detach; the command's status, or 1 when the scheduler was
 /// ejected while it ran (with the kernel's reason).
-fn run_here(object: &Path, long_comms: &[String], command: &[String]) -> Result<u8> {
-    let mut sched = LoadedScheduler::load(object, long_comms).map_err(|e| {
-        let log = e.verifier_log().unwrap_or_default();
-        anyhow::anyhow!("loading {} failed: {e}\n{log}", object.display())
-    })?;
-    sched.attach()?;
-    let enabled = scx_state::wait_for("enabled", Duration::from_secs(3));
-    let ops = scx_state::ops();
-    if !enabled {
-        if let Some(e) = sched.detach_and_collect() {
-            eprintln!("schedgen: {}", e.line());
+fn run_here(object: &Path, knowledge: &Knowledge, command: &[String]) -> Result<u8> {
+    let session = match Session::start(object, knowledge) {
+        Ok(s) => s,
+        Err(StartError::Load(e)) => {
+            let log = e.verifier_log().unwrap_or_default();
+            anyhow::bail!("loading {} failed: {e}\n{log}", object.display());
         }
-        eprintln!(
-            "schedgen: the scheduler was ejected before the command could start; it did not run"
-        );
-        return Ok(EXIT_FAILED);
-    }
-    eprintln!("schedgen: `{ops}` attached; running {}", command.join(" "));
+        Err(e @ StartError::Classifier(_)) | Err(e @ StartError::Attach { .. }) => {
+            anyhow::bail!("{}", e.message())
+        }
+        Err(e @ StartError::NotEnabled { .. }) => {
+            eprintln!("schedgen: {}", e.message());
+            eprintln!(
+                "schedgen: the scheduler was ejected before the command could start; it did not run"
+            );
+            return Ok(EXIT_FAILED);
+        }
+    };
+    eprintln!(
+        "schedgen: `{}` attached; running {}",
+        session.ops,
+        command.join(" ")
+    );
     let status = Process::new(&command[0]).args(&command[1..]).status();
-    let still = scx_state::still_running(&ops);
-    let exit = sched.detach_and_collect();
-    if let Some(e) = &exit {
+    let ended = session.finish();
+    if let Some(e) = &ended.exit {
         eprintln!("schedgen: {}", e.line());
     }
+    if let Some(log) = &ended.classifier {
+        let c = crate::classify::tracer::summarize(log, &knowledge.classes, &[]);
+        eprintln!(
+            "schedgen: classifier: {} execs, exec to class p50 {} / p99 {}, {:.2}% of a CPU",
+            c.execs,
+            c.latency_p50_ms
+                .map(|l| format!("{l:.2} ms"))
+                .unwrap_or_else(|| "-".into()),
+            c.latency_p99_ms
+                .map(|l| format!("{l:.2} ms"))
+                .unwrap_or_else(|| "-".into()),
+            c.cpu_share * 100.0
+        );
+    }
     let status = status.with_context(|| format!("cannot run {}", command[0]))?;
-    if !still || exit.as_ref().is_some_and(|e| e.is_ejection()) {
+    if ended.ejected() {
         eprintln!("schedgen: the scheduler was ejected while the command ran");
         return Ok(EXIT_FAILED);
     }

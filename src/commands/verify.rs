@@ -2,6 +2,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::bpf::session::Knowledge;
 use crate::bpf::verify::{self, VerifyOptions, VerifyReport};
 use crate::cli::VerifyArgs;
 use crate::paths::ProjectPaths;
@@ -22,7 +23,14 @@ pub fn run(
         kernel: kernel.map(Path::to_path_buf),
         cpus: args.cpus,
         memory_mib: args.memory,
-        long_comms: args.long_comms.clone(),
+        knowledge: Knowledge {
+            long_comms: args.long_comms.clone(),
+            classes: match &args.classes {
+                Some(f) => crate::classify::load_classes(f)?,
+                None => Default::default(),
+            },
+            tracer: None,
+        },
         project_headers: paths.bpf_reference(),
     };
     let report = verify::verify(&args.scheduler, &opts)?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::pipeline::Generation;
-use crate::library::{self, AcceptOutcome, Attempt, PromptInfo, Provenance, StageSeconds};
+use crate::library::{self, AcceptOutcome, Attempt, PromptInfo, Provenance};
 
 /// The library's metadata for a generation that produced a benchmarked candidate.
 pub fn provenance(root: &Path, g: &Generation) -> Option<Provenance> {
@@ -39,12 +39,7 @@ pub fn provenance(root: &Path, g: &Generation) -> Option<Provenance> {
             detail: library::short_detail(&a.detail),
             tokens: a.call.as_ref().and_then(|c| c.usage),
             checker: a.checker.clone(),
-            seconds: StageSeconds {
-                generate: a.seconds.get("generate").copied(),
-                compile: a.seconds.get("check").copied(),
-                verify: a.seconds.get("verify").copied(),
-                benchmark: a.seconds.get("benchmark").copied(),
-            },
+            seconds: a.seconds,
         })
         .collect();
     Some(Provenance {

@@ -58,6 +58,22 @@ pub enum Role {
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// What a message from us asks for (not sent to the model: providers that answer by rule,
+    /// like the offline one, read it instead of parsing the text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<Purpose>,
+}
+
+/// What one of our messages asks the model to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Write the scheduler.
+    Generate,
+    /// Fix the previous reply (diagnostics attached).
+    Repair,
+    /// The previous scheduler passed but was too slow: change its policy.
+    Improve,
 }
 
 /// What is sent to the model: a system prompt, the task, then alternating replies and
@@ -75,10 +91,12 @@ impl Conversation {
                 Message {
                     role: Role::System,
                     content: system.into(),
+                    purpose: None,
                 },
                 Message {
                     role: Role::User,
                     content: user.into(),
+                    purpose: Some(Purpose::Generate),
                 },
             ],
         }
@@ -89,6 +107,7 @@ impl Conversation {
         self.messages.push(Message {
             role: Role::Assistant,
             content: text.into(),
+            purpose: None,
         });
     }
 
@@ -97,7 +116,25 @@ impl Conversation {
         self.messages.push(Message {
             role: Role::User,
             content: text.into(),
+            purpose: None,
         });
+    }
+
+    /// Appends a follow-up from us that asks for `purpose`.
+    pub fn push_request(&mut self, purpose: Purpose, text: impl Into<String>) {
+        self.messages.push(Message {
+            role: Role::User,
+            content: text.into(),
+            purpose: Some(purpose),
+        });
+    }
+
+    /// How many of our messages asked for `purpose`.
+    pub fn requests(&self, purpose: Purpose) -> usize {
+        self.messages
+            .iter()
+            .filter(|m| m.purpose == Some(purpose))
+            .count()
     }
 }
 

@@ -1,26 +1,34 @@
-//! The offline provider: writes a long-task-first scheduler from the profile, with no network.
+//! The offline provider: writes a scheduler from the profile's task classes, with no network.
 //!
 //! It answers the same conversation an LLM would get, in the same format (one C code block), so
-//! the rest of the loop cannot tell the difference. It is deterministic: the first answer is
-//! the plain long-first policy with the profile's long-task names built in; asked to improve,
-//! it also preempts a short task when a long one wakes. It cannot repair code it did not get
-//! right, so a repair request gets the same source back (and the loop reports that).
+//! the rest of the loop cannot tell the difference. It is deterministic and reads only the task
+//! classes the profile learned (their rules, expected CPU times and which is the long tail),
+//! never the case file's hints. The policy is longest expected work first with an aging
+//! guard: one queue ordered by queued time minus a head start that grows with the class's
+//! expected CPU time, capped so that no task waits much longer than the cap. Asked to improve
+//! (the loop marks such requests), it also gives the long tail longer slices and lets a
+//! long-tail task that wakes preempt a short one. It cannot repair code it did not get right,
+//! so a repair request gets the same source back (and the loop reports that).
 
 use std::time::Instant;
 
-use super::llm::{CallRecord, ChatProvider, Conversation, LlmError, ProviderInfo, Reply, Role};
+use super::llm::{CallRecord, ChatProvider, Conversation, LlmError, ProviderInfo, Purpose, Reply};
+use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-longfirst-v1";
+pub const MODEL: &str = "schedgen-offline-lpt-v2";
+
+/// The head start's cap (ns): below the 5 s watchdog with room to spare.
+const MAX_HEAD_START_NS: u64 = 2_000_000_000;
 
 pub struct OfflineProvider {
-    long_comms: Vec<String>,
+    classes: ClassSet,
     case_id: String,
 }
 
 impl OfflineProvider {
-    pub fn new(case_id: &str, long_comms: &[String]) -> OfflineProvider {
+    pub fn new(case_id: &str, classes: &ClassSet) -> OfflineProvider {
         OfflineProvider {
-            long_comms: long_comms.to_vec(),
+            classes: classes.clone(),
             case_id: case_id.to_string(),
         }
     }
@@ -33,95 +41,99 @@ fn ops_name(case_id: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
     n.truncate(18);
-    format!("lf_{n}")
+    format!("lpt_{n}")
 }
 
-fn c_string(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_graphic() || *c == ' ')
-        .map(|c| match c {
-            '"' | '\\' => format!("\\{c}"),
-            c => c.to_string(),
-        })
-        .collect()
+/// Text safe inside a C block comment.
+fn comment_safe(s: &str) -> String {
+    s.replace("*/", "* /").replace('\n', " ")
 }
 
-/// The scheduler source for `variant` (1: long first; 2: long first + wake-up preemption).
-pub fn synthesize(case_id: &str, long_comms: &[String], variant: u32) -> String {
-    let names: Vec<String> = long_comms
-        .iter()
-        .take(16)
-        .map(|c| format!("\t\"{}\",", c_string(&c[..c.len().min(15)])))
-        .collect();
+/// The scheduler source for `variant` (1: LPT with aging; 2: also longer slices and wake-up
+/// preemption for the long tail).
+pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32) -> String {
     let name = ops_name(case_id);
-    let preempt = variant >= 2;
-    let long_slice_ms = if preempt { 80 } else { 40 };
-    let wake_preempt = if preempt {
-        "\n\t/* A long task that wakes while every CPU is busy takes its previous CPU back. */\n\
-         \tif (long_task)\n\t\tscx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);"
+    let improved = variant >= 2;
+    let class_lines: Vec<String> = if classes.is_empty() {
+        vec![" *   (none: the profile found nothing that separates the long task)".into()]
+    } else {
+        classes
+            .describe()
+            .iter()
+            .map(|l| format!(" *   {}", comment_safe(l)))
+            .collect()
+    };
+    let shortest = classes
+        .classes
+        .iter()
+        .map(|c| c.expected_cpu_s)
+        .fold(f64::INFINITY, f64::min);
+    let longest = classes
+        .long_classes()
+        .map(|c| c.expected_cpu_s)
+        .fold(0.0, f64::max);
+    let ratio = if shortest.is_finite() && shortest > 0.0 {
+        format!(
+            "\n * The long tail's expected CPU time is {:.0}x the shortest class's: it gets the whole\n * head start as soon as the classifier has seen it exec.",
+            longest / shortest
+        )
+    } else {
+        String::new()
+    };
+    let (long_slice_ms, slice_ms) = if improved { (60, 20) } else { (20, 20) };
+    let slice_of = if improved {
+        "schedgen_is_long(p) ? long_slice_ns : slice_ns"
+    } else {
+        "slice_ns"
+    };
+    let preempt = if improved {
+        "\n\n\t/* A long-tail task that has to queue takes a CPU back from a short one. */\n\
+         \tif (schedgen_is_long(p))\n\t\tscx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);"
+    } else {
+        ""
+    };
+    let variant_note = if improved {
+        "\n * Variant 2 (asked to improve): long-tail tasks get longer slices and, when they have to\n * queue, preempt whatever runs on their CPU."
     } else {
         ""
     };
     format!(
         r#"/* SPDX-License-Identifier: GPL-2.0 */
 /*
- * {name}: long-task-first scheduler for the `{case_id}` case, synthesised offline by schedgen
- * from the case's profile (variant {variant}).
+ * {name}: longest-expected-work-first scheduler for the `{case_id}` case, synthesised offline
+ * by schedgen (variant {variant}) from the task classes its profile learned:
  *
- * The profile shows one long task among 39 short ones. The makespan is shortest when the long
- * task never waits, so its processes (recognised by name below) go to a queue that every CPU
- * serves first; the short tasks share what is left. A CPU that has served long tasks
- * {streak} times in a row lets one waiting short task through, so nothing starves.
+{classes}
+ *
+ * schedgen's classifier puts each process into its class at exec (children inherit it) and
+ * records the class's expected CPU time, which schedgen_expected_ns() returns.{ratio}
+ *
+ * One queue ordered by a key: the time a task was queued minus a head start equal to its
+ * expected CPU time, capped at max_head_start_ns. The cap is the starvation guard: a task
+ * that has waited longer than the cap goes before any task queued after it.{variant_note}
  */
 #include "schedgen.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
-#define LONG_DSQ	1
-#define SHORT_DSQ	2
-#define NR_LONG_NAMES	{n}
+#define SHARED_DSQ	1
 
-/* Slices: long enough that the long task rarely gives up its CPU; short tasks rotate. */
+/* Slice of a task (ns); long-tail tasks get long_slice_ns. */
+const volatile u64 slice_ns = {slice_ms}ULL * 1000 * 1000;
 const volatile u64 long_slice_ns = {long_slice_ms}ULL * 1000 * 1000;
-const volatile u64 short_slice_ns = 10ULL * 1000 * 1000;
-const volatile u32 max_long_streak = {streak};
-
-/* Process names (comm) of the long task, from the profile. */
-static const char long_names[NR_LONG_NAMES][TASK_COMM_LEN] = {{
-{names}
-}};
-
-struct {{
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-}} long_streak SEC(".maps");
+/* Largest head start a task's expected CPU time buys it in the queue (ns). */
+const volatile u64 max_head_start_ns = {cap}ULL;
 
 /*
- * is_long - whether @p runs under one of the long task's names.
+ * task_key - queue position of @p: now, minus its capped expected CPU time.
  */
-static __always_inline bool is_long(struct task_struct *p)
+static __always_inline u64 task_key(const struct task_struct *p)
 {{
-	char comm[TASK_COMM_LEN] = {{}};
-	int i, j;
+	u64 head = schedgen_expected_ns(p);
 
-	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
-	for (i = 0; i < NR_LONG_NAMES; i++) {{
-		bool same = true;
-
-		for (j = 0; j < TASK_COMM_LEN; j++) {{
-			if (comm[j] != long_names[i][j]) {{
-				same = false;
-				break;
-			}}
-			if (!comm[j])
-				break;
-		}}
-		if (same)
-			return true;
-	}}
-	return false;
+	if (head > max_head_start_ns)
+		head = max_head_start_ns;
+	return bpf_ktime_get_ns() - head;
 }}
 
 s32 BPF_STRUCT_OPS({name}_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
@@ -130,49 +142,26 @@ s32 BPF_STRUCT_OPS({name}_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 
 	if (is_idle)
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, is_long(p) ? long_slice_ns : short_slice_ns, 0);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, {slice_of}, 0);
 	return cpu;
 }}
 
 void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 {{
-	bool long_task = is_long(p);
-
-	scx_bpf_dsq_insert(p, long_task ? LONG_DSQ : SHORT_DSQ,
-			   long_task ? long_slice_ns : short_slice_ns, enq_flags);{wake_preempt}
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, {slice_of}, task_key(p), enq_flags);{preempt}
 }}
 
 void BPF_STRUCT_OPS({name}_dispatch, s32 cpu, struct task_struct *prev)
 {{
-	u32 zero = 0;
-	u32 *streak = bpf_map_lookup_elem(&long_streak, &zero);
-
-	if (!streak)
-		return;
-	if (*streak >= max_long_streak && scx_bpf_dsq_nr_queued(SHORT_DSQ) > 0 &&
-	    scx_bpf_dsq_move_to_local(SHORT_DSQ)) {{
-		*streak = 0;
-		return;
-	}}
-	if (scx_bpf_dsq_move_to_local(LONG_DSQ)) {{
-		*streak += 1;
-		return;
-	}}
-	if (scx_bpf_dsq_move_to_local(SHORT_DSQ))
-		*streak = 0;
+	scx_bpf_dsq_move_to_local(SHARED_DSQ);
 }}
 
 s32 BPF_STRUCT_OPS_SLEEPABLE({name}_init)
 {{
-	s32 ret = scx_bpf_create_dsq(LONG_DSQ, -1);
+	s32 ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
 
-	if (ret) {{
-		scx_bpf_error("cannot create the long-task queue: %d", ret);
-		return ret;
-	}}
-	ret = scx_bpf_create_dsq(SHORT_DSQ, -1);
 	if (ret)
-		scx_bpf_error("cannot create the short-task queue: %d", ret);
+		scx_bpf_error("cannot create the shared queue: %d", ret);
 	return ret;
 }}
 
@@ -189,13 +178,8 @@ struct sched_ext_ops {name}_ops = {{
 	.name		= "{name}",
 }};
 "#,
-        n = names.len().max(1),
-        names = if names.is_empty() {
-            "\t\"\",".to_string()
-        } else {
-            names.join("\n")
-        },
-        streak = 16,
+        classes = class_lines.join("\n"),
+        cap = MAX_HEAD_START_NS,
     )
 }
 
@@ -210,15 +194,11 @@ impl ChatProvider for OfflineProvider {
 
     fn chat(&self, conversation: &Conversation) -> Result<Reply, LlmError> {
         let t = Instant::now();
-        let improve_requests = conversation
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::User && m.content.contains("not fast enough"))
-            .count() as u32;
-        let source = synthesize(&self.case_id, &self.long_comms, 1 + improve_requests);
+        let variant = 1 + conversation.requests(Purpose::Improve) as u32;
+        let source = synthesize(&self.case_id, &self.classes, variant);
         Ok(Reply {
             text: format!(
-                "Long-task-first scheduler for `{}`:\n\n```c\n{source}```\n",
+                "Longest-expected-work-first scheduler for `{}`, from the profile's task classes:\n\n```c\n{source}```\n",
                 self.case_id
             ),
             record: CallRecord {
@@ -237,23 +217,64 @@ impl ChatProvider for OfflineProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::rules::{Rule, TaskClass};
     use crate::generate::extract::extract_scheduler;
 
+    fn classes() -> ClassSet {
+        ClassSet {
+            classes: vec![
+                TaskClass {
+                    id: 1,
+                    name: "long".into(),
+                    rule: Rule::ArgNumberAtLeast {
+                        index: 2,
+                        min: 13e6,
+                    },
+                    expected_cpu_s: 4.0,
+                    tasks: 1,
+                    long: true,
+                },
+                TaskClass {
+                    id: 2,
+                    name: "other".into(),
+                    rule: Rule::Any,
+                    expected_cpu_s: 0.05,
+                    tasks: 39,
+                    long: false,
+                },
+            ],
+        }
+    }
+
     #[test]
-    fn answers_with_one_scheduler_naming_the_long_task() {
-        let p = OfflineProvider::new("log_processing", &["long_gzip".into(), "long_awk".into()]);
+    fn writes_its_policy_from_the_profiles_classes() {
+        let p = OfflineProvider::new("same_binary_args", &classes());
         let r = p.chat(&Conversation::new("sys", "write it")).unwrap();
         let src = extract_scheduler(&r.text).unwrap().source;
-        assert!(src.contains("\"long_gzip\",") && src.contains("\"long_awk\","));
-        assert!(src.contains("#define NR_LONG_NAMES\t2"));
+        // It names the classes it was written from, and reads them at run time.
+        assert!(src.contains("argv[2] is a number ≥ 13000000"), "{src}");
+        assert!(src.contains("80x the shortest class"), "{src}");
+        assert!(src.contains("schedgen_expected_ns(p)"));
+        assert!(!src.contains("comm"), "no process names in the policy");
         assert!(!src.contains("SCX_KICK_PREEMPT"));
+
+        // An improvement request (marked as such, whatever its text) gives variant 2.
         let mut c = Conversation::new("sys", "write it");
-        c.push_assistant(r.text);
-        c.push_user("Your scheduler works but is not fast enough: ...");
-        let again = extract_scheduler(&p.chat(&c).unwrap().text).unwrap().source;
-        assert!(
-            again.contains("SCX_KICK_PREEMPT"),
-            "the second variant preempts"
+        c.push_assistant(r.text.clone());
+        c.push_request(
+            Purpose::Repair,
+            "not fast enough (this text does not matter)",
         );
+        let same = extract_scheduler(&p.chat(&c).unwrap().text).unwrap().source;
+        assert_eq!(same, src, "a repair request gets the same file back");
+        c.push_request(Purpose::Improve, "numbers");
+        let again = extract_scheduler(&p.chat(&c).unwrap().text).unwrap().source;
+        assert!(again.contains("SCX_KICK_PREEMPT") && again.contains("variant 2"));
+    }
+
+    #[test]
+    fn says_so_when_there_are_no_classes() {
+        let src = synthesize("x", &ClassSet::default(), 1);
+        assert!(src.contains("nothing that separates the long task"));
     }
 }

@@ -1,10 +1,13 @@
-//! The generate loop: profile → prompt → model → static checks → compile + verify (sandbox) →
-//! repair → benchmark → improve → keep.
+//! The generate loop: prepare (size, set up and profile at the benchmarked sizes, learn the
+//! task classes) → prompt → model → static checks → compile + verify (sandbox) → repair →
+//! benchmark (against the default and the candidate's own ablation) → improve → keep.
 //!
-//! Every stage's failure is classified and, while attempts remain, sent back to the model with
-//! the evidence (compiler diagnostics, the verifier's log, the kernel's exit reason, the measured
-//! numbers). Every candidate and its logs stay in the run directory for review; only a candidate
-//! that passes the benchmark verdict and beats the accepted one reaches `bpf-generated/`.
+//! Each step is a function returning a typed outcome; the loop's state (the conversation, the
+//! attempts so far) lives in one [`Loop`]. Every stage's failure is classified and, while
+//! attempts remain, sent back to the model with the evidence (compiler diagnostics, the
+//! verifier's log, the kernel's exit reason, the measured numbers). Every candidate and its logs
+//! stay in the run directory for review; only a candidate that passes the benchmark verdict and
+//! beats the accepted one reaches `bpf-generated/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,17 +18,20 @@ use serde::{Deserialize, Serialize};
 
 use super::checks;
 use super::extract::extract_scheduler;
-use super::llm::{CallRecord, ChatProvider, Conversation, ProviderInfo, TokenUsage};
+use super::llm::{CallRecord, ChatProvider, Conversation, ProviderInfo, Purpose, TokenUsage};
 use super::prompt::{self, Template};
 use crate::bench::driver::{self, BenchOptions, ScaleChoice, SchedulerChoice};
 use crate::bench::result::{Arm, CaseBench};
 use crate::bpf::runtime::Failure;
+use crate::bpf::session::Knowledge;
 use crate::bpf::verify::{self as bverify, VerifyOptions, VerifyReport};
 use crate::case::Case;
+use crate::classify::rules::ClassSet;
+use crate::library::StageSeconds;
 use crate::paths::ProjectPaths;
 use crate::profile::{self, Profile};
-use crate::sandbox::Backend;
-use crate::workload::{self, RunRequest};
+use crate::sandbox::{self, vm, Backend, Place};
+use crate::workload::RunRequest;
 
 /// The reference scheduler shown to the model.
 pub const SHOWN_REFERENCE: &str = "bpf-reference/longfirst.bpf.c";
@@ -38,7 +44,6 @@ pub struct GenerateOptions {
     pub runs: usize,
     pub warmup: usize,
     pub scale: ScaleChoice,
-    pub profile_scale: f64,
     pub backend: Backend,
     pub kernel: Option<PathBuf>,
     pub cpus: Option<usize>,
@@ -46,6 +51,8 @@ pub struct GenerateOptions {
     pub verify_duration_s: f64,
     pub short_target_s: f64,
     pub long_cap_s: f64,
+    /// Benchmark the candidate's ablation too (and require it to beat it).
+    pub ablation: bool,
 }
 
 /// How one attempt ended.
@@ -93,8 +100,8 @@ pub struct Attempt {
     /// Which static checker read the candidate (`libclang 19.1.7`, or `lexical (why)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checker: Option<String>,
-    /// Seconds per stage: generate, check, verify, benchmark.
-    pub seconds: BTreeMap<String, f64>,
+    /// Seconds per stage this attempt reached.
+    pub seconds: StageSeconds,
 }
 
 /// Everything about one generation, written as `generation.json` in the run directory and
@@ -108,6 +115,9 @@ pub struct Generation {
     pub prompt_hash: String,
     pub shown_references: Vec<String>,
     pub kernel_release: String,
+    /// The task classes the scheduler was written for and run with.
+    #[serde(default)]
+    pub classes: ClassSet,
     pub attempts: Vec<Attempt>,
     pub tokens: TokenUsage,
     /// Estimated USD; `None` when unknown (an unpriced model or a server without usage).
@@ -225,6 +235,21 @@ fn improve_values(b: &CaseBench, target: f64) -> BTreeMap<&'static str, String> 
     );
     v.insert("default_runs", fmt_runs(b, Arm::Default));
     v.insert("custom_runs", fmt_runs(b, Arm::Custom));
+    v.insert(
+        "ablation",
+        match b.policy_cut {
+            Some(p) if b.ablation.n > 0 => format!(
+                "The same scheduler with every process in one class (so it cannot tell the long \
+                 task) ran {}; against it yours cut {:.1}% [{:.1}%, {:.1}%]: that part is what \
+                 your policy's knowledge of the long task gives.",
+                fmt_runs(b, Arm::Ablation),
+                p.cut * 100.0,
+                p.ci_low * 100.0,
+                p.ci_high * 100.0
+            ),
+            _ => String::new(),
+        },
+    );
     let run = b.runs.iter().find(|r| r.arm == Arm::Custom && !r.warmup);
     let long = run.and_then(|r| {
         r.tasks
@@ -257,13 +282,69 @@ fn improve_values(b: &CaseBench, target: f64) -> BTreeMap<&'static str, String> 
     v
 }
 
-/// Profile the case on this host at `scale` (with the monitor).
-pub fn profile_case(paths: &ProjectPaths, case: &Case, scale: f64) -> Result<Profile> {
-    let mut req = RunRequest::new(case.clone(), paths.assets());
-    req.scale = scale;
-    req.monitor_interval_ms = Some(20);
-    let run = workload::run_case(&req, &|_| {});
-    profile::from_run(&run, &case.description)
+/// The case as the benchmark will run it: sized, set up, and profiled at those sizes.
+pub struct Prepared {
+    pub request: RunRequest,
+    pub profile: Profile,
+}
+
+impl Prepared {
+    pub fn classes(&self) -> &ClassSet {
+        &self.profile.task_classes.classes
+    }
+}
+
+fn bench_options(
+    opts: &GenerateOptions,
+    scheduler: SchedulerChoice,
+    scale: ScaleChoice,
+) -> BenchOptions {
+    BenchOptions {
+        scheduler,
+        runs: opts.runs,
+        warmup: opts.warmup,
+        scale,
+        cpus: opts.cpus,
+        target: opts.target,
+        backend: opts.backend,
+        kernel: opts.kernel.clone(),
+        memory_mib: opts.memory_mib,
+        timeout: Duration::from_secs(3 * 3600),
+        short_target_s: opts.short_target_s,
+        long_cap_s: opts.long_cap_s,
+        ablation: opts.ablation,
+        classes: None,
+    }
+}
+
+/// Step 1: size the case for the CPUs the benchmark uses, set it up, and profile one run at
+/// exactly those sizes on this host; the profile's task classes are what the scheduler gets.
+pub fn prepare(
+    paths: &ProjectPaths,
+    case: &Case,
+    opts: &GenerateOptions,
+    run_dir: &Path,
+    say: Say,
+) -> Result<Prepared> {
+    std::fs::create_dir_all(run_dir)
+        .with_context(|| format!("cannot create {}", run_dir.display()))?;
+    let cpus = match sandbox::choose(opts.backend)? {
+        Place::Vm => vm::vcpus(opts.cpus),
+        Place::Host => crate::system::cpu_count(),
+    };
+    let sizing = bench_options(opts, SchedulerChoice::Auto, opts.scale);
+    let request = driver::size_and_prepare(paths, case, &sizing, cpus, say)?;
+    say("profiling at these sizes on this host");
+    let profile = driver::profile_at(&request, &case.description)?;
+    std::fs::write(
+        run_dir.join("profile.json"),
+        serde_json::to_string_pretty(&profile)? + "\n",
+    )?;
+    say(&profile.task_classes.explanation);
+    for line in profile.task_classes.classes.describe() {
+        say(&format!("  {line}"));
+    }
+    Ok(Prepared { request, profile })
 }
 
 fn generate_values(
@@ -274,18 +355,21 @@ fn generate_values(
     reference: &str,
 ) -> BTreeMap<&'static str, String> {
     let mut v = BTreeMap::new();
-    let long_comms = if p.long_tail.matches_hint || p.long_tail.comms.is_empty() {
-        p.long_tail.hint_comms.clone()
-    } else {
-        p.long_tail.comms.clone()
-    };
     v.insert("case_description", case.description.trim().to_string());
     v.insert("cpus", p.system.cpus.to_string());
     v.insert("kernel_release", kernel_release.to_string());
     v.insert("profile_summary", profile::summary(p));
     v.insert("long_tail", p.long_tail.recognise_by.clone());
-    v.insert("long_comms", long_comms.join(", "));
-    v.insert("short_comms", p.short.comms.join(", "));
+    v.insert(
+        "classes",
+        p.task_classes
+            .classes
+            .describe()
+            .iter()
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
     v.insert("fair_s", format!("{:.2}", p.model.fair_share_makespan_s));
     v.insert("optimal_s", format!("{:.2}", p.model.optimal_makespan_s));
     v.insert("best_cut", format!("{:.1}%", p.model.best_cut * 100.0));
@@ -297,11 +381,297 @@ fn generate_values(
     v
 }
 
-/// Generate a scheduler for one case with `provider`. Returns what happened; accepting into the
-/// library is left to the caller (who decides with the library's rules).
+/// What the loop needs that does not change between attempts.
+struct Setting<'a> {
+    paths: &'a ProjectPaths,
+    case: &'a Case,
+    prepared: &'a Prepared,
+    opts: &'a GenerateOptions,
+    run_dir: &'a Path,
+    say: Say<'a>,
+    kfuncs: std::collections::BTreeSet<String>,
+    headers: crate::bpf::compile::Headers,
+    repair: Template,
+    improve: Template,
+    knowledge: Knowledge,
+}
+
+/// How a reply fared before the benchmark.
+enum Checked {
+    /// Verified in the sandbox: the candidate file.
+    Passed(PathBuf),
+    /// Failed at a stage: what to tell the model (stage, failure, diagnostics).
+    Failed {
+        stage: String,
+        failure: String,
+        diagnostics: String,
+    },
+}
+
+/// How a round ended.
+enum RoundEnd {
+    /// A candidate passed the benchmark verdict.
+    Passed,
+    /// Verified, but the benchmark said no: the numbers go to the next round.
+    BelowTarget(Box<CaseBench>),
+    /// Stop the whole generation, with the reason in `Generation::reason`.
+    Stop,
+}
+
+/// The loop's state: the conversation with the model and the record of what happened.
+struct Loop<'a> {
+    set: Setting<'a>,
+    provider: &'a dyn ChatProvider,
+    conv: Conversation,
+    gen: Generation,
+}
+
+impl Loop<'_> {
+    fn save(&self) -> Result<()> {
+        std::fs::write(
+            self.set.run_dir.join("generation.json"),
+            serde_json::to_string_pretty(&self.gen)? + "\n",
+        )?;
+        Ok(())
+    }
+
+    /// Static checks, then compile and verify in the sandbox.
+    fn check_and_verify(&self, a: &mut Attempt, text: &str, tag: &str) -> Result<Checked> {
+        let t = Instant::now();
+        let ex = match extract_scheduler(text) {
+            Ok(ex) => ex,
+            Err(e) => {
+                a.outcome = AttemptOutcome::NoCode;
+                a.detail = e.to_string();
+                return Ok(Checked::Failed {
+                    stage: "extraction".into(),
+                    failure: "no usable scheduler in the reply".into(),
+                    diagnostics: e.to_string(),
+                });
+            }
+        };
+        let file = self.set.run_dir.join(format!("candidate-{tag}.bpf.c"));
+        std::fs::write(&file, &ex.source)?;
+        a.candidate = Some(file.display().to_string());
+        let report = checks::check(
+            &ex.source,
+            &checks::Target {
+                kfuncs: &self.set.kfuncs,
+                headers: &self.set.headers,
+            },
+        );
+        a.checker = Some(report.checker);
+        let mut problems = report.problems;
+        if !problems.is_empty() {
+            problems.extend(report.compiler_errors);
+        }
+        a.seconds.compile = Some(t.elapsed().as_secs_f64());
+        if !problems.is_empty() {
+            a.outcome = AttemptOutcome::StaticCheck;
+            a.detail = problems.join("; ");
+            return Ok(Checked::Failed {
+                stage: "static check".into(),
+                failure: format!("{} problem(s) found before compiling", problems.len()),
+                diagnostics: problems.join("\n"),
+            });
+        }
+        (self.set.say)(&format!("{tag}: compiling and verifying in the sandbox"));
+        let t = Instant::now();
+        let vr = bverify::verify(
+            &file,
+            &VerifyOptions {
+                duration_s: self.set.opts.verify_duration_s,
+                backend: self.set.opts.backend,
+                kernel: self.set.opts.kernel.clone(),
+                cpus: self.set.opts.cpus,
+                memory_mib: 2048,
+                knowledge: self.set.knowledge.clone(),
+                project_headers: self.set.paths.bpf_reference(),
+            },
+        )?;
+        a.seconds.verify = Some(t.elapsed().as_secs_f64());
+        std::fs::write(
+            self.set.run_dir.join(format!("verify-{tag}.json")),
+            serde_json::to_string_pretty(&vr)? + "\n",
+        )?;
+        match vr.failure {
+            None => {
+                a.outcome = AttemptOutcome::Passed;
+                a.detail = format!(
+                    "verified: ran {:.1} s under load",
+                    vr.runtime.as_ref().map(|r| r.enabled_s).unwrap_or(0.0)
+                );
+                Ok(Checked::Passed(file))
+            }
+            Some(f) => {
+                a.outcome = AttemptOutcome::from_failure(f);
+                let (stage, diag) = verify_feedback(&vr);
+                a.detail = format!("{}: {}", f.describe(), diag.lines().next().unwrap_or(""));
+                Ok(Checked::Failed {
+                    stage,
+                    failure: f.describe().to_string(),
+                    diagnostics: diag,
+                })
+            }
+        }
+    }
+
+    /// One attempt: ask, then check and verify. `None` when the model could not be reached.
+    fn attempt(&mut self, round: u32, attempt: u32) -> Result<Option<Checked>> {
+        let mut a = Attempt {
+            round,
+            attempt,
+            outcome: AttemptOutcome::Passed,
+            detail: String::new(),
+            candidate: None,
+            call: None,
+            checker: None,
+            seconds: StageSeconds::default(),
+        };
+        (self.set.say)(&format!(
+            "round {round} attempt {attempt}: asking {} ({})",
+            self.gen.provider.provider, self.gen.provider.model
+        ));
+        let t = Instant::now();
+        let reply = match self.set_provider_chat() {
+            Ok(r) => r,
+            Err(e) => {
+                a.outcome = AttemptOutcome::LlmError;
+                a.detail = e.to_string();
+                self.gen.attempts.push(a);
+                self.gen.reason = format!("the model could not be reached: {e}");
+                self.save()?;
+                return Ok(None);
+            }
+        };
+        a.seconds.generate = Some(t.elapsed().as_secs_f64());
+        if let Some(u) = reply.record.usage {
+            self.gen.tokens += u;
+        }
+        a.call = Some(reply.record.clone());
+        let tag = format!("r{round}-a{attempt}");
+        std::fs::write(
+            self.set.run_dir.join(format!("reply-{tag}.md")),
+            &reply.text,
+        )?;
+        self.conv.push_assistant(reply.text.clone());
+        let checked = self.check_and_verify(&mut a, &reply.text, &tag)?;
+        (self.set.say)(&format!(
+            "round {round} attempt {attempt}: {:?} {}",
+            a.outcome,
+            a.detail.lines().next().unwrap_or("")
+        ));
+        self.gen.attempts.push(a);
+        self.save()?;
+        Ok(Some(checked))
+    }
+
+    fn set_provider_chat(&self) -> Result<super::llm::Reply, super::llm::LlmError> {
+        self.provider.chat(&self.conv)
+    }
+
+    /// Benchmark a verified candidate against the default scheduler and its ablation.
+    fn benchmark(&mut self, candidate: &Path, round: u32) -> Result<CaseBench> {
+        (self.set.say)(&format!(
+            "round {round}: benchmarking against the default scheduler{} ({} runs per arm)",
+            if self.set.opts.ablation {
+                " and its own ablation"
+            } else {
+                ""
+            },
+            self.set.opts.runs
+        ));
+        let t = Instant::now();
+        let req = &self.set.prepared.request;
+        let mut bench_opts = bench_options(
+            self.set.opts,
+            SchedulerChoice::File(candidate.to_path_buf()),
+            ScaleChoice::Sized {
+                scale: req.scale,
+                long_scale: req.long_scale,
+            },
+        );
+        bench_opts.classes = Some(self.set.prepared.classes().clone());
+        let bench_dir = self.set.run_dir.join(format!("bench-r{round}"));
+        let result = driver::run(
+            self.set.paths,
+            std::slice::from_ref(self.set.case),
+            &bench_opts,
+            &bench_dir,
+            self.set.say,
+        )?;
+        let _ = crate::bench::export::write_all(&bench_dir, &result);
+        let bench = result
+            .cases
+            .into_iter()
+            .next()
+            .context("the benchmark returned no case")?;
+        if let Some(last) = self.gen.attempts.last_mut() {
+            last.seconds.benchmark = Some(t.elapsed().as_secs_f64());
+        }
+        Ok(bench)
+    }
+
+    /// One round: attempts until one verifies (repairing in between), then its benchmark.
+    fn round(&mut self, round: u32) -> Result<RoundEnd> {
+        let mut passed = None;
+        for attempt in 1..=self.set.opts.max_attempts {
+            match self.attempt(round, attempt)? {
+                None => return Ok(RoundEnd::Stop),
+                Some(Checked::Passed(file)) => {
+                    passed = Some(file);
+                    break;
+                }
+                Some(Checked::Failed {
+                    stage,
+                    failure,
+                    diagnostics,
+                }) => {
+                    if crate::interrupt::requested() {
+                        self.gen.reason = "interrupted".into();
+                        return Ok(RoundEnd::Stop);
+                    }
+                    let mut v = BTreeMap::new();
+                    v.insert("stage", stage);
+                    v.insert("failure", failure);
+                    v.insert("diagnostics", diagnostics);
+                    let text = self.set.repair.render(&v)?;
+                    self.conv.push_request(Purpose::Repair, text);
+                }
+            }
+        }
+        let Some(candidate) = passed else {
+            self.gen.reason = format!(
+                "no candidate passed verification in {} attempt(s)",
+                self.set.opts.max_attempts
+            );
+            self.save()?;
+            return Ok(RoundEnd::Stop);
+        };
+        let bench = self.benchmark(&candidate, round)?;
+        (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
+        self.gen.benchmark = Some(bench.clone());
+        self.gen.reason = bench.verdict.reason.clone();
+        if bench.verdict.pass {
+            self.gen.final_source = Some(std::fs::read_to_string(&candidate)?);
+            self.save()?;
+            return Ok(RoundEnd::Passed);
+        }
+        if let Some(last) = self.gen.attempts.last_mut() {
+            last.outcome = AttemptOutcome::BelowTarget;
+            last.detail = bench.verdict.reason.clone();
+        }
+        self.save()?;
+        Ok(RoundEnd::BelowTarget(Box::new(bench)))
+    }
+}
+
+/// Generate a scheduler for one prepared case with `provider`. Returns what happened;
+/// accepting into the library is left to the caller (who decides with the library's rules).
 pub fn generate_case(
     paths: &ProjectPaths,
     case: &Case,
+    prepared: &Prepared,
     provider: &dyn ChatProvider,
     opts: &GenerateOptions,
     run_dir: &Path,
@@ -316,25 +686,10 @@ pub fn generate_case(
         .map(std::fs::read_to_string)
         .transpose()?
         .context("the kernel has no kfuncs.h: run `schedgen kernel fetch`")?;
-    let kfunc_set = checks::kfunc_names(&kfuncs_h);
-    let check_headers = crate::bpf::compile::Headers {
-        kernel_dir: crate::kernel::header_dir(&kernel)?,
+    let kernel_dir = crate::kernel::header_dir(&kernel)?;
+    let headers = crate::bpf::compile::Headers {
+        kernel_dir: kernel_dir.clone(),
         project_dir: paths.bpf_reference(),
-    };
-
-    say(&format!(
-        "profiling at scale {} on this host",
-        opts.profile_scale
-    ));
-    let p = profile_case(paths, case, opts.profile_scale)?;
-    std::fs::write(
-        run_dir.join("profile.json"),
-        serde_json::to_string_pretty(&p)? + "\n",
-    )?;
-    let long_comms = if p.long_tail.matches_hint || p.long_tail.comms.is_empty() {
-        p.long_tail.hint_comms.clone()
-    } else {
-        p.long_tail.comms.clone()
     };
 
     let prompts = paths.root.join("prompts");
@@ -343,9 +698,10 @@ pub fn generate_case(
     let t_repair = Template::load(&prompts, "repair")?;
     let t_improve = Template::load(&prompts, "improve")?;
     let reference = std::fs::read_to_string(paths.root.join(SHOWN_REFERENCE))?;
+    let p = &prepared.profile;
     let values = generate_values(
         case,
-        &p,
+        p,
         &kernel.release,
         &kfuncs_for_prompt(&kfuncs_h),
         &reference,
@@ -356,9 +712,8 @@ pub fn generate_case(
         run_dir.join("prompt.md"),
         format!("# system\n\n{system}\n# user\n\n{user}"),
     )?;
-    let mut conv = Conversation::new(system.clone(), user.clone());
-
-    let mut gen = Generation {
+    let classes = prepared.classes().clone();
+    let gen = Generation {
         case_id: case.id.clone(),
         started_at: chrono::Local::now().to_rfc3339(),
         provider: provider.info(),
@@ -369,6 +724,7 @@ pub fn generate_case(
         prompt_hash: prompt::hash(&[&system, &user]),
         shown_references: vec![SHOWN_REFERENCE.into()],
         kernel_release: kernel.release.clone(),
+        classes: classes.clone(),
         attempts: Vec::new(),
         tokens: TokenUsage::default(),
         cost_usd: None,
@@ -378,224 +734,55 @@ pub fn generate_case(
         run_dir: run_dir.display().to_string(),
         final_source: None,
     };
-    let save = |g: &Generation| -> Result<()> {
-        std::fs::write(
-            run_dir.join("generation.json"),
-            serde_json::to_string_pretty(g)? + "\n",
-        )?;
-        Ok(())
+    let tracer = if classes.is_empty() {
+        None
+    } else {
+        Some(crate::classify::tracer::tracer_object(
+            &kernel_dir,
+            &paths.bpf_reference(),
+        )?)
     };
-
-    for round in 1..=opts.max_rounds {
-        let mut passed: Option<PathBuf> = None;
-        for attempt in 1..=opts.max_attempts {
-            let mut a = Attempt {
-                round,
-                attempt,
-                outcome: AttemptOutcome::Passed,
-                detail: String::new(),
-                candidate: None,
-                call: None,
-                checker: None,
-                seconds: BTreeMap::new(),
-            };
-            say(&format!(
-                "round {round} attempt {attempt}: asking {} ({})",
-                gen.provider.provider, gen.provider.model
-            ));
-            let t = Instant::now();
-            let reply = match provider.chat(&conv) {
-                Ok(r) => r,
-                Err(e) => {
-                    a.outcome = AttemptOutcome::LlmError;
-                    a.detail = e.to_string();
-                    gen.attempts.push(a);
-                    gen.reason = format!("the model could not be reached: {e}");
-                    save(&gen)?;
-                    return Ok(gen);
-                }
-            };
-            a.seconds
-                .insert("generate".into(), t.elapsed().as_secs_f64());
-            if let Some(u) = reply.record.usage {
-                gen.tokens += u;
-            }
-            a.call = Some(reply.record.clone());
-            std::fs::write(
-                run_dir.join(format!("reply-r{round}-a{attempt}.md")),
-                &reply.text,
-            )?;
-            conv.push_assistant(reply.text.clone());
-
-            let t = Instant::now();
-            let feedback: Option<(String, String, String)> = match extract_scheduler(&reply.text) {
-                Err(e) => {
-                    a.outcome = AttemptOutcome::NoCode;
-                    a.detail = e.to_string();
-                    Some((
-                        "extraction".into(),
-                        "no usable scheduler in the reply".into(),
-                        e.to_string(),
-                    ))
-                }
-                Ok(ex) => {
-                    let file = run_dir.join(format!("candidate-r{round}-a{attempt}.bpf.c"));
-                    std::fs::write(&file, &ex.source)?;
-                    a.candidate = Some(file.display().to_string());
-                    let report = checks::check(
-                        &ex.source,
-                        &checks::Target {
-                            kfuncs: &kfunc_set,
-                            headers: &check_headers,
-                        },
-                    );
-                    a.checker = Some(report.checker);
-                    let mut problems = report.problems;
-                    if !problems.is_empty() {
-                        problems.extend(report.compiler_errors);
-                    }
-                    a.seconds.insert("check".into(), t.elapsed().as_secs_f64());
-                    if !problems.is_empty() {
-                        a.outcome = AttemptOutcome::StaticCheck;
-                        a.detail = problems.join("; ");
-                        Some((
-                            "static check".into(),
-                            format!("{} problem(s) found before compiling", problems.len()),
-                            problems.join("\n"),
-                        ))
-                    } else {
-                        say(&format!("round {round} attempt {attempt}: compiling and verifying in the sandbox"));
-                        let t = Instant::now();
-                        let vr = bverify::verify(
-                            &file,
-                            &VerifyOptions {
-                                duration_s: opts.verify_duration_s,
-                                backend: opts.backend,
-                                kernel: opts.kernel.clone(),
-                                cpus: opts.cpus,
-                                memory_mib: 2048,
-                                long_comms: long_comms.clone(),
-                                project_headers: paths.bpf_reference(),
-                            },
-                        )?;
-                        a.seconds.insert("verify".into(), t.elapsed().as_secs_f64());
-                        std::fs::write(
-                            run_dir.join(format!("verify-r{round}-a{attempt}.json")),
-                            serde_json::to_string_pretty(&vr)? + "\n",
-                        )?;
-                        match vr.failure {
-                            None => {
-                                a.outcome = AttemptOutcome::Passed;
-                                a.detail = format!(
-                                    "verified: ran {:.1} s under load",
-                                    vr.runtime.as_ref().map(|r| r.enabled_s).unwrap_or(0.0)
-                                );
-                                passed = Some(file.clone());
-                                None
-                            }
-                            Some(f) => {
-                                a.outcome = AttemptOutcome::from_failure(f);
-                                let (stage, diag) = verify_feedback(&vr);
-                                a.detail = format!(
-                                    "{}: {}",
-                                    f.describe(),
-                                    diag.lines().next().unwrap_or("")
-                                );
-                                Some((stage, f.describe().to_string(), diag))
-                            }
-                        }
-                    }
-                }
-            };
-            say(&format!(
-                "round {round} attempt {attempt}: {:?} {}",
-                a.outcome,
-                a.detail.lines().next().unwrap_or("")
-            ));
-            gen.attempts.push(a);
-            save(&gen)?;
-            match feedback {
-                None => break,
-                Some((stage, failure, diag)) => {
-                    if crate::interrupt::requested() {
-                        gen.reason = "interrupted".into();
-                        return Ok(gen);
-                    }
-                    let mut v = BTreeMap::new();
-                    v.insert("stage", stage);
-                    v.insert("failure", failure);
-                    v.insert("diagnostics", diag);
-                    conv.push_user(t_repair.render(&v)?);
-                }
-            }
-        }
-        let Some(candidate) = passed else {
-            gen.reason = format!(
-                "no candidate passed verification in {} attempt(s)",
-                opts.max_attempts
-            );
-            save(&gen)?;
-            return Ok(gen);
-        };
-
-        say(&format!(
-            "round {round}: benchmarking against the default scheduler ({} runs per arm)",
-            opts.runs
-        ));
-        let t = Instant::now();
-        let bench_opts = BenchOptions {
-            scheduler: SchedulerChoice::File(candidate.clone()),
-            runs: opts.runs,
-            warmup: opts.warmup,
-            scale: opts.scale,
-            cpus: opts.cpus,
-            target: opts.target,
-            backend: opts.backend,
-            kernel: opts.kernel.clone(),
-            memory_mib: opts.memory_mib,
-            timeout: Duration::from_secs(3 * 3600),
-            short_target_s: opts.short_target_s,
-            long_cap_s: opts.long_cap_s,
-        };
-        let bench_dir = run_dir.join(format!("bench-r{round}"));
-        let mut result = driver::run(
+    let mut lp = Loop {
+        set: Setting {
             paths,
-            std::slice::from_ref(case),
-            &bench_opts,
-            &bench_dir,
+            case,
+            prepared,
+            opts,
+            run_dir,
             say,
-        )?;
-        for c in &mut result.cases {
-            c.scheduler.long_comms = long_comms.clone();
-        }
-        let _ = crate::bench::export::write_all(&bench_dir, &result);
-        let bench = result
-            .cases
-            .into_iter()
-            .next()
-            .context("the benchmark returned no case")?;
-        if let Some(last) = gen.attempts.last_mut() {
-            last.seconds
-                .insert("benchmark".into(), t.elapsed().as_secs_f64());
-        }
-        say(&format!("round {round}: {}", bench.verdict.reason));
-        let pass = bench.verdict.pass;
-        gen.benchmark = Some(bench.clone());
-        if pass {
-            gen.final_source = Some(std::fs::read_to_string(&candidate)?);
-            gen.reason = bench.verdict.reason.clone();
-            save(&gen)?;
-            return Ok(gen);
-        }
-        if let Some(last) = gen.attempts.last_mut() {
-            last.outcome = AttemptOutcome::BelowTarget;
-            last.detail = bench.verdict.reason.clone();
-        }
-        gen.reason = bench.verdict.reason.clone();
-        save(&gen)?;
-        if round < opts.max_rounds {
-            conv.push_user(t_improve.render(&improve_values(&bench, opts.target))?);
+            kfuncs: checks::kfunc_names(&kfuncs_h),
+            headers,
+            repair: t_repair,
+            improve: t_improve,
+            knowledge: Knowledge {
+                long_comms: case.long_task.comm.clone(),
+                classes,
+                tracer,
+            },
+        },
+        provider,
+        conv: Conversation::new(system, user),
+        gen,
+    };
+    if !p.task_classes.separable {
+        // A scheduler cannot run the long task first if nothing tells it which one that is.
+        lp.gen.reason = format!("not generated: {}", p.task_classes.explanation);
+        lp.save()?;
+        return Ok(lp.gen);
+    }
+    for round in 1..=opts.max_rounds {
+        match lp.round(round)? {
+            RoundEnd::Passed | RoundEnd::Stop => break,
+            RoundEnd::BelowTarget(bench) => {
+                if round < opts.max_rounds && !crate::interrupt::requested() {
+                    let text = lp
+                        .set
+                        .improve
+                        .render(&improve_values(&bench, opts.target))?;
+                    lp.conv.push_request(Purpose::Improve, text);
+                }
+            }
         }
     }
-    Ok(gen)
+    Ok(lp.gen)
 }

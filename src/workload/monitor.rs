@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::case::TaskHint;
+use crate::classify::rules::ProcessView;
 use crate::workload::result::{Group, LongTail, MonitorReport, ProcessRecord};
 
 /// A process counts as long-running past this lifetime (seconds).
@@ -199,19 +200,9 @@ fn read_switches(pid: i32) -> (u64, u64) {
     )
 }
 
-fn read_identity(pid: i32) -> (String, Vec<String>) {
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|c| *c == 0)
-                .filter(|a| !a.is_empty())
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    (exe, cmdline)
+/// What identifies a process as the workload defines it (see `classify::rules`).
+fn read_identity(pid: i32) -> ProcessView {
+    ProcessView::from_proc(pid, None, None)
 }
 
 fn sample_loop(
@@ -279,6 +270,8 @@ fn sample_loop(
                         comm: String::new(),
                         exe: String::new(),
                         cmdline: Vec::new(),
+                        inputs: Vec::new(),
+                        cgroup: String::new(),
                         first_seen_s: now_s,
                         last_seen_s: now_s,
                         cpu_s: -1.0,
@@ -287,10 +280,12 @@ fn sample_loop(
                     });
                 if rec.comm != st.comm {
                     // First sighting, or the process exec'd something else since.
-                    let (exe, cmdline) = read_identity(pid);
+                    let v = read_identity(pid);
                     rec.comm = st.comm;
-                    rec.exe = exe;
-                    rec.cmdline = cmdline;
+                    rec.exe = v.exe;
+                    rec.cmdline = v.argv;
+                    rec.inputs = v.inputs;
+                    rec.cgroup = v.cgroup;
                 }
                 let cpu = st.ticks as f64 / hz;
                 // `status` is the costliest read: switch counts are refreshed on first sight and
@@ -413,6 +408,8 @@ mod tests {
             comm: comm.into(),
             exe: String::new(),
             cmdline: vec![],
+            inputs: vec![],
+            cgroup: String::new(),
             first_seen_s: 0.0,
             last_seen_s: cpu,
             cpu_s: cpu,

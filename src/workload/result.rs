@@ -57,6 +57,9 @@ impl Group {
 pub struct TaskResult {
     pub index: usize,
     pub group: Group,
+    /// The task's root process (its shell; also its process group).
+    #[serde(default)]
+    pub pid: i32,
     /// Seconds from the common start to this task's start (0 unless `--sequential`).
     pub start_s: f64,
     /// Seconds from the common start to this task's exit.
@@ -137,6 +140,11 @@ pub struct ProcessRecord {
     pub comm: String,
     pub exe: String,
     pub cmdline: Vec<String>,
+    /// Sizes of regular files its arguments name: (argument index, bytes).
+    #[serde(default)]
+    pub inputs: Vec<(usize, u64)>,
+    #[serde(default)]
+    pub cgroup: String,
     pub first_seen_s: f64,
     pub last_seen_s: f64,
     /// CPU at the last sample (sampling: a process that lived less than one interval is missed,

@@ -63,6 +63,10 @@ struct Ended {
     usage: libc::rusage,
 }
 
+/// What every task's shell runs before the task's own command: wait at the gate. A process
+/// whose `sh -c` script starts with this is the runner's, not the workload's.
+pub const GATE_SCRIPT: &str = "read _ || :\nexec </dev/null\n";
+
 struct Started {
     spec_pos: usize,
     pid: i32,
@@ -83,7 +87,7 @@ fn release_pipe() -> Result<(File, OwnedFd)> {
 
 fn spawn_held(spec: &TaskSpec, gate: &File) -> Result<i32> {
     // `read` returns at EOF, when the parent closes the pipe; stdin then goes back to /dev/null.
-    let script = format!("read _ || :\nexec </dev/null\n{}", spec.script);
+    let script = format!("{GATE_SCRIPT}{}", spec.script);
     let out = File::create(spec.dir.join("stdout"))
         .with_context(|| format!("cannot create {}/stdout", spec.dir.display()))?;
     let err = File::create(spec.dir.join("stderr"))?;
@@ -132,7 +136,7 @@ fn seconds(tv: libc::timeval) -> f64 {
     tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6
 }
 
-fn to_result(spec: &TaskSpec, start: Instant, origin: Instant, e: &Ended) -> TaskResult {
+fn to_result(spec: &TaskSpec, pid: i32, start: Instant, origin: Instant, e: &Ended) -> TaskResult {
     let (exit_code, signal) = if e.status == -1 {
         (None, None)
     } else if libc::WIFEXITED(e.status) {
@@ -148,6 +152,7 @@ fn to_result(spec: &TaskSpec, start: Instant, origin: Instant, e: &Ended) -> Tas
     TaskResult {
         index: spec.index,
         group: spec.group,
+        pid,
         start_s: start.duration_since(origin).as_secs_f64(),
         end_s: e.at.duration_since(origin).as_secs_f64(),
         wall_s: e.at.duration_since(start).as_secs_f64(),
@@ -226,7 +231,7 @@ pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
                     let pid = pending.remove(&ended.index).unwrap_or(0);
                     // Stragglers left in the task's group (background jobs) die with it.
                     shell::kill_group(pid);
-                    results.push(to_result(&specs[ended.index], start, t0, &ended));
+                    results.push(to_result(&specs[ended.index], pid, start, t0, &ended));
                     (opts.progress)(results.len(), total);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -1,0 +1,178 @@
+//! One way to run a scheduler, shared by `verify`, `benchmark` and `load`: start the classifier
+//! (when the scheduler is given task classes), load the object (the kernel verifier runs),
+//! attach it, confirm the kernel enabled it under its name; later confirm it is still running,
+//! detach, and collect the kernel's exit info and the classifier's log.
+//!
+//! Only meaningful where sched_ext is: inside the sandbox VM, or on a sched_ext host as root.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::exit::SchedExit;
+use super::loader::{LoadError, LoadedScheduler};
+use super::scx_state;
+use crate::classify::rules::ClassSet;
+use crate::classify::tracer::{Classifier, ClassifierLog};
+
+/// How long the kernel may take to enable a scheduler after attaching.
+const ENABLE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a scheduler is told about the workload while it runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Knowledge {
+    /// Names for a scheduler's `long_comms` map (schedulers written before task classes).
+    #[serde(default)]
+    pub long_comms: Vec<String>,
+    /// Classes the run-time classifier puts processes into; empty: no classifier runs.
+    #[serde(default)]
+    pub classes: ClassSet,
+    /// The compiled classifier tracer, needed when there are classes.
+    #[serde(default)]
+    pub tracer: Option<PathBuf>,
+}
+
+impl Knowledge {
+    /// The same knowledge with what tells the long task apart taken away: one class for every
+    /// process, no long-task names (the ablation arm).
+    pub fn ablated(&self) -> Knowledge {
+        Knowledge {
+            long_comms: Vec::new(),
+            classes: if self.classes.is_empty() {
+                ClassSet::default()
+            } else {
+                self.classes.merged()
+            },
+            tracer: self.tracer.clone(),
+        }
+    }
+}
+
+/// Why a scheduler did not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The classifier could not start (its tracer failed to load or attach).
+    Classifier(String),
+    /// libbpf or the kernel verifier refused the object.
+    Load(LoadError),
+    Attach {
+        error: String,
+        exit: Option<SchedExit>,
+    },
+    /// Attached, but the kernel never showed it enabled.
+    NotEnabled {
+        state: String,
+        exit: Option<SchedExit>,
+    },
+}
+
+impl StartError {
+    pub fn message(&self) -> String {
+        match self {
+            StartError::Classifier(e) => format!("the task classifier did not start: {e}"),
+            StartError::Load(e) => format!("the scheduler failed to load: {e}"),
+            StartError::Attach { error, .. } => format!("the scheduler failed to attach: {error}"),
+            StartError::NotEnabled { state, exit } => format!(
+                "the scheduler attached but was not enabled (state `{state}`){}",
+                exit.as_ref()
+                    .map(|e| format!(": {}", e.line()))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    pub fn exit(&self) -> Option<&SchedExit> {
+        match self {
+            StartError::Attach { exit, .. } | StartError::NotEnabled { exit, .. } => exit.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// Still enabled under its name right before detaching.
+    pub still_running: bool,
+    pub exit: Option<SchedExit>,
+    pub classifier: Option<ClassifierLog>,
+}
+
+impl Ended {
+    /// The kernel threw the scheduler out before we detached it.
+    pub fn ejected(&self) -> bool {
+        !self.still_running || self.exit.as_ref().is_some_and(|e| e.is_ejection())
+    }
+}
+
+/// A scheduler attached and enabled.
+pub struct Session {
+    sched: LoadedScheduler,
+    classifier: Option<Classifier>,
+    /// `/sys/kernel/sched_ext/root/ops` once enabled.
+    pub ops: String,
+    pub load_s: f64,
+}
+
+impl Session {
+    /// Start the classifier if there are classes, load, attach, and wait until enabled.
+    pub fn start(object: &Path, knowledge: &Knowledge) -> Result<Session, StartError> {
+        let classifier = if knowledge.classes.is_empty() {
+            None
+        } else {
+            let tracer = knowledge.tracer.as_deref().ok_or_else(|| {
+                StartError::Classifier("no tracer object was given with the classes".into())
+            })?;
+            Some(
+                Classifier::start(tracer, &knowledge.classes)
+                    .map_err(|e| StartError::Classifier(format!("{e:#}")))?,
+            )
+        };
+        let t = Instant::now();
+        let mut sched = LoadedScheduler::load(
+            object,
+            &knowledge.long_comms,
+            classifier.as_ref().map(|c| c.class_map_fd()),
+        )
+        .map_err(StartError::Load)?;
+        let load_s = t.elapsed().as_secs_f64();
+        if let Err(e) = sched.attach() {
+            return Err(StartError::Attach {
+                error: format!("{e:#}"),
+                exit: sched.exit_info(),
+            });
+        }
+        let enabled = scx_state::wait_for("enabled", ENABLE_TIMEOUT);
+        let ops = scx_state::ops();
+        if !enabled || ops.is_empty() {
+            let state = scx_state::state();
+            let exit = sched.detach_and_collect();
+            return Err(StartError::NotEnabled { state, exit });
+        }
+        Ok(Session {
+            sched,
+            classifier,
+            ops,
+            load_s,
+        })
+    }
+
+    /// Whether the kernel still runs this scheduler.
+    pub fn still_running(&self) -> bool {
+        scx_state::still_running(&self.ops)
+    }
+
+    /// Detach, wait for the kernel to finish, and collect the exit info and classifier log.
+    pub fn finish(mut self) -> Ended {
+        let still_running = self.still_running();
+        let exit = self.sched.detach_and_collect();
+        // The classifier stops after the scheduler that reads its map is gone.
+        let classifier = self.classifier.take().map(Classifier::stop);
+        Ended {
+            still_running,
+            exit,
+            classifier,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * schedgen's task classifier, kernel half.
+ *
+ * Reports every exec, fork and exit of a process to userspace over a ring buffer; userspace
+ * evaluates the workload's class rules on the exec'd image and writes the verdict into
+ * schedgen_classes, the map it shares with the attached scheduler. A new process inherits
+ * its parent's class here, at fork, so a pipeline's or a compiler driver's children are in
+ * the right class before they first run.
+ */
+#include "schedgen.bpf.h"
+#include <bpf/bpf_core_read.h>
+
+char _license[] SEC("license") = "GPL";
+
+/* Bytes of the argument block an exec event carries (a power of two). */
+#define ARGS_MAX	1024
+
+enum schedgen_event_kind {
+	SCHEDGEN_EV_EXEC = 1,
+	SCHEDGEN_EV_FORK = 2,
+	SCHEDGEN_EV_EXIT = 3,
+};
+
+/* One event; the layout is shared with src/classify/tracer.rs. */
+struct schedgen_event {
+	u32 kind;
+	u32 tgid;
+	u32 ppid;		/* the parent process (tgid) */
+	u32 cur_class;		/* the class the process had when the event fired, 0 if none */
+	u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	u64 cpu_ns;		/* exit: CPU time of the whole process */
+	char comm[TASK_COMM_LEN];
+	u32 args_len;
+	u32 _pad;
+	char args[ARGS_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} schedgen_events SEC(".maps");
+
+/* Events lost because the ring buffer was full (userspace reads it from .bss). */
+volatile u64 nr_dropped;
+
+static __always_inline struct schedgen_event *new_event(u32 kind, u32 tgid)
+{
+	struct schedgen_event *e;
+	struct schedgen_task_class *c;
+
+	e = bpf_ringbuf_reserve(&schedgen_events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&nr_dropped, 1);
+		return NULL;
+	}
+	c = bpf_map_lookup_elem(&schedgen_classes, &tgid);
+	e->kind = kind;
+	e->tgid = tgid;
+	e->ppid = 0;
+	e->cur_class = c ? c->id : 0;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cpu_ns = 0;
+	e->args_len = 0;
+	e->_pad = 0;
+	return e;
+}
+
+/*
+ * schedgen_on_exec - a process replaced its image: send its comm and arguments.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(schedgen_on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct schedgen_event *e;
+	unsigned long start, end, len;
+
+	e = new_event(SCHEDGEN_EV_EXEC, p->tgid);
+	if (!e)
+		return 0;
+	e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->comm);
+	start = BPF_CORE_READ(p, mm, arg_start);
+	end = BPF_CORE_READ(p, mm, arg_end);
+	len = end > start ? end - start : 0;
+	if (len > ARGS_MAX - 1)
+		len = ARGS_MAX - 1;
+	len &= ARGS_MAX - 1;
+	if (len && !bpf_probe_read_user(e->args, len, (void *)start))
+		e->args_len = len;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/*
+ * schedgen_on_fork - a new process inherits its parent's class; threads share theirs already.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(schedgen_on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct schedgen_task_class *c, inherited;
+	struct schedgen_event *e;
+	u32 ptgid = parent->tgid, ctgid = child->tgid;
+
+	if (ctgid == ptgid)
+		return 0;
+	c = bpf_map_lookup_elem(&schedgen_classes, &ptgid);
+	if (c) {
+		inherited = *c;
+		inherited.flags |= SCHEDGEN_CLASS_INHERITED;
+		bpf_map_update_elem(&schedgen_classes, &ctgid, &inherited, BPF_ANY);
+	}
+	e = new_event(SCHEDGEN_EV_FORK, ctgid);
+	if (!e)
+		return 0;
+	e->ppid = ptgid;
+	bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), parent->comm);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/*
+ * schedgen_on_exit - a process ended: report its CPU time and forget its class.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(schedgen_on_exit, struct task_struct *p)
+{
+	struct schedgen_event *e;
+	u32 tgid = p->tgid;
+
+	if (p->pid != p->tgid)
+		return 0;
+	e = new_event(SCHEDGEN_EV_EXIT, tgid);
+	if (e) {
+		e->ppid = BPF_CORE_READ(p, real_parent, tgid);
+		e->cpu_ns = p->se.sum_exec_runtime + BPF_CORE_READ(p, signal, sum_sched_runtime);
+		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->comm);
+		bpf_ringbuf_submit(e, 0);
+	}
+	bpf_map_delete_elem(&schedgen_classes, &tgid);
+	return 0;
+}

@@ -1,0 +1,722 @@
+//! The run-time classifier: a BPF tracer of exec, fork and exit, and a userspace thread that
+//! puts every exec'd process into its class.
+//!
+//! The kernel half (`tracer.bpf.c`) sends each exec's comm and argument block over a ring
+//! buffer and lets a new process inherit its parent's class at fork. This thread reads the
+//! events, completes what the event lacks from `/proc` (the executable, the cwd for relative
+//! input files, the cgroup), evaluates the [`ClassSet`] and writes the verdict into
+//! `schedgen_classes`, which the scheduler shares (the loader points the scheduler's map of that
+//! name at this one before loading it). Processes already running at start are classified
+//! from `/proc`. It runs the same on a sched_ext host and in the sandbox VM.
+//!
+//! It keeps what it saw (the process tree, each process's class, how long each exec waited to
+//! be classified, its own CPU time) so a benchmark can report latency, overhead and, against
+//! the runner's task list, which tasks were put in the wrong class.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, Object, ObjectBuilder, RingBufferBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::rules::{split_args, ClassSet, ProcessView, Verdict};
+use crate::workload::result::Group;
+
+/// The kernel half, compiled at run time against the target kernel's headers.
+pub const TRACER_SOURCE: &str = include_str!("tracer.bpf.c");
+/// The map shared with schedulers (defined in `schedgen.bpf.h`).
+pub const CLASS_MAP: &str = "schedgen_classes";
+const EVENTS_MAP: &str = "schedgen_events";
+
+const EV_EXEC: u32 = 1;
+const EV_FORK: u32 = 2;
+const EV_EXIT: u32 = 3;
+const FLAG_LONG: u32 = 1;
+const FLAG_INHERITED: u32 = 2;
+const COMM_LEN: usize = 16;
+const HEADER_LEN: usize = 4 * 4 + 8 + 8 + COMM_LEN + 4 + 4;
+
+/// One decoded event (layout of `struct schedgen_event`).
+#[derive(Debug, Clone, PartialEq)]
+struct Event {
+    kind: u32,
+    tgid: i32,
+    ppid: i32,
+    cur_class: u32,
+    ts_ns: u64,
+    cpu_ns: u64,
+    comm: String,
+    args: Vec<String>,
+}
+
+fn parse_event(b: &[u8]) -> Option<Event> {
+    if b.len() < HEADER_LEN {
+        return None;
+    }
+    let u32_at = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+    let comm_bytes = &b[32..32 + COMM_LEN];
+    let end = comm_bytes.iter().position(|c| *c == 0).unwrap_or(COMM_LEN);
+    let args_len = (u32_at(48) as usize).min(b.len() - HEADER_LEN);
+    Some(Event {
+        kind: u32_at(0),
+        tgid: u32_at(4) as i32,
+        ppid: u32_at(8) as i32,
+        cur_class: u32_at(12),
+        ts_ns: u64_at(16),
+        cpu_ns: u64_at(24),
+        comm: String::from_utf8_lossy(&comm_bytes[..end]).into_owned(),
+        args: split_args(&b[HEADER_LEN..HEADER_LEN + args_len]),
+    })
+}
+
+/// What the classifier knew of one process when it stopped.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Seen {
+    pub tgid: i32,
+    pub ppid: i32,
+    pub comm: String,
+    pub argv: Vec<String>,
+    /// The class it ended with (0: none).
+    pub class: u32,
+    /// How it got it: `rule`, `inherited`, `fallback`, `none`.
+    pub how: String,
+    /// CPU seconds at exit, when it exited while we watched.
+    pub cpu_s: Option<f64>,
+}
+
+/// Everything the classifier thread saw.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClassifierLog {
+    pub events: u64,
+    pub execs: u64,
+    /// Processes present at start and classified from `/proc`.
+    pub scanned: u64,
+    /// Exec to class written, nanoseconds, one per exec that got a class.
+    pub latencies_ns: Vec<u64>,
+    /// CPU time of the classifier thread.
+    pub cpu_s: f64,
+    pub elapsed_s: f64,
+    pub dropped: u64,
+    pub processes: Vec<Seen>,
+}
+
+/// A running classifier. Stop it after detaching the scheduler that shares its map.
+pub struct Classifier {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<ClassifierLog>>,
+    class_map: MapHandle,
+    object: Object,
+    _links: Vec<Link>,
+}
+
+impl Classifier {
+    /// Load the tracer object, classify what runs already, and start following execs.
+    pub fn start(tracer_object: &Path, classes: &ClassSet) -> Result<Classifier> {
+        let object = ObjectBuilder::default()
+            .open_file(tracer_object)
+            .and_then(|o| o.load())
+            .with_context(|| {
+                format!(
+                    "cannot load the classifier's tracer {}",
+                    tracer_object.display()
+                )
+            })?;
+        let mut links = Vec::new();
+        for prog in object.progs_mut() {
+            let name = prog.name().to_string_lossy().into_owned();
+            links.push(
+                prog.attach()
+                    .with_context(|| format!("cannot attach the tracer's `{name}`"))?,
+            );
+        }
+        let find = |name: &str| -> Result<MapHandle> {
+            let map = object
+                .maps()
+                .find(|m| m.name() == name)
+                .ok_or_else(|| anyhow!("the tracer object has no `{name}` map"))?;
+            MapHandle::try_from(&map).with_context(|| format!("cannot open the `{name}` map"))
+        };
+        let class_map = find(CLASS_MAP)?;
+        let events = find(EVENTS_MAP)?;
+        let writer = MapHandle::try_from(&class_map).context("cannot duplicate the class map")?;
+
+        let mut state = State::new(classes.clone(), writer);
+        state.scan_proc();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("schedgen-classify".into())
+            .spawn(move || follow(state, events, flag))
+            .context("cannot start the classifier thread")?;
+        Ok(Classifier {
+            stop,
+            thread: Some(thread),
+            class_map,
+            object,
+            _links: links,
+        })
+    }
+
+    /// What the kernel map holds for process `tgid`: (class id, flags, expected ns).
+    pub fn class_of(&self, tgid: i32) -> Option<(u32, u32, u64)> {
+        let v = self
+            .class_map
+            .lookup(&(tgid as u32).to_ne_bytes(), MapFlags::ANY)
+            .ok()??;
+        let u32_at = |o: usize| u32::from_ne_bytes(v.get(o..o + 4)?.try_into().ok()?).into();
+        let id: Option<u32> = u32_at(0);
+        let flags: Option<u32> = u32_at(4);
+        let ns = u64::from_ne_bytes(v.get(8..16)?.try_into().ok()?);
+        Some((id?, flags?, ns))
+    }
+
+    /// The class map, for the scheduler to share.
+    pub fn class_map_fd(&self) -> BorrowedFd<'_> {
+        self.class_map.as_fd()
+    }
+
+    /// Stop following and return what was seen.
+    pub fn stop(mut self) -> ClassifierLog {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut log = self
+            .thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default();
+        log.dropped = read_dropped(&self.object);
+        log
+    }
+}
+
+impl Drop for Classifier {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn read_dropped(object: &Object) -> u64 {
+    // `nr_dropped` is the first (only) variable of the tracer's .bss.
+    object
+        .maps()
+        .find(|m| m.name().to_string_lossy().ends_with(".bss"))
+        .and_then(|m| m.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok().flatten())
+        .and_then(|v| {
+            v.get(..8)
+                .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
+        })
+        .unwrap_or(0)
+}
+
+/// The classifier thread's state.
+struct State {
+    classes: ClassSet,
+    map: MapHandle,
+    procs: HashMap<i32, Seen>,
+    log: ClassifierLog,
+}
+
+impl State {
+    fn new(classes: ClassSet, map: MapHandle) -> State {
+        State {
+            classes,
+            map,
+            procs: HashMap::new(),
+            log: ClassifierLog::default(),
+        }
+    }
+
+    fn write(&self, tgid: i32, verdict: Verdict) {
+        let Some(id) = verdict.class() else {
+            return;
+        };
+        let Some(c) = self.classes.get(id) else {
+            return;
+        };
+        let mut flags = if c.long { FLAG_LONG } else { 0 };
+        if matches!(verdict, Verdict::Inherited(_)) {
+            flags |= FLAG_INHERITED;
+        }
+        let mut value = Vec::with_capacity(16);
+        value.extend_from_slice(&id.to_ne_bytes());
+        value.extend_from_slice(&flags.to_ne_bytes());
+        value.extend_from_slice(&((c.expected_cpu_s * 1e9) as u64).to_ne_bytes());
+        let _ = self
+            .map
+            .update(&(tgid as u32).to_ne_bytes(), &value, MapFlags::ANY);
+    }
+
+    fn record(&mut self, tgid: i32, ppid: i32, view: &ProcessView, verdict: Verdict) {
+        let how = match verdict {
+            Verdict::Matched(_) => "rule",
+            Verdict::Inherited(_) => "inherited",
+            Verdict::Fallback(_) => "fallback",
+            Verdict::Unclassified => "none",
+        };
+        let e = self.procs.entry(tgid).or_insert_with(|| Seen {
+            tgid,
+            ppid,
+            comm: String::new(),
+            argv: Vec::new(),
+            class: 0,
+            how: String::new(),
+            cpu_s: None,
+        });
+        e.ppid = ppid;
+        e.comm = view.comm.clone();
+        e.argv = view.argv.clone();
+        e.class = verdict.class().unwrap_or(0);
+        e.how = how.into();
+    }
+
+    /// Classify what already runs, parents before children so that inheritance holds.
+    fn scan_proc(&mut self) {
+        let mut found: Vec<(i32, i32, ProcessView)> = Vec::new();
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for entry in dir.flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                let view = ProcessView::from_proc(pid, None, None);
+                if view.argv.is_empty() {
+                    continue; // a kernel thread, or gone
+                }
+                found.push((pid, read_ppid(pid).unwrap_or(0), view));
+            }
+        }
+        let direct: HashMap<i32, Verdict> = found
+            .iter()
+            .map(|(pid, _, v)| (*pid, self.classes.classify(v, None)))
+            .collect();
+        let parent: HashMap<i32, i32> = found.iter().map(|(p, pp, _)| (*p, *pp)).collect();
+        for (pid, ppid, view) in &found {
+            let mut inherited = None;
+            let mut cur = *ppid;
+            for _ in 0..64 {
+                match direct.get(&cur) {
+                    Some(Verdict::Matched(c)) => {
+                        inherited = Some(*c);
+                        break;
+                    }
+                    _ => match parent.get(&cur) {
+                        Some(pp) if *pp != cur => cur = *pp,
+                        _ => break,
+                    },
+                }
+            }
+            let verdict = self.classes.classify(view, inherited);
+            self.write(*pid, verdict);
+            self.record(*pid, *ppid, view, verdict);
+            self.log.scanned += 1;
+        }
+    }
+
+    /// Whether `class` is one a rule gives (not the catch-all): such a class is inherited.
+    fn specific(&self, class: u32) -> bool {
+        self.classes
+            .get(class)
+            .is_some_and(|c| c.rule != super::rules::Rule::Any)
+    }
+
+    /// The class our records say `tgid` should have inherited, if a specific one.
+    fn recorded(&self, tgid: i32) -> Option<u32> {
+        self.procs
+            .get(&tgid)
+            .map(|p| p.class)
+            .filter(|c| self.specific(*c))
+    }
+
+    /// A process just matched a rule: its descendants that were forked before userspace saw
+    /// the match (the kernel copied the old class) inherit the new one now.
+    fn propagate(&mut self, tgid: i32, class: u32) {
+        let mut frontier = vec![tgid];
+        let mut fixed = Vec::new();
+        while let Some(parent) = frontier.pop() {
+            for p in self.procs.values() {
+                if p.ppid == parent && p.tgid != parent && p.how != "rule" && p.class != class {
+                    fixed.push(p.tgid);
+                    frontier.push(p.tgid);
+                }
+            }
+            if fixed.len() > 4096 {
+                break;
+            }
+        }
+        for child in fixed {
+            self.write(child, Verdict::Inherited(class));
+            if let Some(p) = self.procs.get_mut(&child) {
+                p.class = class;
+                p.how = "inherited".into();
+            }
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        self.log.events += 1;
+        match e.kind {
+            EV_EXEC => {
+                self.log.execs += 1;
+                let inherited = self
+                    .recorded(e.tgid)
+                    .or((e.cur_class != 0).then_some(e.cur_class));
+                let args = (!e.args.is_empty()).then(|| e.args.clone());
+                let view = ProcessView::from_proc(e.tgid, args, Some(e.comm.clone()));
+                let verdict = self.classes.classify(&view, inherited);
+                if verdict.class() != Some(e.cur_class) || matches!(verdict, Verdict::Matched(_)) {
+                    self.write(e.tgid, verdict);
+                }
+                if verdict.class().is_some() {
+                    let now = monotonic_ns();
+                    self.log.latencies_ns.push(now.saturating_sub(e.ts_ns));
+                }
+                self.record(e.tgid, e.ppid, &view, verdict);
+                if let Verdict::Matched(c) = verdict {
+                    self.propagate(e.tgid, c);
+                }
+            }
+            EV_FORK => {
+                // The kernel copied the parent's class at fork; if userspace has classified the
+                // parent since, the child gets that class instead.
+                let parent = self.procs.get(&e.ppid).cloned();
+                let parent_class = self.recorded(e.ppid);
+                let seen = self.procs.entry(e.tgid).or_insert_with(|| Seen {
+                    tgid: e.tgid,
+                    ppid: e.ppid,
+                    comm: e.comm.clone(),
+                    argv: Vec::new(),
+                    class: 0,
+                    how: "none".into(),
+                    cpu_s: None,
+                });
+                seen.ppid = e.ppid;
+                if let Some(p) = parent {
+                    seen.comm = p.comm;
+                    seen.argv = p.argv;
+                }
+                match parent_class {
+                    Some(pc) => {
+                        seen.class = pc;
+                        seen.how = "inherited".into();
+                        if pc != e.cur_class {
+                            self.write(e.tgid, Verdict::Inherited(pc));
+                        }
+                    }
+                    None if e.cur_class != 0 => {
+                        seen.class = e.cur_class;
+                        seen.how = "inherited".into();
+                    }
+                    None => {}
+                }
+            }
+            EV_EXIT => {
+                if let Some(s) = self.procs.get_mut(&e.tgid) {
+                    s.cpu_s = Some(e.cpu_ns as f64 * 1e-9);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn read_ppid(pid: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    rest.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+fn follow(state: State, events: MapHandle, stop: Arc<AtomicBool>) -> ClassifierLog {
+    let cpu0 = thread_cpu_s();
+    let started = Instant::now();
+    let state = std::cell::RefCell::new(state);
+    {
+        let mut builder = RingBufferBuilder::new();
+        let added = builder.add(&events, |data: &[u8]| {
+            if let Some(e) = parse_event(data) {
+                state.borrow_mut().on_event(e);
+            }
+            0
+        });
+        match added.map(|_| ()).and_then(|_| builder.build()) {
+            Ok(rb) => {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = rb.poll(Duration::from_millis(50));
+                }
+                // What arrived before the stop still counts.
+                let _ = rb.consume();
+            }
+            Err(e) => eprintln!("schedgen: the classifier cannot read its ring buffer: {e}"),
+        }
+    }
+    let mut st = state.into_inner();
+    st.log.cpu_s = thread_cpu_s() - cpu0;
+    st.log.elapsed_s = started.elapsed().as_secs_f64();
+    let mut procs: Vec<Seen> = st.procs.into_values().collect();
+    procs.sort_by_key(|p| p.tgid);
+    st.log.processes = procs;
+    st.log
+}
+
+/// A task as the runner started it: the pid of its root process.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskRoot {
+    pub pid: i32,
+    pub index: usize,
+    pub group: Group,
+}
+
+/// The classifier's numbers for one run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClassifierRun {
+    pub execs: u64,
+    /// Processes of the tasks and how many of them got a long class.
+    pub task_processes: usize,
+    pub long_processes: usize,
+    /// Short tasks with a process in a long class.
+    pub short_as_long: usize,
+    /// Long tasks none of whose processes got a long class.
+    pub long_as_short: usize,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub cpu_s: f64,
+    /// CPU of the classifier thread over the time it ran, as a share of one CPU.
+    pub cpu_share: f64,
+    pub dropped: u64,
+}
+
+/// Summarise a log against the tasks the runner started.
+pub fn summarize(log: &ClassifierLog, classes: &ClassSet, roots: &[TaskRoot]) -> ClassifierRun {
+    let by_pid: HashMap<i32, &Seen> = log.processes.iter().map(|p| (p.tgid, p)).collect();
+    let root_of: HashMap<i32, TaskRoot> = roots.iter().map(|r| (r.pid, *r)).collect();
+    let task_of = |mut pid: i32| -> Option<TaskRoot> {
+        for _ in 0..64 {
+            if let Some(r) = root_of.get(&pid) {
+                return Some(*r);
+            }
+            pid = by_pid.get(&pid)?.ppid;
+        }
+        None
+    };
+    let is_long = |class: u32| classes.get(class).is_some_and(|c| c.long);
+    let mut long_tasks: HashMap<usize, bool> = HashMap::new();
+    let mut run = ClassifierRun {
+        execs: log.execs,
+        cpu_s: log.cpu_s,
+        cpu_share: if log.elapsed_s > 0.0 {
+            log.cpu_s / log.elapsed_s
+        } else {
+            0.0
+        },
+        dropped: log.dropped,
+        ..ClassifierRun::default()
+    };
+    for p in &log.processes {
+        let Some(root) = task_of(p.tgid) else {
+            continue;
+        };
+        run.task_processes += 1;
+        let long = is_long(p.class);
+        if long {
+            run.long_processes += 1;
+        }
+        *long_tasks.entry(root.index).or_insert(false) |= long;
+    }
+    for r in roots {
+        let seen_long = long_tasks.get(&r.index).copied().unwrap_or(false);
+        match r.group {
+            Group::Short if seen_long => run.short_as_long += 1,
+            Group::Long if !seen_long => run.long_as_short += 1,
+            _ => {}
+        }
+    }
+    let mut lat: Vec<u64> = log.latencies_ns.clone();
+    lat.sort_unstable();
+    let pct = |q: f64| -> Option<f64> {
+        if lat.is_empty() {
+            return None;
+        }
+        let i = ((lat.len() as f64 - 1.0) * q).round() as usize;
+        Some(lat[i] as f64 / 1e6)
+    };
+    run.latency_p50_ms = pct(0.50);
+    run.latency_p99_ms = pct(0.99);
+    run
+}
+
+/// Compile the tracer for the kernel whose headers are in `kernel_dir` (cached by content).
+pub fn tracer_object(kernel_dir: &Path, project_headers: &Path) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    let header = std::fs::read(project_headers.join("schedgen.bpf.h")).unwrap_or_default();
+    let mut h = Sha256::new();
+    h.update(TRACER_SOURCE.as_bytes());
+    h.update(&header);
+    h.update(kernel_dir.display().to_string().as_bytes());
+    let key: String = h
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = crate::bpf::verify::build_dir();
+    let object = dir.join(format!("classifier-{key}.bpf.o"));
+    if object.exists() {
+        return Ok(object);
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let source = dir.join(format!("classifier-{key}-{}.bpf.c", std::process::id()));
+    std::fs::write(&source, TRACER_SOURCE)?;
+    let tmp = dir.join(format!("classifier-{key}-{}.bpf.o", std::process::id()));
+    let report = crate::bpf::compile::compile(
+        &source,
+        &tmp,
+        &crate::bpf::compile::Headers {
+            kernel_dir: kernel_dir.to_path_buf(),
+            project_dir: project_headers.to_path_buf(),
+        },
+    )?;
+    let _ = std::fs::remove_file(&source);
+    anyhow::ensure!(
+        report.ok,
+        "the classifier's tracer does not compile:\n{}",
+        report.output
+    );
+    // Rename into place so a concurrent run never loads a half-written object.
+    std::fs::rename(&tmp, &object)?;
+    Ok(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::rules::{Rule, TaskClass};
+
+    #[test]
+    fn decodes_events() {
+        let mut b = vec![0u8; HEADER_LEN + 1024];
+        b[0..4].copy_from_slice(&EV_EXEC.to_ne_bytes());
+        b[4..8].copy_from_slice(&42u32.to_ne_bytes());
+        b[8..12].copy_from_slice(&7u32.to_ne_bytes());
+        b[12..16].copy_from_slice(&2u32.to_ne_bytes());
+        b[16..24].copy_from_slice(&99u64.to_ne_bytes());
+        b[32..36].copy_from_slice(b"work");
+        let args = b"work\0--n\0\x31\x30\x30\0";
+        b[48..52].copy_from_slice(&(args.len() as u32).to_ne_bytes());
+        b[HEADER_LEN..HEADER_LEN + args.len()].copy_from_slice(args);
+        let e = parse_event(&b).unwrap();
+        assert_eq!(
+            (e.kind, e.tgid, e.ppid, e.cur_class, e.ts_ns),
+            (1, 42, 7, 2, 99)
+        );
+        assert_eq!(e.comm, "work");
+        assert_eq!(e.args, vec!["work", "--n", "100"]);
+        assert!(parse_event(&b[..10]).is_none());
+    }
+
+    fn seen(tgid: i32, ppid: i32, class: u32) -> Seen {
+        Seen {
+            tgid,
+            ppid,
+            comm: "x".into(),
+            argv: vec![],
+            class,
+            how: "rule".into(),
+            cpu_s: None,
+        }
+    }
+
+    #[test]
+    fn counts_tasks_in_the_wrong_class() {
+        let classes = ClassSet {
+            classes: vec![
+                TaskClass {
+                    id: 1,
+                    name: "long".into(),
+                    rule: Rule::Any,
+                    expected_cpu_s: 4.0,
+                    tasks: 1,
+                    long: true,
+                },
+                TaskClass {
+                    id: 2,
+                    name: "other".into(),
+                    rule: Rule::Any,
+                    expected_cpu_s: 0.1,
+                    tasks: 2,
+                    long: false,
+                },
+            ],
+        };
+        let roots = [
+            TaskRoot {
+                pid: 10,
+                index: 0,
+                group: Group::Short,
+            },
+            TaskRoot {
+                pid: 20,
+                index: 1,
+                group: Group::Short,
+            },
+            TaskRoot {
+                pid: 30,
+                index: 39,
+                group: Group::Long,
+            },
+        ];
+        let log = ClassifierLog {
+            execs: 5,
+            latencies_ns: vec![1_000_000, 2_000_000, 3_000_000],
+            cpu_s: 0.5,
+            elapsed_s: 10.0,
+            processes: vec![
+                seen(10, 1, 2),
+                seen(11, 10, 2),
+                seen(20, 1, 2),
+                seen(21, 20, 1), // a short task's child wrongly long
+                seen(30, 1, 2),
+                seen(31, 30, 2), // the long task never recognised
+                seen(99, 1, 1),  // not a task
+            ],
+            ..ClassifierLog::default()
+        };
+        let r = summarize(&log, &classes, &roots);
+        assert_eq!(r.task_processes, 6);
+        assert_eq!(r.long_processes, 1);
+        assert_eq!((r.short_as_long, r.long_as_short), (1, 1));
+        assert_eq!(r.latency_p50_ms, Some(2.0));
+        assert_eq!(r.latency_p99_ms, Some(3.0));
+        assert!((r.cpu_share - 0.05).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,105 @@
+//! The run-time classifier on this machine's own kernel: it needs BPF (root, BTF) but not
+//! sched_ext, so it runs on the host. Processes are classified at exec by their arguments and
+//! children inherit their parent's class in the kernel, before they first run.
+
+use std::process::Command;
+use std::time::Duration;
+
+use schedgen::classify::rules::{ClassSet, Rule, TaskClass};
+use schedgen::classify::tracer::{self, Classifier, TaskRoot};
+use schedgen::workload::result::Group;
+
+fn classes() -> ClassSet {
+    ClassSet {
+        classes: vec![
+            TaskClass {
+                id: 1,
+                name: "long".into(),
+                rule: Rule::ArgAny {
+                    value: "long-marker".into(),
+                },
+                expected_cpu_s: 4.0,
+                tasks: 1,
+                long: true,
+            },
+            TaskClass {
+                id: 2,
+                name: "other".into(),
+                rule: Rule::Any,
+                expected_cpu_s: 0.05,
+                tasks: 1,
+                long: false,
+            },
+        ],
+    }
+}
+
+#[test]
+fn classifies_at_exec_and_children_inherit() {
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "the classifier needs root (BPF); run the tests as root"
+    );
+    let kernel = schedgen::kernel::select(None).expect("a fetched kernel: run `schedgen kernel fetch`");
+    let headers = schedgen::kernel::header_dir(&kernel).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let object = tracer::tracer_object(&headers, &root.join("bpf-reference")).unwrap();
+    let set = classes();
+    let c = Classifier::start(&object, &set).unwrap();
+
+    // Each shell names its marker as an argument ($0); its `sleep` child runs /bin/sleep,
+    // which no rule matches: it keeps the class it inherited at fork.
+    let spawn = |marker: &str| {
+        Command::new("/bin/sh")
+            .args(["-c", "/bin/sleep 0.6; :", marker])
+            .spawn()
+            .unwrap()
+    };
+    let mut long = spawn("long-marker");
+    let mut short = spawn("short-marker");
+    std::thread::sleep(Duration::from_millis(300));
+    let (lp, sp) = (long.id() as i32, short.id() as i32);
+    let in_kernel = (c.class_of(lp), c.class_of(sp));
+    long.wait().unwrap();
+    short.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let log = c.stop();
+
+    let (l, s) = in_kernel;
+    let (id, flags, ns) = l.expect("the long shell is in the kernel map");
+    assert_eq!((id, flags & 1, ns), (1, 1, 4_000_000_000));
+    assert_eq!(s.map(|v| v.0), Some(2), "the other shell falls back to class 2");
+
+    let child_of = |pid: i32| {
+        log.processes
+            .iter()
+            .find(|p| p.ppid == pid && p.comm == "sleep")
+            .unwrap_or_else(|| panic!("no sleep child of {pid} in {:#?}", log.processes))
+    };
+    let lc = child_of(lp);
+    assert_eq!((lc.class, lc.how.as_str()), (1, "inherited"), "{lc:?}");
+    let sc = child_of(sp);
+    assert_eq!((sc.class, sc.how.as_str()), (2, "fallback"), "{sc:?}");
+    assert!(lc.cpu_s.is_some(), "exit events carry CPU time");
+
+    let run = tracer::summarize(
+        &log,
+        &set,
+        &[
+            TaskRoot { pid: lp, index: 39, group: Group::Long },
+            TaskRoot { pid: sp, index: 0, group: Group::Short },
+        ],
+    );
+    assert_eq!((run.short_as_long, run.long_as_short), (0, 0), "{run:?}");
+    assert!(run.long_processes >= 2, "{run:?}");
+    let p99 = run.latency_p99_ms.expect("execs were classified");
+    assert!(p99 < 1000.0, "exec to class took {p99} ms");
+    eprintln!(
+        "classifier: {} execs, p50 {:?} ms, p99 {:?} ms, {:.3}% CPU, {} dropped",
+        run.execs,
+        run.latency_p50_ms,
+        run.latency_p99_ms,
+        run.cpu_share * 100.0,
+        run.dropped
+    );
+}
