@@ -12,7 +12,11 @@
  * its expected CPU time (longest processing time first), capped at @max_head_start_ns. The cap
  * is the starvation guard: a task that has waited longer than the cap goes before any task
  * queued after it, whatever their classes, so nothing waits much longer than the cap.
- * Every task gets the same slice and the same CPU selection: the classes only order the queue.
+ *
+ * A process forked but not yet through its own exec (its class is still the inherited one)
+ * gets the whole head start for its first @young_ns of CPU: the work is recognised at exec,
+ * so every task should get there quickly. The long tail runs with long slices, so that it
+ * rarely gives up its CPU; everything else rotates with short ones.
  */
 #include "schedgen.bpf.h"
 
@@ -20,10 +24,13 @@ char _license[] SEC("license") = "GPL";
 
 #define SHARED_DSQ	1
 
-/* Slice of every task (ns). */
-const volatile u64 slice_ns = 20ULL * 1000 * 1000;
+/* Slices of the long tail and of every other task (ns). */
+const volatile u64 long_slice_ns = 40ULL * 1000 * 1000;
+const volatile u64 slice_ns = 10ULL * 1000 * 1000;
 /* Largest head start a task's expected CPU time can buy it in the queue (ns). */
 const volatile u64 max_head_start_ns = 2000ULL * 1000 * 1000;
+/* CPU a process may use before its exec with the full head start (ns). */
+const volatile u64 young_ns = 200ULL * 1000 * 1000;
 
 /* Counters the loader may read: tasks queued with a class, and without one. */
 volatile u64 nr_classified, nr_unclassified;
@@ -33,13 +40,24 @@ volatile u64 nr_classified, nr_unclassified;
  */
 static __always_inline u64 head_start(const struct task_struct *p)
 {
-	u64 expected = schedgen_expected_ns(p);
+	struct schedgen_task_class *c = schedgen_class_of(p);
 
-	if (expected)
-		__sync_fetch_and_add(&nr_classified, 1);
-	else
+	if (!c) {
 		__sync_fetch_and_add(&nr_unclassified, 1);
-	return expected < max_head_start_ns ? expected : max_head_start_ns;
+		return 0;
+	}
+	__sync_fetch_and_add(&nr_classified, 1);
+	if ((c->flags & SCHEDGEN_CLASS_INHERITED) && p->se.sum_exec_runtime < young_ns)
+		return max_head_start_ns;
+	return c->expected_ns < max_head_start_ns ? c->expected_ns : max_head_start_ns;
+}
+
+/*
+ * task_slice - the long tail keeps its CPU longer.
+ */
+static __always_inline u64 task_slice(const struct task_struct *p)
+{
+	return schedgen_is_long(p) ? long_slice_ns : slice_ns;
 }
 
 /*
@@ -51,7 +69,7 @@ s32 BPF_STRUCT_OPS(longfirst_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 
 	if (is_idle)
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice_ns, 0);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p), 0);
 	return cpu;
 }
 
@@ -62,7 +80,7 @@ void BPF_STRUCT_OPS(longfirst_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	u64 key = bpf_ktime_get_ns() - head_start(p);
 
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, slice_ns, key, enq_flags);
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, task_slice(p), key, enq_flags);
 }
 
 /*

@@ -118,13 +118,13 @@ fn malformed_case_file_names_the_file_and_field() {
     let r = Root::new();
     r.case(
         "bad",
-        "[long_task]\ncomm = []\n[commands]\nshort = 'true'\nlong = 'true'\n",
+        "[long_task]\ncomm = [\"a_name_longer_than_15_bytes\"]\n[commands]\nshort = 'true'\nlong = 'true'\n",
     );
     let o = r.run(&["run", "--test", "bad"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("bad.toml") && err.contains("long_task.comm"),
+        err.contains("bad.toml") && err.contains("15 bytes"),
         "{err}"
     );
     let o = r.run(&["list"]);

@@ -1,6 +1,6 @@
 //! `schedgen verify` end to end in the sandbox VM with the real sched_ext kernel: every failure
 //! class is caught, reported with its evidence and its own exit status, and the good reference
-//! schedulers pass. Needs `schedgen kernel fetch` (CI does it); `SCHEDGEN_SKIP_VM=1` skips.
+//! schedulers pass. Needs `schedgen kernel fetch` (CI does it).
 
 use std::path::Path;
 use std::process::Command;
@@ -12,11 +12,13 @@ use serde_json::Value;
 /// One VM at a time: this machine has 2 cores and a VM gets both.
 static VM: Mutex<()> = Mutex::new(());
 
+/// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
+/// leave them out instead (`cargo test -- --skip NAME`).
 fn skip() -> bool {
-    if std::env::var("SCHEDGEN_SKIP_VM").as_deref() == Ok("1") {
-        eprintln!("SKIPPED: SCHEDGEN_SKIP_VM=1, the sandbox VM tests did not run");
-        return true;
-    }
+    assert!(
+        std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
+        "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
+    );
     false
 }
 

@@ -60,14 +60,15 @@ pub fn render(r: &BenchResult) -> String {
 
 fn summary(s: &mut String, r: &BenchResult) {
     let _ = writeln!(s, "| {} |", table::HEADERS.join(" | "));
-    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|---|");
+    let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|");
     for c in &r.cases {
         let cells = table::cells(c);
         let mut cols: Vec<String> = cells.columns().iter().map(|v| cell(v)).collect();
         cols[0] = format!("[{0}](#{1})", cols[0], anchor(&c.test_id));
-        cols[8] = format!("**{}**", cols[8]);
+        let v = table::HEADERS.len() - 1;
+        cols[v] = format!("**{}**", cols[v]);
         if !cells.reason.is_empty() {
-            cols[8] = format!("{} {}", cols[8], cell(&cells.reason));
+            cols[v] = format!("{} {}", cols[v], cell(&cells.reason));
         }
         let _ = writeln!(s, "| {} |", cols.join(" | "));
     }
@@ -120,6 +121,24 @@ fn case_section(s: &mut String, c: &CaseBench) {
         format!(", told the long tasks are {}", names.join(", "))
     };
     let _ = writeln!(s, "- Scheduler: {} `{}`{long}", sched.kind, sched.path);
+    if !sched.classes.is_empty() {
+        let _ = writeln!(s, "- Task classes (learned from a profile at these sizes):");
+        for line in sched.classes.describe() {
+            let _ = writeln!(s, "  - {}", cell(&line));
+        }
+    }
+    if c.ablation.n > 0 {
+        let _ = writeln!(
+            s,
+            "- Ablation (every process in one class): {}; against it the candidate cut {}; the ablation against the default: {}",
+            table::cut_cell(None).replace(table::NONE, &format!("{:.3} ± {:.3} s", c.ablation.mean, c.ablation.sd)),
+            table::cut_cell(c.policy_cut.as_ref()),
+            table::cut_cell(c.skeleton_cut.as_ref())
+        );
+    }
+    if let Some(line) = table::classifier_line(c) {
+        let _ = writeln!(s, "- {}", cell(&line));
+    }
     if c.long_scale == 1.0 {
         let _ = writeln!(s, "- Scale: {}", c.scale);
     } else {

@@ -9,25 +9,30 @@ use std::fmt::Write;
 use std::io::IsTerminal;
 
 use super::result::{BenchResult, CaseBench};
-use crate::stats::{ArmStats, IntervalMethod};
+use crate::stats::{ArmStats, CutEstimate, IntervalMethod};
 
 /// Column headers, in the order of [`Cells::columns`].
-pub const HEADERS: [&str; 9] = [
+pub const HEADERS: [&str; 11] = [
     "case",
     "runs",
     "default (s)",
     "custom (s)",
     "cut [95% CI]",
     "p",
+    "ablation (s)",
+    "policy [95% CI]",
     "best cut",
     "captured",
     "verdict",
 ];
+const VERDICT_COLUMN: usize = 10;
 
 /// What each column means, printed under the table and in the report.
-pub const LEGEND: &str = "runs: valid measured runs default/custom (warm-ups excluded) · \
+pub const LEGEND: &str = "runs: valid measured runs default/custom/ablation (warm-ups excluded) · \
 default, custom: mean ± σ makespan · cut: 1 − custom/default with its 95% interval \
 (bootstrap from 5 runs per arm, Welch's t below) · p: Mann–Whitney U, two-sided · \
+ablation: the same scheduler with every process in one class (it cannot tell the long task) · \
+policy: 1 − custom/ablation, the part of the cut that knowing the long task gives · \
 best cut: the most any scheduler could cut on these CPUs (the bound) · captured: cut / best cut";
 
 /// A default arm this much slower than the fair-share model means the model is missing costs.
@@ -64,6 +69,8 @@ pub struct Cells {
     pub custom: String,
     pub cut: String,
     pub p: String,
+    pub ablation: String,
+    pub policy: String,
     pub best: String,
     pub captured: String,
     pub pass: bool,
@@ -73,7 +80,7 @@ pub struct Cells {
 
 impl Cells {
     /// The cells in [`HEADERS`] order, the verdict as plain `PASS`/`FAIL`.
-    pub fn columns(&self) -> [&str; 9] {
+    pub fn columns(&self) -> [&str; 11] {
         [
             &self.case,
             &self.runs,
@@ -81,6 +88,8 @@ impl Cells {
             &self.custom,
             &self.cut,
             &self.p,
+            &self.ablation,
+            &self.policy,
             &self.best,
             &self.captured,
             verdict_word(self.pass),
@@ -119,11 +128,10 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The text of one case's row.
-pub fn cells(c: &CaseBench) -> Cells {
-    let measured = c.default.n + c.custom.n > 0;
-    let cut = match &c.cut {
-        Some(e) if measured => {
+/// A cut with its interval: `24.6% [22.1%, 27.0%]`.
+pub fn cut_cell(e: Option<&CutEstimate>) -> String {
+    match e {
+        Some(e) => {
             let ci = if e.method == IntervalMethod::None
                 || !e.ci_low.is_finite()
                 || !e.ci_high.is_finite()
@@ -134,7 +142,43 @@ pub fn cells(c: &CaseBench) -> Cells {
             };
             format!("{} {ci}", pct(e.cut))
         }
-        _ => NONE.into(),
+        None => NONE.into(),
+    }
+}
+
+/// The classifier's numbers for a case, on one line, when it ran.
+pub fn classifier_line(c: &CaseBench) -> Option<String> {
+    let k = c.classifier.as_ref()?;
+    let ms = |x: Option<f64>| x.map_or_else(|| NONE.to_string(), |v| format!("{v:.1} ms"));
+    let list = |v: &[usize]| {
+        v.iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    Some(format!(
+        "classifier: exec to class p50 {} / p99 {} (worst run), {:.2}% of a CPU, per run {} short task(s) taken for long [{}] and long ones missed [{}]{}",
+        ms(k.latency_p50_ms),
+        ms(k.latency_p99_ms),
+        k.cpu_share * 100.0,
+        k.runs,
+        list(&k.short_as_long),
+        list(&k.long_as_short),
+        if k.dropped > 0 {
+            format!(", {} events dropped", k.dropped)
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// The text of one case's row.
+pub fn cells(c: &CaseBench) -> Cells {
+    let measured = c.default.n + c.custom.n > 0;
+    let cut = if measured {
+        cut_cell(c.cut.as_ref())
+    } else {
+        NONE.into()
     };
     let p = match &c.cut {
         Some(e) if measured && e.p_value.is_finite() => format!("{:.3}", e.p_value),
@@ -147,15 +191,21 @@ pub fn cells(c: &CaseBench) -> Cells {
     };
     Cells {
         case: c.test_id.clone(),
-        runs: if measured || !c.runs.is_empty() {
-            format!("{}/{}", c.default.n, c.custom.n)
-        } else {
-            NONE.into()
+        runs: match (measured || !c.runs.is_empty(), c.ablation.n > 0) {
+            (false, _) => NONE.into(),
+            (true, false) => format!("{}/{}", c.default.n, c.custom.n),
+            (true, true) => format!("{}/{}/{}", c.default.n, c.custom.n, c.ablation.n),
         },
         default: mean_sd(&c.default),
         custom: mean_sd(&c.custom),
         cut,
         p,
+        ablation: mean_sd(&c.ablation),
+        policy: if c.ablation.n > 0 {
+            cut_cell(c.policy_cut.as_ref())
+        } else {
+            NONE.into()
+        },
         best: c
             .bound
             .as_ref()
@@ -197,7 +247,9 @@ pub fn render(r: &BenchResult, color: bool) -> String {
         }
     };
     // Numbers right-aligned, names and words left-aligned.
-    let right = [false, true, true, true, true, true, true, true, false];
+    let right = [
+        false, true, true, true, true, true, true, true, true, true, false,
+    ];
     let mut out = String::new();
     let _ = writeln!(out, "{}", heading(r));
     let header: Vec<String> = HEADERS
@@ -210,7 +262,7 @@ pub fn render(r: &BenchResult, color: bool) -> String {
     for row in &rows {
         let mut line: Vec<String> = Vec::new();
         for (i, cell) in row.columns().into_iter().enumerate() {
-            if i == 8 {
+            if i == VERDICT_COLUMN {
                 let look = if row.pass { Paint::Pass } else { Paint::Fail };
                 line.push(paint(cell, look, color));
             } else {
@@ -226,11 +278,14 @@ pub fn render(r: &BenchResult, color: bool) -> String {
         let _ = writeln!(out, "{}", paint(&line, Paint::Dim, color));
     }
     for c in &r.cases {
-        let Some(note) = model_gap_note(c) else {
-            continue;
-        };
-        for line in wrap(&format!("note: {}: {note}", c.test_id), 100) {
-            let _ = writeln!(out, "{line}");
+        for note in model_gap_note(c)
+            .into_iter()
+            .map(|n| format!("note: {}: {n}", c.test_id))
+            .chain(classifier_line(c).map(|l| format!("{}: {l}", c.test_id)))
+        {
+            for line in wrap(&note, 100) {
+                let _ = writeln!(out, "{line}");
+            }
         }
     }
     let passed = rows.iter().filter(|c| c.pass).count();
@@ -331,8 +386,8 @@ mod tests {
             "the ejected run is not counted: {fail}"
         );
         assert!(fail.contains("FAIL  run 7 invalid"), "{fail}");
-        // No bound: best cut and captured are dashes.
-        assert_eq!(fail.matches(NONE).count(), 2, "{fail}");
+        // No bound: best cut and captured are dashes; no ablation arm: two more.
+        assert_eq!(fail.matches(NONE).count(), 4, "{fail}");
 
         let err = row(&t, "ddos_log_analysis");
         assert!(
@@ -340,8 +395,10 @@ mod tests {
             "{err}"
         );
         assert!(t.contains("1 of 3 cases passed"));
-        assert!(t.contains("captured: cut / best cut"));
-        assert!(t.lines().all(|l| l.chars().count() < 200), "{t}");
+        let words = t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains("captured: cut / best cut"), "{t}");
+        assert!(words.contains("policy: 1 − custom/ablation"), "{t}");
+        assert!(t.lines().all(|l| l.chars().count() < 240), "{t}");
         assert!(!t.contains('\x1b'));
     }
 
