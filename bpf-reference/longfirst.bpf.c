@@ -16,7 +16,8 @@
  * A process forked but not yet through its own exec (its class is still the inherited one)
  * gets the whole head start for its first @young_ns of CPU: the work is recognised at exec,
  * so every task should get there quickly. The long tail runs with long slices, so that it
- * rarely gives up its CPU; everything else rotates with short ones.
+ * rarely gives up its CPU, and a long-tail task that has to queue preempts whatever runs on its
+ * CPU; everything else rotates with short slices.
  */
 #include "schedgen.bpf.h"
 
@@ -25,7 +26,7 @@ char _license[] SEC("license") = "GPL";
 #define SHARED_DSQ	1
 
 /* Slices of the long tail and of every other task (ns). */
-const volatile u64 long_slice_ns = 40ULL * 1000 * 1000;
+const volatile u64 long_slice_ns = 80ULL * 1000 * 1000;
 const volatile u64 slice_ns = 10ULL * 1000 * 1000;
 /* Largest head start a task's expected CPU time can buy it in the queue (ns). */
 const volatile u64 max_head_start_ns = 2000ULL * 1000 * 1000;
@@ -81,6 +82,8 @@ void BPF_STRUCT_OPS(longfirst_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 key = bpf_ktime_get_ns() - head_start(p);
 
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, task_slice(p), key, enq_flags);
+	if (schedgen_is_long(p))
+		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);
 }
 
 /*

@@ -119,6 +119,9 @@ fn repairs_compile_and_verifier_failures_then_accepts() {
             "0.02",
             "--long-cap",
             "1.5",
+            // This test is about the repair loop and the library; three runs per arm cannot
+            // reliably separate the candidate from its ablation (the next test runs it).
+            "--no-ablation",
         ],
     );
     let all = text(&o);
@@ -202,6 +205,33 @@ fn below_target_leaves_the_library_untouched() {
         "{}",
         text(&o)
     );
+    // The benchmark ran the candidate's ablation beside it, with the classifier recognising
+    // the long task in the candidate's runs and, by construction, in none of the ablation's.
+    let runs = root.path().join("runs");
+    let stamp = std::fs::read_dir(&runs).unwrap().flatten().next().unwrap().path();
+    let bench: Value = serde_json::from_str(
+        &std::fs::read_to_string(stamp.join("ctest_suite/bench-r1/bench.json")).unwrap(),
+    )
+    .unwrap();
+    let case = &bench["cases"][0];
+    let arm_runs = |arm: &str| -> Vec<&Value> {
+        case["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["arm"] == arm)
+            .collect()
+    };
+    assert_eq!(arm_runs("ablation").len(), 2, "{case}");
+    for r in arm_runs("custom") {
+        assert_eq!(r["classifier"]["long_as_short"], 0, "{r}");
+        assert_eq!(r["classifier"]["short_as_long"], 0, "{r}");
+        assert!(r["classifier"]["long_processes"].as_u64().unwrap() >= 1, "{r}");
+    }
+    for r in arm_runs("ablation") {
+        assert_eq!(r["classifier"]["long_processes"], 0, "{r}");
+    }
+    assert!(case["policy_cut"]["cut"].is_number(), "{case}");
     let lib = root.path().join("bpf-generated");
     let files: Vec<PathBuf> = std::fs::read_dir(&lib)
         .map(|d| d.flatten().map(|e| e.path()).collect())

@@ -213,3 +213,33 @@ fn load_reports_an_ejection_during_the_command() {
     );
     no_vm_left();
 }
+
+#[test]
+fn a_scheduler_reads_the_classifiers_classes_in_the_vm() {
+    if skip() {
+        return;
+    }
+    // The verify load forks `/bin/true` over and over: a class for it proves that the
+    // classifier ran in the guest, saw the execs and wrote the map the scheduler reads.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let classes = dir.path().join("classes.json");
+    std::fs::write(
+        &classes,
+        r#"[{"id": 1, "name": "long", "rule": {"kind": "comm_equals", "value": "true"},
+             "expected_cpu_s": 1.0, "tasks": 1, "long": true},
+            {"id": 2, "name": "other", "rule": {"kind": "any"},
+             "expected_cpu_s": 0.01, "tasks": 39, "long": false}]"#,
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (code, j, _) = verify(
+        &format!("{root}/bpf-reference/longfirst.bpf.c"),
+        &["--classes", classes.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{j}");
+    let c = &j["runtime"]["classifier"];
+    assert!(c["execs"].as_u64().unwrap() > 0, "{c}");
+    assert!(c["latency_p50_ms"].as_f64().is_some(), "{c}");
+    assert_eq!(c["dropped"], 0, "{c}");
+    no_vm_left();
+}

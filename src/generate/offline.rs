@@ -5,9 +5,9 @@
 //! classes the profile learned (their rules, expected CPU times and which is the long tail),
 //! never the case file's hints. The policy is longest expected work first with an aging
 //! guard: one queue ordered by queued time minus a head start that grows with the class's
-//! expected CPU time, capped so that no task waits much longer than the cap. Asked to improve
-//! (the loop marks such requests), it also gives the long tail longer slices and lets a
-//! long-tail task that wakes preempt a short one. It cannot repair code it did not get right,
+//! expected CPU time, capped so that no task waits much longer than the cap; the long tail gets
+//! long slices and preempts a short task when it has to queue. Asked to improve (the loop marks
+//! such requests), it doubles the long tail's slice and halves the others'. It cannot repair code it did not get right,
 //! so a repair request gets the same source back (and the loop reports that).
 
 use std::time::Instant;
@@ -81,17 +81,14 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32) -> String {
         String::new()
     };
     // Short slices keep the many short tasks (and every task's start) moving; the long tail
-    // rarely gives up its CPU. Asked to improve, it holds it longer still.
-    let (long_slice_ms, slice_ms) = if improved { (80, 10) } else { (40, 10) };
+    // rarely gives up its CPU. Asked to improve, it holds it longer still and short tasks
+    // rotate faster.
+    let (long_slice_ms, slice_ms) = if improved { (160, 5) } else { (80, 10) };
     let slice_of = "schedgen_is_long(p) ? long_slice_ns : slice_ns";
-    let preempt = if improved {
-        "\n\n\t/* A long-tail task that has to queue takes a CPU back from a short one. */\n\
-         \tif (schedgen_is_long(p))\n\t\tscx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);"
-    } else {
-        ""
-    };
+    let preempt = "\n\n\t/* A long-tail task that has to queue takes a CPU back from a short one. */\n\
+         \tif (schedgen_is_long(p))\n\t\tscx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);";
     let variant_note = if improved {
-        "\n * Variant 2 (asked to improve): long-tail tasks get twice the slice and, when they have to\n * queue, preempt whatever runs on their CPU."
+        "\n * Variant 2 (asked to improve): the long tail's slice doubles, short tasks' halves."
     } else {
         ""
     };
@@ -111,7 +108,8 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32) -> String {
  * that has waited longer than the cap goes before any task queued after it. A process not yet
  * through its own exec (still in the class it inherited) gets the whole head start for its
  * first young_ns of CPU, so that every task reaches the exec that identifies it quickly.
- * The long tail runs with long slices; everything else rotates with short ones.{variant_note}
+ * The long tail runs with long slices, and a long-tail task that has to queue preempts
+ * whatever runs on its CPU; everything else rotates with short slices.{variant_note}
  */
 #include "schedgen.bpf.h"
 
@@ -264,7 +262,7 @@ mod tests {
         assert!(src.contains("80x the shortest class"), "{src}");
         assert!(src.contains("schedgen_class_of(p)") && src.contains("expected_ns"));
         assert!(!src.contains("comm"), "no process names in the policy");
-        assert!(!src.contains("SCX_KICK_PREEMPT"));
+        assert!(src.contains("80ULL * 1000 * 1000") && src.contains("SCX_KICK_PREEMPT"));
 
         // An improvement request (marked as such, whatever its text) gives variant 2.
         let mut c = Conversation::new("sys", "write it");
@@ -277,7 +275,7 @@ mod tests {
         assert_eq!(same, src, "a repair request gets the same file back");
         c.push_request(Purpose::Improve, "numbers");
         let again = extract_scheduler(&p.chat(&c).unwrap().text).unwrap().source;
-        assert!(again.contains("SCX_KICK_PREEMPT") && again.contains("variant 2"));
+        assert!(again.contains("160ULL * 1000 * 1000") && again.contains("variant 2"));
     }
 
     #[test]

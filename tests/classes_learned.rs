@@ -1,0 +1,99 @@
+//! The profile learns what separates the long task from what the processes run, on workloads
+//! whose long task shares its program with the short ones (`cases/extra/`), and finds the
+//! planted name where there is one. Real runs on this host, small sizes.
+
+use std::path::PathBuf;
+
+use schedgen::case;
+use schedgen::classify::rules::Rule;
+use schedgen::paths::ProjectPaths;
+use schedgen::profile::{self, Profile};
+use schedgen::workload::result::RunStatus;
+use schedgen::workload::{run_case, RunRequest};
+
+fn profile_of(id: &str, scale: f64) -> Profile {
+    let paths = ProjectPaths::discover(Some(&PathBuf::from(env!("CARGO_MANIFEST_DIR")))).unwrap();
+    let c = case::find(&paths.cases(), id).unwrap();
+    let description = c.description.clone();
+    let mut req = RunRequest::new(c, paths.assets());
+    req.scale = scale;
+    req.timeout_s = 600.0;
+    req.monitor_interval_ms = Some(10);
+    let run = run_case(&req, &|_| {});
+    assert_eq!(run.status, RunStatus::Success, "{id}: {:?}", run.error);
+    profile::from_run(&run, &description).unwrap()
+}
+
+/// The learned rule matches every long-task process that did real work (or an ancestor of
+/// it) and no short task's process.
+fn check_separates(p: &Profile) {
+    let l = &p.task_classes;
+    assert!(l.separable, "{}: {}", p.test_id, l.explanation);
+    let long = &l.classes.classes[0];
+    assert!(long.long && long.expected_cpu_s > 0.0, "{long:?}");
+    assert_eq!(l.classes.classes[1].rule, Rule::Any);
+    assert!(p.long_tail.recognise_by.contains(&long.rule.describe()));
+    for proc in p.processes.iter().filter(|x| x.group == schedgen::workload::result::Group::Short) {
+        let view = schedgen::classify::rules::ProcessView {
+            comm: proc.comm.clone(),
+            exe: proc.exe.clone(),
+            argv: proc.argv.clone(),
+            inputs: proc.inputs.clone(),
+            cgroup: proc.cgroup.clone(),
+        };
+        assert!(
+            !long.rule.matches(&view),
+            "{}: {:?} matches short process {:?}",
+            p.test_id,
+            long.rule,
+            proc.argv
+        );
+    }
+}
+
+#[test]
+fn same_binary_different_argument() {
+    let p = profile_of("same_binary_args", 0.05);
+    check_separates(&p);
+    assert!(
+        matches!(p.task_classes.classes.classes[0].rule, Rule::ArgNumberAtLeast { .. }),
+        "{:?}",
+        p.task_classes.classes
+    );
+}
+
+#[test]
+fn interpreter_with_a_row_count() {
+    let p = profile_of("interpreter_rows", 0.05);
+    check_separates(&p);
+    assert!(
+        matches!(p.task_classes.classes.classes[0].rule, Rule::ArgNumberAtLeast { .. }),
+        "{:?}",
+        p.task_classes.classes
+    );
+}
+
+#[test]
+fn compiler_driver_children_inherit() {
+    let p = profile_of("compiler_build", 0.05);
+    check_separates(&p);
+    // The work is cc1's, but the rule is on what gcc was asked to compile.
+    let rule = &p.task_classes.classes.classes[0].rule;
+    assert!(
+        !matches!(rule, Rule::CommEquals { .. } | Rule::ExeEquals { .. }),
+        "{rule:?}"
+    );
+    assert!(p.task_classes.explanation.contains("inherit"), "{}", p.task_classes.explanation);
+}
+
+#[test]
+fn planted_names_are_found() {
+    let p = profile_of("ctest_suite", 0.05);
+    check_separates(&p);
+    assert_eq!(
+        p.task_classes.classes.classes[0].rule,
+        Rule::CommEquals {
+            value: "long_integ_test".into()
+        }
+    );
+}
