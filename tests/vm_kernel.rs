@@ -5,7 +5,6 @@
 //! They need `schedgen kernel fetch` to have run (CI does it first) and clang-19;
 //! a missing one is a failure, not a skip.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::Mutex;

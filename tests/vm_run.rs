@@ -4,7 +4,7 @@
 //! They need `schedgen kernel fetch` to have run. A missing kernel, QEMU or virtiofsd is a failure, not a
 //! skip.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
