@@ -33,7 +33,11 @@ fn check_separates(p: &Profile) {
     assert!(long.long && long.expected_cpu_s > 0.0, "{long:?}");
     assert_eq!(l.classes.classes[1].rule, Rule::Any);
     assert!(p.long_tail.recognise_by.contains(&long.rule.describe()));
-    for proc in p.processes.iter().filter(|x| x.group == schedgen::workload::result::Group::Short) {
+    for proc in p
+        .processes
+        .iter()
+        .filter(|x| x.group == schedgen::workload::result::Group::Short)
+    {
         let view = schedgen::classify::rules::ProcessView {
             comm: proc.comm.clone(),
             exe: proc.exe.clone(),
@@ -56,7 +60,10 @@ fn same_binary_different_argument() {
     let p = profile_of("same_binary_args", 0.05);
     check_separates(&p);
     assert!(
-        matches!(p.task_classes.classes.classes[0].rule, Rule::ArgNumberAtLeast { .. }),
+        matches!(
+            p.task_classes.classes.classes[0].rule,
+            Rule::ArgNumberAtLeast { .. }
+        ),
         "{:?}",
         p.task_classes.classes
     );
@@ -67,7 +74,10 @@ fn interpreter_with_a_row_count() {
     let p = profile_of("interpreter_rows", 0.05);
     check_separates(&p);
     assert!(
-        matches!(p.task_classes.classes.classes[0].rule, Rule::ArgNumberAtLeast { .. }),
+        matches!(
+            p.task_classes.classes.classes[0].rule,
+            Rule::ArgNumberAtLeast { .. }
+        ),
         "{:?}",
         p.task_classes.classes
     );
@@ -83,7 +93,11 @@ fn compiler_driver_children_inherit() {
         !matches!(rule, Rule::CommEquals { .. } | Rule::ExeEquals { .. }),
         "{rule:?}"
     );
-    assert!(p.task_classes.explanation.contains("inherit"), "{}", p.task_classes.explanation);
+    assert!(
+        p.task_classes.explanation.contains("inherit"),
+        "{}",
+        p.task_classes.explanation
+    );
 }
 
 #[test]

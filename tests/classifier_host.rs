@@ -40,7 +40,8 @@ fn classifies_at_exec_and_children_inherit() {
         unsafe { libc::geteuid() } == 0,
         "the classifier needs root (BPF); run the tests as root"
     );
-    let kernel = schedgen::kernel::select(None).expect("a fetched kernel: run `schedgen kernel fetch`");
+    let kernel =
+        schedgen::kernel::select(None).expect("a fetched kernel: run `schedgen kernel fetch`");
     let headers = schedgen::kernel::header_dir(&kernel).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let object = tracer::tracer_object(&headers, &root.join("bpf-reference")).unwrap();
@@ -68,7 +69,11 @@ fn classifies_at_exec_and_children_inherit() {
     let (l, s) = in_kernel;
     let (id, flags, ns) = l.expect("the long shell is in the kernel map");
     assert_eq!((id, flags & 1, ns), (1, 1, 4_000_000_000));
-    assert_eq!(s.map(|v| v.0), Some(2), "the other shell falls back to class 2");
+    assert_eq!(
+        s.map(|v| v.0),
+        Some(2),
+        "the other shell falls back to class 2"
+    );
 
     let child_of = |pid: i32| {
         log.processes
@@ -86,8 +91,16 @@ fn classifies_at_exec_and_children_inherit() {
         &log,
         &set,
         &[
-            TaskRoot { pid: lp, index: 39, group: Group::Long },
-            TaskRoot { pid: sp, index: 0, group: Group::Short },
+            TaskRoot {
+                pid: lp,
+                index: 39,
+                group: Group::Long,
+            },
+            TaskRoot {
+                pid: sp,
+                index: 0,
+                group: Group::Short,
+            },
         ],
     );
     assert_eq!((run.short_as_long, run.long_as_short), (0, 0), "{run:?}");

@@ -86,7 +86,12 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
         if p.method == IntervalMethod::None || p.ci_low.is_nan() || p.ci_low <= 0.0 {
             let skeleton = c
                 .skeleton_cut
-                .map(|k| format!("; the ablation itself cut {:.1}% against the default", k.cut * 100.0))
+                .map(|k| {
+                    format!(
+                        "; the ablation itself cut {:.1}% against the default",
+                        k.cut * 100.0
+                    )
+                })
                 .unwrap_or_default();
             return fail(format!(
                 "{against_default}, but against its own ablation {:.1}% [{:.1}%, {:.1}%]: not shown \

@@ -23,7 +23,8 @@ pub fn run(
         args.scheduler.display()
     );
     let place = sandbox::choose(backend)?;
-    let (_, dir) = target_headers(place, kernel)?;
+    // Headers only when something must be compiled: the VM's half gets an object and a tracer.
+    let headers = || -> Result<PathBuf> { Ok(target_headers(place, kernel)?.1) };
     let classes = match &args.classes {
         Some(f) => crate::classify::load_classes(f)?,
         None => Default::default(),
@@ -31,7 +32,7 @@ pub fn run(
     let tracer = match (&args.tracer, classes.is_empty()) {
         (Some(t), _) => Some(t.clone()),
         (None, false) => Some(crate::classify::tracer::tracer_object(
-            &dir,
+            &headers()?,
             &paths.bpf_reference(),
         )?),
         (None, true) => None,
@@ -44,7 +45,7 @@ pub fn run(
     let object: PathBuf = if args.scheduler.extension().is_some_and(|e| e == "o") {
         args.scheduler.canonicalize()?
     } else {
-        let c = compile_for(&args.scheduler, &dir, &paths.bpf_reference())?;
+        let c = compile_for(&args.scheduler, &headers()?, &paths.bpf_reference())?;
         if !c.ok {
             eprint!("{}", c.output);
             anyhow::bail!("{} does not compile", args.scheduler.display());

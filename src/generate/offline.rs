@@ -85,7 +85,8 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32) -> String {
     // rotate faster.
     let (long_slice_ms, slice_ms) = if improved { (160, 5) } else { (80, 10) };
     let slice_of = "schedgen_is_long(p) ? long_slice_ns : slice_ns";
-    let preempt = "\n\n\t/* A long-tail task that has to queue takes a CPU back from a short one. */\n\
+    let preempt =
+        "\n\n\t/* A long-tail task that has to queue takes a CPU back from a short one. */\n\
          \tif (schedgen_is_long(p))\n\t\tscx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);";
     let variant_note = if improved {
         "\n * Variant 2 (asked to improve): the long tail's slice doubles, short tasks' halves."
