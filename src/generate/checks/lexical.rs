@@ -117,6 +117,8 @@ mod tests {
             "scx_bpf_create_dsq",
             "scx_bpf_dsq_insert_vtime",
             "scx_bpf_dsq_nr_queued",
+            "scx_bpf_kick_cpu",
+            "scx_bpf_task_cpu",
         ] {
             k.insert(extra.into());
         }
