@@ -277,12 +277,15 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
                     r.failure = Some(Failure::AttachFailed);
                 }
                 StartError::NotEnabled { .. } => {
-                    r.stage = Stage::Attach;
-                    r.failure = r
-                        .exit
-                        .as_ref()
-                        .and_then(|e| class_failure(e.class))
-                        .or(Some(Failure::NotEnabled));
+                    r.failure = r.exit.as_ref().and_then(|e| class_failure(e.class));
+                    // An ejection (a stall, an error) means it ran before the kernel threw it
+                    // out; without one it never got going.
+                    r.stage = if r.failure.is_some() {
+                        Stage::Run
+                    } else {
+                        Stage::Attach
+                    };
+                    r.failure = r.failure.or(Some(Failure::NotEnabled));
                 }
             }
             return r;
