@@ -69,12 +69,11 @@ fn text(o: &Output) -> String {
 
 /// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
 /// leave them out instead (`cargo test -- --skip NAME`).
-fn skip_vm() -> bool {
+fn require_vm() {
     assert!(
         std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
         "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
     );
-    false
 }
 
 fn last_user(req: &support::fake_openai::RecordedRequest) -> String {
@@ -88,9 +87,7 @@ fn last_user(req: &support::fake_openai::RecordedRequest) -> String {
 
 #[test]
 fn repairs_compile_and_verifier_failures_then_accepts() {
-    if skip_vm() {
-        return;
-    }
+    require_vm();
     let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
     let root = temp_root();
     let server = FakeOpenAi::start([
@@ -172,9 +169,7 @@ fn repairs_compile_and_verifier_failures_then_accepts() {
 
 #[test]
 fn below_target_leaves_the_library_untouched() {
-    if skip_vm() {
-        return;
-    }
+    require_vm();
     let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
     let root = temp_root();
     let server = FakeOpenAi::start([Step::reply(code("bpf-reference/longfirst.bpf.c"))]);

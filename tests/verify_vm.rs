@@ -14,12 +14,11 @@ static VM: Mutex<()> = Mutex::new(());
 
 /// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
 /// leave them out instead (`cargo test -- --skip NAME`).
-fn skip() -> bool {
+fn require_vm() {
     assert!(
         std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
         "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
     );
-    false
 }
 
 fn verify(scheduler: &str, extra: &[&str]) -> (i32, Value, Duration) {
@@ -72,9 +71,7 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn syntax_error_is_reported_with_its_line() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let (code, j, _) = verify(&fixture("syntax_error.bpf.c"), &[]);
     assert_eq!(code, 10, "{j}");
     assert_eq!(j["failure"], "compile_error");
@@ -95,9 +92,7 @@ fn syntax_error_is_reported_with_its_line() {
 
 #[test]
 fn verifier_rejection_keeps_the_kernel_log() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let (code, j, _) = verify(&fixture("verifier_reject.bpf.c"), &[]);
     assert_eq!(code, 11, "{j}");
     assert_eq!(j["failure"], "verifier_rejected");
@@ -112,9 +107,7 @@ fn verifier_rejection_keeps_the_kernel_log() {
 
 #[test]
 fn a_scheduler_that_never_dispatches_is_ejected_as_a_stall() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let (code, j, wall) = verify(&fixture("never_dispatch.bpf.c"), &[]);
     assert_eq!(code, 14, "{j}");
     assert_eq!(j["failure"], "stall");
@@ -127,9 +120,7 @@ fn a_scheduler_that_never_dispatches_is_ejected_as_a_stall() {
 
 #[test]
 fn scx_bpf_error_is_reported_with_its_message() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let (code, j, _) = verify(&fixture("calls_error.bpf.c"), &[]);
     assert_eq!(code, 15, "{j}");
     assert_eq!(j["failure"], "bpf_error");
@@ -143,9 +134,7 @@ fn scx_bpf_error_is_reported_with_its_message() {
 
 #[test]
 fn reference_schedulers_pass() {
-    if skip() {
-        return;
-    }
+    require_vm();
     for (file, name) in [
         ("fifo.bpf.c", "schedgen_fifo"),
         ("vtime.bpf.c", "schedgen_vtime"),
@@ -179,9 +168,7 @@ fn load(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn load_runs_a_command_under_the_scheduler_and_passes_its_status() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let o = load(&[
         "bpf-reference/fifo.bpf.c",
         "--",
@@ -201,9 +188,7 @@ fn load_runs_a_command_under_the_scheduler_and_passes_its_status() {
 
 #[test]
 fn load_reports_an_ejection_during_the_command() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let o = load(&[&fixture("never_dispatch.bpf.c"), "--", "sleep", "6"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
@@ -216,9 +201,7 @@ fn load_reports_an_ejection_during_the_command() {
 
 #[test]
 fn a_scheduler_reads_the_classifiers_classes_in_the_vm() {
-    if skip() {
-        return;
-    }
+    require_vm();
     // The verify load forks `/bin/true` over and over: a class for it proves that the
     // classifier ran in the guest, saw the execs and wrote the map the scheduler reads.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();

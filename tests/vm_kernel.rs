@@ -14,12 +14,11 @@ static VM: Mutex<()> = Mutex::new(());
 
 /// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
 /// leave them out instead (`cargo test -- --skip NAME`).
-fn skip() -> bool {
+fn require_vm() {
     assert!(
         std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
         "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
     );
-    false
 }
 
 fn schedgen(args: &[&str]) -> Output {
@@ -52,9 +51,7 @@ fn header_dir() -> PathBuf {
 
 #[test]
 fn a_second_fetch_is_a_no_op() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let out = schedgen(&["kernel", "fetch"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
@@ -95,9 +92,7 @@ struct sched_ext_ops fifo_ops = {
 
 #[test]
 fn generated_headers_compile_and_pass_the_guest_verifier() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
     let headers = header_dir();
     // Not under /tmp: the guest has its own /tmp.
@@ -156,9 +151,7 @@ fn generated_headers_compile_and_pass_the_guest_verifier() {
 /// its vmlinux is found): it boots from its bzImage, and headers are generated on demand.
 #[test]
 fn a_user_kernel_boots_and_gets_headers() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
     let cached = schedgen::kernel::select(None).expect("run `schedgen kernel fetch` first");
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("schedgen-test-kernel");

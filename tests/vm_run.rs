@@ -15,12 +15,11 @@ static VM: Mutex<()> = Mutex::new(());
 
 /// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
 /// leave them out instead (`cargo test -- --skip NAME`).
-fn skip() -> bool {
+fn require_vm() {
     assert!(
         std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
         "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
     );
-    false
 }
 
 fn schedgen() -> Command {
@@ -83,9 +82,7 @@ fn job_dir_in(stderr: &str) -> Option<String> {
 
 #[test]
 fn exit_status_comes_back_and_output_is_streamed() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
     let mut child: Child = schedgen()
         .args(["vm", "run", "--timeout", "60", "--"])
@@ -125,9 +122,7 @@ fn exit_status_comes_back_and_output_is_streamed() {
 
 #[test]
 fn the_guest_kernel_has_sched_ext() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
     let out = vm_run(&[
         "--timeout",
@@ -146,9 +141,7 @@ fn the_guest_kernel_has_sched_ext() {
 
 #[test]
 fn a_timeout_kills_the_vm_and_its_helpers() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
     let start = Instant::now();
     let child = schedgen()
@@ -177,9 +170,7 @@ fn a_timeout_kills_the_vm_and_its_helpers() {
 
 #[test]
 fn ctrl_c_stops_the_vm_and_its_helpers() {
-    if skip() {
-        return;
-    }
+    require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
     let mut child = schedgen()
         .args([

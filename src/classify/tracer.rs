@@ -26,6 +26,7 @@ use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, Object, ObjectBuilder, RingB
 use serde::{Deserialize, Serialize};
 
 use super::rules::{split_args, ClassSet, ProcessView, Verdict};
+use crate::workload::monitor::thread_cpu_s;
 use crate::workload::result::Group;
 
 /// The kernel half, compiled at run time against the target kernel's headers.
@@ -445,16 +446,6 @@ fn monotonic_ns() -> u64 {
     // SAFETY: ts is a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-fn thread_cpu_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 fn follow(state: State, events: MapHandle, stop: Arc<AtomicBool>) -> ClassifierLog {
