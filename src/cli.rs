@@ -93,6 +93,14 @@ pub enum Command {
     /// enabled, 14 stalled tasks (watchdog), 15 called scx_bpf_error, 16 other kernel ejection,
     /// 3 the sandbox failed, 2 usage or environment error.
     Verify(VerifyArgs),
+    /// Bring a scheduler written for an older sched_ext API to the target kernel.
+    ///
+    /// Applies the known API changes as rewrites of the calls they changed (each with the
+    /// release that made it: `scx_bpf_dispatch`→`scx_bpf_dsq_insert` in 6.13, …), writes the
+    /// result to OUT (the input is never modified), prints the diff, then verifies the port in
+    /// the sandbox VM. With `--provider openai` a model repairs what the rewrites left. Exit
+    /// status as for `verify`.
+    Port(PortArgs),
     /// Run a command with a scheduler attached, then detach it.
     ///
     /// In the sandbox VM unless `--backend host`. Exits with the command's status, or 1 when
@@ -239,6 +247,28 @@ pub struct RunArgs {
     pub timeout: f64,
 }
 
+/// How a scheduler that is not schedgen's own is built and loaded.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BuildArgs {
+    /// A directory of the scheduler's own headers, searched first (repeatable).
+    #[arg(short = 'I', value_name = "DIR")]
+    pub include: Vec<PathBuf>,
+}
+
+/// Load-time settings for a scheduler's `const volatile` knobs.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KnobArgs {
+    /// Set a `const volatile` knob before load, e.g. `--set slice_ns=5000000` (repeatable;
+    /// `verify --json` lists a scheduler's knobs and their defaults).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<crate::bpf::globals::Setting>,
+
+    /// Attach from this CPU, for schedulers whose init must run on a given CPU (scx_central
+    /// checks it runs on its `central_cpu`).
+    #[arg(long, value_name = "CPU")]
+    pub attach_cpu: Option<usize>,
+}
+
 #[derive(Debug, Args)]
 pub struct CompileArgs {
     /// Scheduler source (`*.bpf.c`).
@@ -247,6 +277,9 @@ pub struct CompileArgs {
     /// Output object [default: <name>.bpf.o in schedgen's build cache].
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
 
     /// Print the report as JSON.
     #[arg(long)]
@@ -258,6 +291,9 @@ pub struct CheckArgs {
     /// Scheduler source (`*.bpf.c`).
     pub source: PathBuf,
 
+    #[command(flatten)]
+    pub build: BuildArgs,
+
     /// Print the report as JSON (`checker`, `problems`).
     #[arg(long)]
     pub json: bool,
@@ -265,8 +301,15 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Scheduler source (`*.bpf.c`) or compiled object (`*.bpf.o`).
+    /// Scheduler source (`*.bpf.c`, in schedgen's or scx's dialect) or compiled object
+    /// (`*.bpf.o`).
     pub scheduler: PathBuf,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    #[command(flatten)]
+    pub knobs: KnobArgs,
 
     /// Seconds to keep the scheduler attached under load.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
@@ -298,6 +341,51 @@ pub struct VerifyArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PortArgs {
+    /// The scheduler to port (`*.bpf.c`); it is read, never written.
+    pub source: PathBuf,
+
+    /// Where to write the port [default: <name>.ported.bpf.c in the current directory].
+    #[arg(long, short, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Only rewrite and compile; do not verify in the sandbox.
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// Seconds the port runs under load when verified.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub duration: f64,
+
+    /// `openai` to let a model repair what the rewrites leave broken, or `offline` (rewrites
+    /// only) [default: openai when an endpoint is configured, else offline].
+    #[arg(long, value_parser = ["openai", "offline"])]
+    pub provider: Option<String>,
+
+    /// Model name [env: SCHEDGEN_MODEL].
+    #[arg(long)]
+    pub model: Option<String>,
+
+    /// Endpoint, e.g. http://localhost:8080/v1 [env: OPENAI_BASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+
+    /// Model repairs to try when the rewritten source does not compile or verify.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub max_repairs: u32,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    #[command(flatten)]
+    pub knobs: KnobArgs,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").args(["test", "all"])))]
 #[command(group(clap::ArgGroup::new("sched").args(["scheduler", "reference", "generated"])))]
 pub struct BenchmarkArgs {
@@ -309,9 +397,16 @@ pub struct BenchmarkArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// The scheduler to compare: a source (.bpf.c) or object (.bpf.o) file.
+    /// The scheduler to compare: a source (.bpf.c, in schedgen's or scx's dialect) or object
+    /// (.bpf.o) file.
     #[arg(long, value_name = "FILE")]
     pub scheduler: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    #[command(flatten)]
+    pub knobs: KnobArgs,
 
     /// A reference scheduler from bpf-reference/ by name (fifo, vtime, longfirst).
     #[arg(long, value_name = "NAME")]
@@ -475,8 +570,14 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// Scheduler source (`*.bpf.c`) or object (`*.bpf.o`).
+    /// Scheduler source (`*.bpf.c`, in schedgen's or scx's dialect) or object (`*.bpf.o`).
     pub scheduler: PathBuf,
+
+    #[command(flatten)]
+    pub build: BuildArgs,
+
+    #[command(flatten)]
+    pub knobs: KnobArgs,
 
     /// Names (`comm`) of long-task processes, for schedulers with a `long_comms` map.
     #[arg(long = "long-comm", value_name = "COMM")]

@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod library;
 pub mod model;
 pub mod paths;
+pub mod port;
 pub mod profile;
 pub mod report;
 pub mod sandbox;

@@ -71,6 +71,12 @@ pub struct BenchOptions {
     /// Task classes to give the scheduler; learned from a profile at the benchmarked sizes
     /// when not given.
     pub classes: Option<ClassSet>,
+    /// `-I DIR` for the scheduler's own headers.
+    pub include: Vec<PathBuf>,
+    /// `--set NAME=VALUE` for its knobs.
+    pub settings: Vec<crate::bpf::globals::Setting>,
+    /// `--attach-cpu`.
+    pub attach_cpu: Option<usize>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -255,7 +261,7 @@ fn prepare_case(
         source
     } else {
         progress(&format!("{}: compiling {}", case.id, source.display()));
-        let c = compile_for(&source, kernel_dir, &paths.bpf_reference())?;
+        let c = compile_for(&source, kernel_dir, &paths.bpf_reference(), &opts.include)?;
         if !c.ok {
             let first = c
                 .errors()
@@ -293,7 +299,10 @@ fn prepare_case(
     meta.scale = req.scale;
     meta.long_scale = req.long_scale;
     meta.scheduler.classes = classes.clone();
+    crate::bpf::globals::check_settings(&object, &opts.settings)?;
     let knowledge = Knowledge {
+        settings: opts.settings.clone(),
+        attach_cpu: opts.attach_cpu,
         long_comms: meta.scheduler.long_comms.clone(),
         classes,
         tracer,

@@ -12,6 +12,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::scx_headers::{self, ScxHeaders};
+
 /// Oldest clang that compiles current sched_ext code.
 const MIN_CLANG: u32 = 19;
 
@@ -40,6 +42,11 @@ pub struct CompileReport {
     pub object: Option<String>,
     pub clang: String,
     pub command: Vec<String>,
+    #[serde(default)]
+    pub dialect: Dialect,
+    /// The scx header release it was compiled against (scx's dialect only).
+    #[serde(default)]
+    pub scx_headers: Option<String>,
     pub diagnostics: Vec<Diagnostic>,
     /// Everything clang printed, untrimmed.
     pub output: String,
@@ -54,6 +61,40 @@ impl CompileReport {
     }
 }
 
+/// Which headers a scheduler is written against.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Dialect {
+    /// schedgen's own `schedgen.bpf.h` (vmlinux.h, libbpf's helpers, this kernel's kfuncs).
+    #[default]
+    Schedgen,
+    /// scx's `scx/common.bpf.h` and friends, as the ecosystem writes schedulers.
+    Scx,
+}
+
+impl Dialect {
+    /// scx's when the source includes an `scx/…` header and not `schedgen.bpf.h` (a file that
+    /// includes both is schedgen's, told that scx's headers do not mix with it), else
+    /// schedgen's.
+    pub fn detect(source: &str) -> Dialect {
+        let included: Vec<&str> = source
+            .lines()
+            .filter_map(|l| {
+                let rest = l.trim_start().strip_prefix('#')?.trim_start();
+                let rest = rest.strip_prefix("include")?.trim_start();
+                Some(rest.trim_start_matches(['<', '"']))
+            })
+            .collect();
+        let scx = included.iter().any(|i| i.starts_with("scx/"));
+        let ours = included.iter().any(|i| i.starts_with("schedgen.bpf.h"));
+        if scx && !ours {
+            Dialect::Scx
+        } else {
+            Dialect::Schedgen
+        }
+    }
+}
+
 /// Headers a scheduler is compiled against.
 #[derive(Debug, Clone)]
 pub struct Headers {
@@ -61,6 +102,49 @@ pub struct Headers {
     pub kernel_dir: PathBuf,
     /// The project's `bpf-reference/` (for `schedgen.bpf.h`).
     pub project_dir: PathBuf,
+    /// scx header releases that serve the target kernel, newest first (for the scx dialect).
+    pub scx: Vec<ScxHeaders>,
+    /// The scheduler's own include directories (`-I DIR`), searched first.
+    pub include: Vec<PathBuf>,
+}
+
+impl Headers {
+    /// The kernel's and the project's headers, with whichever scx releases for that kernel are
+    /// in the cache.
+    pub fn new(kernel_dir: &Path, project_dir: &Path) -> Headers {
+        Headers {
+            kernel_dir: kernel_dir.to_path_buf(),
+            project_dir: project_dir.to_path_buf(),
+            scx: scx_headers::cached_for_kernel_dir(kernel_dir),
+            include: Vec::new(),
+        }
+    }
+
+    pub fn with_include(mut self, include: &[PathBuf]) -> Headers {
+        self.include = include.to_vec();
+        self
+    }
+
+    /// The scx releases to try, fetching them on first use.
+    fn scx_releases(&self) -> Result<Vec<ScxHeaders>> {
+        if !self.scx.is_empty() {
+            return Ok(self.scx.clone());
+        }
+        let release = scx_headers::release_of_kernel_dir(&self.kernel_dir);
+        let fetched = scx_headers::ensure(&release, &|m| eprintln!("schedgen: {m}"))?;
+        if fetched.is_empty() {
+            bail!(
+                "no release of scx's headers serves kernel {release} (they start at {}.{})",
+                scx_headers::RELEASES[scx_headers::RELEASES.len() - 1]
+                    .min_kernel
+                    .0,
+                scx_headers::RELEASES[scx_headers::RELEASES.len() - 1]
+                    .min_kernel
+                    .1
+            );
+        }
+        Ok(fetched)
+    }
 }
 
 fn clang_version(bin: &Path) -> Option<u32> {
@@ -126,8 +210,9 @@ pub fn parse_diagnostics(output: &str) -> Vec<Diagnostic> {
 
 /// The flags that decide how a scheduler's C is read (target, defines, extensions, include
 /// path): shared by the compiler and the libclang static checks, so both see the same program.
-pub fn language_args(headers: &Headers) -> Vec<String> {
-    vec![
+/// `scx` is the scx header release for a scheduler in scx's dialect.
+pub fn language_args(headers: &Headers, scx: Option<&ScxHeaders>) -> Vec<String> {
+    let mut args: Vec<String> = vec![
         "-target".into(),
         "bpf".into(),
         "-D__TARGET_ARCH_x86".into(),
@@ -137,13 +222,61 @@ pub fn language_args(headers: &Headers) -> Vec<String> {
         "-Wno-microsoft-anon-tag".into(),
         "-Wno-missing-declarations".into(),
         "-fno-color-diagnostics".into(),
-        format!("-I{}", headers.kernel_dir.display()),
-        format!("-I{}", headers.project_dir.display()),
-    ]
+    ];
+    args.extend(headers.include.iter().map(|d| format!("-I{}", d.display())));
+    args.push(format!("-I{}", headers.kernel_dir.display()));
+    args.push(format!("-I{}", headers.project_dir.display()));
+    if let Some(scx) = scx {
+        // As scx builds its schedulers: its headers use 32-bit atomics and the arch define.
+        args.push("-mcpu=v3".into());
+        args.push("-D__SCX_TARGET_ARCH_x86".into());
+        args.extend(
+            scx.include_dirs()
+                .iter()
+                .map(|d| format!("-I{}", d.display())),
+        );
+    }
+    args
+}
+
+/// The scx release a libclang parse of `source` should use, for a source in scx's dialect:
+/// the newest that serves the kernel and that the source compiles with (a syntax-only clang
+/// pass per release, as `compile` picks), else the newest.
+pub fn scx_for_parse(headers: &Headers, source: &str) -> Option<ScxHeaders> {
+    use std::io::Write;
+    if Dialect::detect(source) != Dialect::Scx {
+        return None;
+    }
+    let releases = headers.scx_releases().ok()?;
+    let clang = find_clang().ok()?;
+    let compiles = |scx: &ScxHeaders| -> bool {
+        let child = Command::new(&clang)
+            .args(language_args(headers, Some(scx)))
+            .args(["-fsyntax-only", "-x", "c", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else { return false };
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(source.as_bytes());
+        }
+        child.wait().is_ok_and(|s| s.success())
+    };
+    releases
+        .iter()
+        .find(|r| compiles(r))
+        .or(releases.first())
+        .cloned()
 }
 
 /// Compile `source` into `object`. An error only when clang cannot run at all; a source that
 /// does not compile gives a report with `ok: false` and the diagnostics.
+///
+/// A scheduler in scx's dialect is compiled against each scx release that serves the kernel,
+/// newest first, and the first it compiles with is kept (its version is in the report): scx's
+/// headers dropped calls that schedulers written a few months earlier still make. When none
+/// works, the report is the newest release's, with a line per other release tried.
 pub fn compile(source: &Path, object: &Path, headers: &Headers) -> Result<CompileReport> {
     let clang = find_clang()?;
     for (what, p) in [
@@ -157,7 +290,45 @@ pub fn compile(source: &Path, object: &Path, headers: &Headers) -> Result<Compil
     if let Some(dir) = object.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let mut args = language_args(headers);
+    let text = std::fs::read_to_string(source)
+        .with_context(|| format!("cannot read {}", source.display()))?;
+    let dialect = Dialect::detect(&text);
+    if dialect == Dialect::Schedgen {
+        return compile_with(&clang, source, object, headers, None);
+    }
+    let mut failed: Vec<CompileReport> = Vec::new();
+    for scx in headers.scx_releases()? {
+        let report = compile_with(&clang, source, object, headers, Some(&scx))?;
+        if report.ok {
+            return Ok(report);
+        }
+        failed.push(report);
+    }
+    let mut first = failed.remove(0);
+    for other in &failed {
+        let errors = other.errors().count();
+        let what = other
+            .errors()
+            .next()
+            .map(|d| format!(", first: {}:{}: {}", d.file, d.line, d.message))
+            .unwrap_or_default();
+        first.output.push_str(&format!(
+            "schedgen: with scx's headers {} instead: {errors} error(s){what}\n",
+            other.scx_headers.as_deref().unwrap_or("?")
+        ));
+    }
+    Ok(first)
+}
+
+fn compile_with(
+    clang: &Path,
+    source: &Path,
+    object: &Path,
+    headers: &Headers,
+    scx: Option<&ScxHeaders>,
+) -> Result<CompileReport> {
+    let _ = std::fs::remove_file(object);
+    let mut args = language_args(headers, scx);
     args.splice(0..0, ["-g".to_string(), "-O2".to_string()]);
     args.extend([
         "-c".into(),
@@ -166,7 +337,7 @@ pub fn compile(source: &Path, object: &Path, headers: &Headers) -> Result<Compil
         object.display().to_string(),
     ]);
     let start = Instant::now();
-    let out = Command::new(&clang)
+    let out = Command::new(clang)
         .args(&args)
         .output()
         .with_context(|| format!("cannot run {}", clang.display()))?;
@@ -184,6 +355,12 @@ pub fn compile(source: &Path, object: &Path, headers: &Headers) -> Result<Compil
         object: ok.then(|| object.display().to_string()),
         clang: clang.display().to_string(),
         command,
+        dialect: if scx.is_some() {
+            Dialect::Scx
+        } else {
+            Dialect::Schedgen
+        },
+        scx_headers: scx.map(|h| h.version.clone()),
         diagnostics: parse_diagnostics(&output),
         output,
         seconds: start.elapsed().as_secs_f64(),
@@ -213,5 +390,26 @@ mod tests {
         assert_eq!(d[1].severity, Severity::Warning);
         assert_eq!(d[2].severity, Severity::Note);
         assert_eq!(d[3].severity, Severity::Error);
+    }
+
+    #[test]
+    fn detects_the_dialect_from_the_includes() {
+        assert_eq!(
+            Dialect::detect("// x\n#include <scx/common.bpf.h>\n"),
+            Dialect::Scx
+        );
+        assert_eq!(
+            Dialect::detect("#  include \"scx/common.bpf.h\""),
+            Dialect::Scx
+        );
+        assert_eq!(
+            Dialect::detect("#include \"schedgen.bpf.h\"\n// see <scx/common.bpf.h>\n"),
+            Dialect::Schedgen
+        );
+        assert_eq!(
+            Dialect::detect("#include \"schedgen.bpf.h\"\n#include <scx/common.bpf.h>\n"),
+            Dialect::Schedgen,
+            "mixing the two is schedgen's dialect with a bad include"
+        );
     }
 }

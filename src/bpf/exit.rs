@@ -42,6 +42,23 @@ pub struct SchedExit {
     pub exit_code: i64,
     pub reason: String,
     pub msg: String,
+    /// The kernel's debug dump at the exit (scx's `UEI_DEFINE` keeps it), whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<String>,
+    /// Where this came from: `scheduler` (its own exit record) or `kernel_log`.
+    #[serde(default)]
+    pub source: ExitSource,
+}
+
+/// Who told us how the scheduler ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitSource {
+    /// The scheduler's exit callback recorded the kernel's exit info.
+    #[default]
+    Scheduler,
+    /// The kernel's log (for schedulers that record nothing themselves).
+    KernelLog,
 }
 
 impl SchedExit {
@@ -65,7 +82,46 @@ impl SchedExit {
             exit_code,
             reason,
             msg,
+            dump: None,
+            source: ExitSource::Scheduler,
         }
+    }
+
+    /// What the kernel logged when it disabled a scheduler, for one that records no exit info:
+    /// `sched_ext: BPF scheduler "NAME" disabled (REASON)` followed, for an error, by
+    /// `sched_ext: NAME: MESSAGE`.
+    pub fn from_kernel_log(lines: &[String]) -> Option<SchedExit> {
+        let (i, reason, name) = lines.iter().enumerate().rev().find_map(|(i, l)| {
+            let rest = &l[l.find("BPF scheduler \"")? + 15..];
+            let (name, after) = rest.split_once('"')?;
+            let reason = after
+                .trim()
+                .strip_prefix("disabled (")?
+                .strip_suffix(')')?
+                .to_string();
+            Some((i, reason, name.to_string()))
+        })?;
+        let prefix = format!("sched_ext: {name}: ");
+        let msg = lines[i + 1..]
+            .iter()
+            .find_map(|l| {
+                l.find(&prefix)
+                    .map(|p| l[p + prefix.len()..].trim().to_string())
+            })
+            .unwrap_or_default();
+        let kind = match reason.as_str() {
+            "scx_bpf_error" => kind::ERROR_BPF,
+            r if r.contains("stall") => kind::ERROR_STALL,
+            r if r.starts_with("unregistered from BPF") => kind::UNREG_BPF,
+            r if r.starts_with("unregistered from the main kernel") => kind::UNREG_KERN,
+            r if r.starts_with("unregistered from user space") => kind::UNREG,
+            r if r.starts_with("disabled by sysrq") => kind::SYSRQ,
+            r if r.starts_with("workload complete") => kind::DONE,
+            _ => kind::ERROR,
+        };
+        let mut e = SchedExit::new(kind, 0, reason, msg);
+        e.source = ExitSource::KernelLog;
+        Some(e)
     }
 
     /// Whether the scheduler was thrown out rather than unloaded.
@@ -112,5 +168,28 @@ mod tests {
             ExitClass::BpfError
         );
         assert!(!SchedExit::new(64, 0, String::new(), String::new()).is_ejection());
+    }
+
+    #[test]
+    fn reads_the_kernel_log_of_a_scheduler_without_exit_info() {
+        let lines: Vec<String> = [
+            "sched_ext: BPF scheduler \"giveup\" enabled",
+            "sched_ext: BPF scheduler \"giveup\" disabled (scx_bpf_error)",
+            "sched_ext: giveup: gave up after 20 runs",
+            "   scx_bpf_error_bstr+0x6f/0x80",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let e = SchedExit::from_kernel_log(&lines).unwrap();
+        assert_eq!(e.class, ExitClass::BpfError);
+        assert_eq!(e.msg, "gave up after 20 runs");
+        assert_eq!(e.source, ExitSource::KernelLog);
+        let stall = ["sched_ext: BPF scheduler \"s\" disabled (runnable task stall)".to_string()];
+        assert_eq!(
+            SchedExit::from_kernel_log(&stall).unwrap().class,
+            ExitClass::Stall
+        );
+        assert!(SchedExit::from_kernel_log(&["sched_ext: hello".to_string()]).is_none());
     }
 }

@@ -10,9 +10,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use anyhow::{anyhow, Context, Result};
-use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, PrintLevel};
+use libbpf_rs::{Link, MapCore, MapFlags, MapType, Object, ObjectBuilder, OpenObject, PrintLevel};
 
 use super::exit::SchedExit;
+use super::globals::{self, Setting};
 
 /// Name of the exit-info map defined by `SCHEDGEN_EXIT_INFO` in `schedgen.bpf.h`.
 const EXIT_MAP: &str = "schedgen_exit";
@@ -67,11 +68,77 @@ pub fn extract_verifier_log(libbpf_log: &str) -> Option<String> {
     Some(rest[body_start..end.max(body_start)].trim_end().to_string())
 }
 
+/// Size of the debug dump schedgen asks scx's `UEI_DEFINE` to keep (the kernel's default
+/// `exit_dump_len`).
+const UEI_DUMP_LEN: u32 = 32768;
+
+/// Where an scx-dialect scheduler keeps its exit info (`UEI_DEFINE(name)`).
+struct Uei {
+    data_map: String,
+    offset: usize,
+    dump_map: Option<String>,
+}
+
 /// A scheduler loaded into the kernel (verified), not yet or no longer attached.
 pub struct LoadedScheduler {
     object: Object,
     link: Option<Link>,
+    uei: Option<Uei>,
     pub has_exit_info: bool,
+    /// scx enum slots the running kernel has no enumerator for (left 0).
+    pub missing_enums: Vec<String>,
+}
+
+/// Prepare an scx-dialect object before load: the kernel's enum values into the `__SCX_*`
+/// slots, room for the exit dump, the user's knob settings. Returns where UEI lives.
+fn prepare(
+    open: &mut OpenObject,
+    settings: &[Setting],
+) -> anyhow::Result<(Option<Uei>, Vec<String>)> {
+    let missing = globals::fill_enum_slots(open)?;
+    let uei = match globals::globals(open, ".data")
+        .into_iter()
+        .find(|g| g.type_name == "struct user_exit_info")
+    {
+        None => None,
+        Some(g) => {
+            let data_map = globals::data_map_name(open, ".data")
+                .ok_or_else(|| anyhow!("the object has UEI but no .data map"))?;
+            let dump_section = format!(".data.{}_dump", g.name);
+            let len_knob = format!("{}_dump_len", g.name);
+            let mut dump_map = None;
+            if let Some(name) = globals::data_map_name(open, &dump_section) {
+                let has_len = globals::globals(open, ".rodata")
+                    .iter()
+                    .any(|k| k.name == len_knob);
+                if has_len {
+                    if let Some(mut m) =
+                        open.maps_mut().find(|m| m.name().to_string_lossy() == name)
+                    {
+                        m.set_value_size(UEI_DUMP_LEN)
+                            .context("cannot make room for the exit dump")?;
+                    }
+                    globals::apply_settings(
+                        open,
+                        &[Setting {
+                            name: len_knob,
+                            value: UEI_DUMP_LEN.to_string(),
+                        }],
+                    )?;
+                    dump_map = Some(name);
+                }
+            }
+            Some(Uei {
+                data_map,
+                offset: g.offset,
+                dump_map,
+            })
+        }
+    };
+    let skip: Vec<String> = uei.iter().filter_map(|u| u.dump_map.clone()).collect();
+    globals::resize_per_cpu_arrays(open, &skip)?;
+    globals::apply_settings(open, settings)?;
+    Ok((uei, missing))
 }
 
 impl LoadedScheduler {
@@ -79,16 +146,21 @@ impl LoadedScheduler {
     /// names when it has a `long_comms` map. With `classes`, the object's class map (see
     /// `schedgen.bpf.h`) is the classifier's own, so the scheduler reads the classifier's
     /// verdicts.
+    /// `settings` are the user's `--set NAME=VALUE` for the object's `const volatile` knobs.
     pub fn load(
         object: &Path,
         long_comms: &[String],
         classes: Option<BorrowedFd<'_>>,
+        settings: &[Setting],
     ) -> Result<LoadedScheduler, LoadError> {
         take_log();
         let prev = libbpf_rs::set_print(Some((PrintLevel::Debug, capture)));
+        let mut prepared = None;
         let result = ObjectBuilder::default()
             .open_file(object)
+            .map_err(anyhow::Error::from)
             .and_then(|mut open| {
+                prepared = Some(prepare(&mut open, settings)?);
                 if let Some(fd) = classes {
                     if let Some(mut map) = open
                         .maps_mut()
@@ -97,18 +169,21 @@ impl LoadedScheduler {
                         map.reuse_fd(fd)?;
                     }
                 }
-                open.load()
+                Ok(open.load()?)
             });
         libbpf_rs::set_print(prev);
         let object = result.map_err(|e| LoadError {
-            message: format!("{e}"),
+            message: format!("{e:#}"),
             libbpf_log: take_log(),
         })?;
-        let has_exit_info = object.maps().any(|m| m.name() == EXIT_MAP);
+        let (uei, missing_enums) = prepared.unwrap_or_default();
+        let has_exit_info = uei.is_some() || object.maps().any(|m| m.name() == EXIT_MAP);
         let mut loaded = LoadedScheduler {
             object,
             link: None,
+            uei,
             has_exit_info,
+            missing_enums,
         };
         loaded.set_long_comms(long_comms).map_err(|e| LoadError {
             message: format!("{e:#}"),
@@ -169,8 +244,30 @@ impl LoadedScheduler {
         self.exit_info()
     }
 
-    /// The exit info the scheduler recorded, if it has the exit map and has exited.
+    /// The exit info the scheduler recorded (schedgen's `SCHEDGEN_EXIT_INFO` or scx's
+    /// `UEI_DEFINE`), if it has one and has exited.
     pub fn exit_info(&self) -> Option<SchedExit> {
+        if let Some(uei) = &self.uei {
+            let value = |name: &str| {
+                let map = self
+                    .object
+                    .maps()
+                    .find(|m| m.name().to_string_lossy() == name)?;
+                map.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok()?
+            };
+            let data = value(&uei.data_map)?;
+            let mut exit = parse_exit(data.get(uei.offset..)?)?;
+            exit.dump = uei
+                .dump_map
+                .as_deref()
+                .and_then(value)
+                .map(|d| {
+                    let end = d.iter().position(|c| *c == 0).unwrap_or(d.len());
+                    String::from_utf8_lossy(&d[..end]).trim_end().to_string()
+                })
+                .filter(|d| !d.is_empty());
+            return Some(exit);
+        }
         let map = self.object.maps().find(|m| m.name() == EXIT_MAP)?;
         let bytes = map.lookup(&0u32.to_ne_bytes(), MapFlags::ANY).ok()??;
         parse_exit(&bytes)

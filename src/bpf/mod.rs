@@ -2,6 +2,7 @@
 
 pub mod compile;
 pub mod exit;
+pub mod globals;
 pub mod loader;
 pub mod runtime;
 pub mod scx_state;

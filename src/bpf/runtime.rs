@@ -51,6 +51,8 @@ pub enum Failure {
     KernelError,
     /// The sandbox itself failed (VM did not boot, timed out, no result).
     Sandbox,
+    /// The user pressed Ctrl-C: no verdict.
+    Interrupted,
 }
 
 impl Failure {
@@ -65,6 +67,7 @@ impl Failure {
             Failure::BpfError => 15,
             Failure::KernelError => 16,
             Failure::Sandbox => 3,
+            Failure::Interrupted => 130,
         }
     }
 
@@ -78,6 +81,7 @@ impl Failure {
             Failure::BpfError => "ejected: called scx_bpf_error",
             Failure::KernelError => "ejected by the kernel",
             Failure::Sandbox => "the sandbox failed",
+            Failure::Interrupted => "interrupted",
         }
     }
 }
@@ -218,6 +222,21 @@ fn class_failure(class: ExitClass) -> Option<Failure> {
     }
 }
 
+/// The scheduler's own exit record, completed from the kernel's log: a scheduler that records
+/// nothing still gets the kernel's reason and its `scx_bpf_error` message.
+fn complete_exit(own: Option<SchedExit>, kernel_log: &[String]) -> Option<SchedExit> {
+    let logged = SchedExit::from_kernel_log(kernel_log);
+    match (own, logged) {
+        (Some(mut e), Some(l)) => {
+            if e.msg.is_empty() {
+                e.msg = l.msg;
+            }
+            Some(e)
+        }
+        (own, logged) => own.or(logged),
+    }
+}
+
 /// Guess the failure class from kernel log lines when the scheduler recorded no exit info.
 fn failure_from_log(lines: &[String]) -> Failure {
     let text = lines.join("\n").to_lowercase();
@@ -263,7 +282,7 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
         Err(e) => {
             r.kernel_log = kmsg.sched_ext_lines();
             r.error = Some(e.message());
-            r.exit = e.exit().cloned();
+            r.exit = complete_exit(e.exit().cloned(), &r.kernel_log);
             match e {
                 StartError::Classifier(_) => r.failure = Some(Failure::Sandbox),
                 StartError::Load(e) => {
@@ -312,11 +331,11 @@ pub fn run(job: &RuntimeJob) -> RuntimeReport {
     stress.stop();
     r.stage = Stage::Detach;
     let ended = session.finish();
-    r.exit = ended.exit;
     r.classifier = ended
         .classifier
         .map(|log| summarize_classifier(&log, &job.knowledge.classes, &[]));
     r.kernel_log = kmsg.sched_ext_lines();
+    r.exit = complete_exit(ended.exit, &r.kernel_log);
     let exit_failure = r.exit.as_ref().and_then(|e| class_failure(e.class));
     r.failure = if ejected {
         Some(exit_failure.unwrap_or_else(|| failure_from_log(&r.kernel_log)))

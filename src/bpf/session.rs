@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::exit::SchedExit;
+use super::globals::Setting;
 use super::loader::{LoadError, LoadedScheduler};
 use super::scx_state;
 use crate::classify::rules::ClassSet;
@@ -19,9 +20,15 @@ use crate::classify::tracer::{Classifier, ClassifierLog};
 /// How long the kernel may take to enable a scheduler after attaching.
 const ENABLE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// What a scheduler is told about the workload while it runs.
+/// What a scheduler is told about the workload while it runs, and the knobs it is loaded with.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Knowledge {
+    /// `--set NAME=VALUE` for the object's `const volatile` knobs.
+    #[serde(default)]
+    pub settings: Vec<Setting>,
+    /// Attach from this CPU (scx_central, say, initialises only on its central CPU).
+    #[serde(default)]
+    pub attach_cpu: Option<usize>,
     /// Names for a scheduler's `long_comms` map (schedulers written before task classes).
     #[serde(default)]
     pub long_comms: Vec<String>,
@@ -38,6 +45,8 @@ impl Knowledge {
     /// process, no long-task names (the ablation arm).
     pub fn ablated(&self) -> Knowledge {
         Knowledge {
+            settings: self.settings.clone(),
+            attach_cpu: self.attach_cpu,
             long_comms: Vec::new(),
             classes: if self.classes.is_empty() {
                 ClassSet::default()
@@ -58,12 +67,12 @@ pub enum StartError {
     Load(LoadError),
     Attach {
         error: String,
-        exit: Option<SchedExit>,
+        exit: Option<Box<SchedExit>>,
     },
     /// Attached, but the kernel never showed it enabled.
     NotEnabled {
         state: String,
-        exit: Option<SchedExit>,
+        exit: Option<Box<SchedExit>>,
     },
 }
 
@@ -84,7 +93,9 @@ impl StartError {
 
     pub fn exit(&self) -> Option<&SchedExit> {
         match self {
-            StartError::Attach { exit, .. } | StartError::NotEnabled { exit, .. } => exit.as_ref(),
+            StartError::Attach { exit, .. } | StartError::NotEnabled { exit, .. } => {
+                exit.as_deref()
+            }
             _ => None,
         }
     }
@@ -103,6 +114,39 @@ impl Ended {
     /// The kernel threw the scheduler out before we detached it.
     pub fn ejected(&self) -> bool {
         !self.still_running || self.exit.as_ref().is_some_and(|e| e.is_ejection())
+    }
+}
+
+/// This thread pinned to one CPU until dropped (then back to where it could run before).
+struct Pinned(libc::cpu_set_t);
+
+impl Pinned {
+    fn to(cpu: usize) -> anyhow::Result<Pinned> {
+        // SAFETY: plain libc calls on this thread (pid 0) with a properly sized cpu_set_t.
+        unsafe {
+            let mut old: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut old) != 0 {
+                anyhow::bail!("cannot read this thread's CPU affinity");
+            }
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one) != 0 {
+                anyhow::bail!(
+                    "cannot attach from CPU {cpu}: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+            Ok(Pinned(old))
+        }
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: restores the affinity read in `to`.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0);
+        }
     }
 }
 
@@ -134,20 +178,32 @@ impl Session {
             object,
             &knowledge.long_comms,
             classifier.as_ref().map(|c| c.class_map_fd()),
+            &knowledge.settings,
         )
         .map_err(StartError::Load)?;
         let load_s = t.elapsed().as_secs_f64();
-        if let Err(e) = sched.attach() {
+        let pinned = match knowledge.attach_cpu.map(Pinned::to).transpose() {
+            Ok(p) => p,
+            Err(e) => {
+                return Err(StartError::Attach {
+                    error: format!("{e:#}"),
+                    exit: None,
+                })
+            }
+        };
+        let attached = sched.attach();
+        drop(pinned);
+        if let Err(e) = attached {
             return Err(StartError::Attach {
                 error: format!("{e:#}"),
-                exit: sched.exit_info(),
+                exit: sched.exit_info().map(Box::new),
             });
         }
         let enabled = scx_state::wait_for("enabled", ENABLE_TIMEOUT);
         let ops = scx_state::ops();
         if !enabled || ops.is_empty() {
             let state = scx_state::state();
-            let exit = sched.detach_and_collect();
+            let exit = sched.detach_and_collect().map(Box::new);
             return Err(StartError::NotEnabled { state, exit });
         }
         Ok(Session {

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::compile::{self, CompileReport, Headers};
+use super::globals::Knob;
 use super::runtime::{self, Failure, RuntimeJob, RuntimeReport, Stage};
 use super::session::Knowledge;
 use crate::sandbox::{self, job, vm, Backend, Outcome, Place};
@@ -34,6 +35,8 @@ pub struct VerifyOptions {
     pub knowledge: Knowledge,
     /// The project's `bpf-reference/` directory (for `schedgen.bpf.h`).
     pub project_headers: PathBuf,
+    /// `-I DIR` for the scheduler's own headers.
+    pub include: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -50,6 +53,10 @@ pub struct VerifyReport {
     pub error: Option<String>,
     pub compile: Option<CompileReport>,
     pub runtime: Option<RuntimeReport>,
+    /// The object's `const volatile` knobs with their compiled-in defaults (`--set` changes
+    /// them).
+    #[serde(default)]
+    pub knobs: Vec<Knob>,
     /// The VM's serial console log, kept for review.
     pub console_log: Option<String>,
     /// QEMU start to the job's first instruction.
@@ -119,6 +126,7 @@ pub fn compile_for(
     source: &Path,
     kernel_dir: &Path,
     project_headers: &Path,
+    include: &[PathBuf],
 ) -> Result<CompileReport> {
     let stem = source
         .file_name()
@@ -150,10 +158,7 @@ pub fn compile_for(
     compile::compile(
         source,
         &object,
-        &Headers {
-            kernel_dir: kernel_dir.to_path_buf(),
-            project_dir: project_headers.to_path_buf(),
-        },
+        &Headers::new(kernel_dir, project_headers).with_include(include),
     )
 }
 
@@ -180,6 +185,7 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         error: None,
         compile: None,
         runtime: None,
+        knobs: Vec::new(),
         console_log: None,
         vm_start_s: None,
         total_s: 0.0,
@@ -188,7 +194,7 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     let object = if is_object {
         input.canonicalize()?
     } else {
-        let c = compile_for(input, &kernel_dir, &opts.project_headers)?;
+        let c = compile_for(input, &kernel_dir, &opts.project_headers, &opts.include)?;
         let ok = c.ok;
         let obj = c.object.clone();
         report.compile = Some(c);
@@ -202,6 +208,9 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     };
     report.object = Some(object.display().to_string());
     report.stage = Stage::Load;
+    report.knobs = super::globals::knobs(&object).unwrap_or_default();
+    // A misspelt knob or a value that does not fit is the user's error: say so before booting.
+    super::globals::check_settings(&object, &opts.knowledge.settings)?;
 
     let mut knowledge = opts.knowledge.clone();
     if !knowledge.classes.is_empty() && knowledge.tracer.is_none() {
@@ -270,7 +279,11 @@ fn run_in_vm(
         Err(_) => {
             let why = match &vm_report.end {
                 vm::VmEnd::TimedOut => "the VM timed out".to_string(),
-                vm::VmEnd::Interrupted => "interrupted".to_string(),
+                vm::VmEnd::Interrupted => {
+                    report.failure = Some(Failure::Interrupted);
+                    report.error = Some("interrupted (Ctrl-C): the VM was stopped".into());
+                    return Ok(None);
+                }
                 vm::VmEnd::NoResult => "the VM stopped without a result".to_string(),
                 vm::VmEnd::Finished(r) => format!(
                     "the in-VM job ended with status {} without a report{}",

@@ -569,10 +569,11 @@ pub fn summarize(log: &ClassifierLog, classes: &ClassSet, roots: &[TaskRoot]) ->
 /// Compile the tracer for the kernel whose headers are in `kernel_dir` (cached by content).
 pub fn tracer_object(kernel_dir: &Path, project_headers: &Path) -> Result<PathBuf> {
     use sha2::{Digest, Sha256};
-    let header = std::fs::read(project_headers.join("schedgen.bpf.h")).unwrap_or_default();
     let mut h = Sha256::new();
     h.update(TRACER_SOURCE.as_bytes());
-    h.update(&header);
+    for header in ["schedgen.bpf.h", "schedgen_classes.bpf.h"] {
+        h.update(std::fs::read(project_headers.join(header)).unwrap_or_default());
+    }
     h.update(kernel_dir.display().to_string().as_bytes());
     let key: String = h
         .finalize()
@@ -592,10 +593,7 @@ pub fn tracer_object(kernel_dir: &Path, project_headers: &Path) -> Result<PathBu
     let report = crate::bpf::compile::compile(
         &source,
         &tmp,
-        &crate::bpf::compile::Headers {
-            kernel_dir: kernel_dir.to_path_buf(),
-            project_dir: project_headers.to_path_buf(),
-        },
+        &crate::bpf::compile::Headers::new(kernel_dir, project_headers),
     )?;
     let _ = std::fs::remove_file(&source);
     anyhow::ensure!(

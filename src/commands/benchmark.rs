@@ -53,6 +53,9 @@ pub fn run(
         long_cap_s: args.comparison.long_cap,
         ablation: !args.comparison.no_ablation,
         classes: None,
+        include: args.build.include.clone(),
+        settings: args.knobs.set.clone(),
+        attach_cpu: args.knobs.attach_cpu,
     };
     let say = |m: &str| {
         if !quiet {

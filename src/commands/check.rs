@@ -20,10 +20,8 @@ pub fn run(paths: &ProjectPaths, kernel: Option<&Path>, args: &CheckArgs) -> Res
         &std::fs::read_to_string(kfuncs_h)
             .with_context(|| format!("cannot read {}", kfuncs_h.display()))?,
     );
-    let headers = Headers {
-        kernel_dir: crate::kernel::header_dir(&k)?,
-        project_dir: paths.bpf_reference(),
-    };
+    let headers = Headers::new(&crate::kernel::header_dir(&k)?, &paths.bpf_reference())
+        .with_include(&args.build.include);
     let report = checks::check(
         &source,
         &checks::Target {

@@ -17,12 +17,15 @@ pub fn run(paths: &ProjectPaths, kernel: Option<&Path>, args: &CompileArgs) -> R
         Some(out) => compile::compile(
             &args.source,
             out,
-            &compile::Headers {
-                kernel_dir: kernel_dir.to_path_buf(),
-                project_dir: paths.bpf_reference(),
-            },
+            &compile::Headers::new(kernel_dir, &paths.bpf_reference())
+                .with_include(&args.build.include),
         )?,
-        None => verify::compile_for(&args.source, kernel_dir, &paths.bpf_reference())?,
+        None => verify::compile_for(
+            &args.source,
+            kernel_dir,
+            &paths.bpf_reference(),
+            &args.build.include,
+        )?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

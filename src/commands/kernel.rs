@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{EXIT_FAILED, EXIT_OK};
 use crate::cli::{KernelArgs, KernelCommand};
-use crate::kernel::{self, FetchOutcome, Kernel};
+use crate::kernel::{self, scx_headers, FetchOutcome, Kernel};
 use crate::sandbox::{self, Backend};
 
 pub fn run(
@@ -30,13 +30,14 @@ fn fetch(force: bool, quiet: bool) -> Result<u8> {
             eprintln!("[{:5.1}s] {step}", start.elapsed().as_secs_f64());
         }
     };
-    match kernel::fetch(force, &progress)? {
+    let k = match kernel::fetch(force, &progress)? {
         FetchOutcome::AlreadyCached(k) => {
             println!(
                 "{} already cached in {}",
                 k.release,
                 k.vmlinuz.parent().unwrap_or(&k.vmlinuz).display()
             );
+            k
         }
         FetchOutcome::Fetched(k) => {
             println!(
@@ -45,7 +46,18 @@ fn fetch(force: bool, quiet: bool) -> Result<u8> {
                 start.elapsed().as_secs_f64()
             );
             print_kernel(&k);
+            k
         }
+    };
+    // scx's headers, so schedulers written for them compile without a network later.
+    let headers = scx_headers::ensure(&k.release, &progress)?;
+    for h in &headers {
+        println!(
+            "scx headers {} (libbpf {}) in {}",
+            h.version,
+            h.libbpf_version,
+            h.dir.display()
+        );
     }
     Ok(EXIT_OK)
 }
@@ -59,10 +71,15 @@ struct Info {
     place: Result<sandbox::Place, String>,
     host_unfit: Option<String>,
     kvm: bool,
+    /// scx header releases for the selected kernel (for schedulers in scx's dialect).
+    scx_headers: Vec<scx_headers::Status>,
 }
 
 fn info(explicit: &Option<PathBuf>, backend: Backend, json: bool) -> Result<u8> {
     let info = Info {
+        scx_headers: kernel::select(explicit.as_deref())
+            .map(|k| scx_headers::status(&k.release))
+            .unwrap_or_default(),
         selected: kernel::select(explicit.as_deref()).map_err(|e| format!("{e:#}")),
         cached: kernel::cached(),
         backend,
@@ -132,6 +149,22 @@ fn print_kernel(k: &Kernel) {
     match k.kfunc_count {
         Some(n) => println!("  kfuncs.h  {} ({n} kfuncs)", opt(&k.kfuncs_h)),
         None => println!("  kfuncs.h  -"),
+    }
+    let releases = scx_headers::compatible(&k.release);
+    if releases.is_empty() {
+        println!("  scx hdrs  none serves this kernel (scx's dialect cannot be compiled)");
+    }
+    for (i, r) in releases.iter().enumerate() {
+        let state = match scx_headers::cached(r.version) {
+            Some(h) => h.dir.display().to_string(),
+            None => "not fetched (`schedgen kernel fetch`)".into(),
+        };
+        println!(
+            "  {} scx_cargo {}: {state}\n              {}",
+            if i == 0 { "scx hdrs " } else { "         " },
+            r.version,
+            r.api
+        );
     }
     for c in k.sched_ext_checks.iter().chain(&k.vm_checks) {
         let v = c.value.as_deref().unwrap_or("not set");

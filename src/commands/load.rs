@@ -38,6 +38,8 @@ pub fn run(
         (None, true) => None,
     };
     let knowledge = Knowledge {
+        settings: args.knobs.set.clone(),
+        attach_cpu: args.knobs.attach_cpu,
         long_comms: args.long_comms.clone(),
         classes,
         tracer,
@@ -45,7 +47,12 @@ pub fn run(
     let object: PathBuf = if args.scheduler.extension().is_some_and(|e| e == "o") {
         args.scheduler.canonicalize()?
     } else {
-        let c = compile_for(&args.scheduler, &headers()?, &paths.bpf_reference())?;
+        let c = compile_for(
+            &args.scheduler,
+            &headers()?,
+            &paths.bpf_reference(),
+            &args.build.include,
+        )?;
         if !c.ok {
             eprint!("{}", c.output);
             anyhow::bail!("{} does not compile", args.scheduler.display());

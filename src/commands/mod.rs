@@ -11,6 +11,7 @@ mod kernel;
 mod library;
 mod list;
 mod load;
+mod port;
 mod profile;
 mod run;
 mod verify;
@@ -69,6 +70,7 @@ pub fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Compile(a) => compile::run(&paths, cli.kernel.as_deref(), &a)?,
         Command::Check(a) => check::run(&paths, cli.kernel.as_deref(), &a)?,
         Command::Verify(a) => verify::run(&paths, cli.kernel.as_deref(), cli.backend, &a)?,
+        Command::Port(a) => port::run(&paths, cli.kernel.as_deref(), cli.backend, &a)?,
         Command::ScxJob(_) => unreachable!("handled above"),
         Command::Analyze(_) => unreachable!("handled above"),
         Command::Benchmark(a) => {

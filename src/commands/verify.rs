@@ -24,6 +24,8 @@ pub fn run(
         cpus: args.cpus,
         memory_mib: args.memory,
         knowledge: Knowledge {
+            settings: args.knobs.set.clone(),
+            attach_cpu: args.knobs.attach_cpu,
             long_comms: args.long_comms.clone(),
             classes: match &args.classes {
                 Some(f) => crate::classify::load_classes(f)?,
@@ -32,6 +34,7 @@ pub fn run(
             tracer: None,
         },
         project_headers: paths.bpf_reference(),
+        include: args.build.include.clone(),
     };
     let report = verify::verify(&args.scheduler, &opts)?;
     if let Some(path) = &args.save {
@@ -46,7 +49,7 @@ pub fn run(
     Ok(report.exit_status())
 }
 
-fn summary(r: &VerifyReport) -> String {
+pub(super) fn summary(r: &VerifyReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let verdict = match r.failure {
@@ -59,9 +62,28 @@ fn summary(r: &VerifyReport) -> String {
         r.input, r.stage, r.kernel_release, r.place
     );
     if let Some(c) = &r.compile {
+        if let Some(v) = &c.scx_headers {
+            let _ = writeln!(
+                s,
+                "  scx dialect: compiled against scx's headers {v} (scx_cargo)"
+            );
+        }
         if !c.ok {
             for d in c.errors().take(20) {
                 let _ = writeln!(s, "  {}:{}:{}: {}", d.file, d.line, d.column, d.message);
+            }
+            let old_api = std::fs::read_to_string(&r.input).is_ok_and(|src| {
+                crate::port::rewrites::uses_old_api(
+                    &src,
+                    crate::bpf::compile::Dialect::detect(&src),
+                )
+            });
+            if old_api {
+                let _ = writeln!(
+                    s,
+                    "  hint: it calls sched_ext functions an API change renamed or changed: `schedgen port {}` rewrites them",
+                    r.input
+                );
             }
         }
     }
@@ -81,7 +103,23 @@ fn summary(r: &VerifyReport) -> String {
             }
         }
         if let Some(e) = &rt.exit {
-            let _ = writeln!(s, "  {}", e.line());
+            let from = match e.source {
+                crate::bpf::exit::ExitSource::KernelLog => " (from the kernel log)",
+                crate::bpf::exit::ExitSource::Scheduler => "",
+            };
+            let _ = writeln!(s, "  {}{from}", e.line());
+            if let Some(d) = &e.dump {
+                let lines: Vec<&str> = d.lines().collect();
+                let _ = writeln!(
+                    s,
+                    "  kernel debug dump (first {} of {} lines; all of it with --json):",
+                    lines.len().min(12),
+                    lines.len()
+                );
+                for l in lines.iter().take(12) {
+                    let _ = writeln!(s, "    {l}");
+                }
+            }
         }
     }
     if let Some(e) = &r.error {

@@ -82,7 +82,7 @@ impl AttemptOutcome {
             Failure::Stall => AttemptOutcome::Stall,
             Failure::BpfError => AttemptOutcome::BpfError,
             Failure::KernelError => AttemptOutcome::KernelError,
-            Failure::Sandbox => AttemptOutcome::SandboxError,
+            Failure::Sandbox | Failure::Interrupted => AttemptOutcome::SandboxError,
         }
     }
 }
@@ -147,7 +147,7 @@ fn trimmed(text: &str, max_lines: usize) -> String {
 }
 
 /// The stage and the evidence the model is shown for a failed verification.
-fn verify_feedback(r: &VerifyReport) -> (String, String) {
+pub fn verify_feedback(r: &VerifyReport) -> (String, String) {
     let stage = format!("{:?}", r.stage).to_lowercase();
     let mut diag = String::new();
     if let Some(c) = &r.compile {
@@ -314,6 +314,9 @@ fn bench_options(
         long_cap_s: opts.long_cap_s,
         ablation: opts.ablation,
         classes: None,
+        include: Vec::new(),
+        settings: Vec::new(),
+        attach_cpu: None,
     }
 }
 
@@ -487,6 +490,7 @@ impl Loop<'_> {
                 memory_mib: 2048,
                 knowledge: self.set.knowledge.clone(),
                 project_headers: self.set.paths.bpf_reference(),
+                include: Vec::new(),
             },
         )?;
         a.seconds.verify = Some(t.elapsed().as_secs_f64());
@@ -687,10 +691,7 @@ pub fn generate_case(
         .transpose()?
         .context("the kernel has no kfuncs.h: run `schedgen kernel fetch`")?;
     let kernel_dir = crate::kernel::header_dir(&kernel)?;
-    let headers = crate::bpf::compile::Headers {
-        kernel_dir: kernel_dir.clone(),
-        project_dir: paths.bpf_reference(),
-    };
+    let headers = crate::bpf::compile::Headers::new(&kernel_dir, &paths.bpf_reference());
 
     let prompts = paths.root.join("prompts");
     let t_system = Template::load(&prompts, "system")?;
@@ -755,6 +756,8 @@ pub fn generate_case(
             repair: t_repair,
             improve: t_improve,
             knowledge: Knowledge {
+                settings: Vec::new(),
+                attach_cpu: None,
                 long_comms: case.long_task.comm.clone(),
                 classes,
                 tracer,

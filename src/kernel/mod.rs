@@ -9,6 +9,7 @@
 pub mod btf;
 pub mod config;
 pub mod fetch;
+pub mod scx_headers;
 
 use std::path::{Path, PathBuf};
 

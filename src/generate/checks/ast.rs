@@ -16,6 +16,8 @@ use std::sync::{Arc, OnceLock};
 
 use clang_sys::*;
 
+use crate::bpf::compile::Dialect;
+
 use super::{
     include_problem, unknown_kfunc_problem, CheckReport, Target, GPL_LICENSES, HEADER_MACROS,
     NO_LICENSE, NO_NAME, NO_OPS,
@@ -62,7 +64,7 @@ pub(super) fn check(source: &str, target: &Target) -> Result<CheckReport, String
         .unwrap_or(&version)
         .to_string();
     let tu = Unit::parse(source, target)?;
-    let (problems, compiler_errors) = tu.problems(target);
+    let (problems, compiler_errors) = tu.problems(target, Dialect::detect(source));
     Ok(CheckReport {
         checker: format!("libclang {version}"),
         problems,
@@ -147,7 +149,9 @@ impl Unit {
     fn parse(source: &str, target: &Target) -> Result<Unit, String> {
         let name = CString::new("scheduler.bpf.c").unwrap();
         let contents = CString::new(source).map_err(|_| "the source contains a NUL byte")?;
-        let mut args: Vec<String> = crate::bpf::compile::language_args(target.headers);
+        let scx = crate::bpf::compile::scx_for_parse(target.headers, source);
+        let mut args: Vec<String> =
+            crate::bpf::compile::language_args(target.headers, scx.as_ref());
         args.push("-Wno-unused-value".into());
         let args: Vec<CString> = args
             .into_iter()
@@ -288,6 +292,22 @@ impl Unit {
                     let body: Vec<Token> = self.tokens_of(m).into_iter().skip(1).collect();
                     out.extend(self.expand(&body, macros, depth - 1));
                 }
+                // A function-like macro that declares (scx's `SCX_OPS_DEFINE(name, ...)`):
+                // its body's `SEC(...)` counts, its arguments (`.name = ...`) stay as written.
+                Some(&m)
+                    if depth > 0
+                        && t.kind == CXToken_Identifier
+                        && t.spelling != "SEC"
+                        && unsafe { clang_Cursor_isMacroFunctionLike(m) } != 0 =>
+                {
+                    let all = self.tokens_of(m);
+                    let params_end = all.iter().position(|t| t.spelling == ")").unwrap_or(0);
+                    let body = &all[(params_end + 1).min(all.len())..];
+                    if body.iter().any(|t| t.spelling == "SEC") {
+                        out.extend(self.expand(body, macros, depth - 1));
+                    }
+                    out.push(t.clone());
+                }
                 _ => out.push(t.clone()),
             }
         }
@@ -314,7 +334,10 @@ impl Unit {
     }
 
     /// The problems the checks explain, and the compiler errors left over.
-    fn problems(&self, target: &Target) -> (Vec<String>, Vec<String>) {
+    fn problems(&self, target: &Target, dialect: Dialect) -> (Vec<String>, Vec<String>) {
+        // scx's headers declare every kfunc they wrap `__weak` and pick, with
+        // `bpf_ksym_exists`, one the running kernel has: their calls are theirs to get right.
+        let trusted_decl = |callee: CXCursor| dialect == Dialect::Scx && !self.in_candidate(callee);
         let mut problems = Vec::new();
         let mut bad_includes = BTreeSet::new();
         let mut ops: Vec<OpsDecl> = Vec::new();
@@ -342,7 +365,7 @@ impl Unit {
             match kind {
                 CXCursor_InclusionDirective => {
                     let spelled = text(clang_getCursorSpelling(c));
-                    if let Some(p) = include_problem(&spelled) {
+                    if let Some(p) = include_problem(&spelled, dialect) {
                         problems.push(p);
                         bad_includes.insert(spelled);
                     }
@@ -368,6 +391,7 @@ impl Unit {
                             .iter()
                             .any(|p| name.starts_with(p));
                         if !builtin
+                            && !trusted_decl(callee)
                             && !target.kfuncs.contains(&name)
                             && !HEADER_MACROS.contains(&name.as_str())
                         {
@@ -612,6 +636,8 @@ mod tests {
             Headers {
                 kernel_dir: kernel,
                 project_dir: project,
+                scx: Vec::new(),
+                include: Vec::new(),
             },
         )
     }

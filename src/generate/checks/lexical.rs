@@ -5,6 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use crate::bpf::compile::Dialect;
+
 use super::{
     include_problem, unknown_kfunc_problem, GPL_LICENSES, HEADER_MACROS, NO_LICENSE, NO_NAME,
     NO_OPS,
@@ -51,6 +53,7 @@ fn strip(src: &str) -> String {
 
 /// Every problem found; empty when the source looks like a valid schedgen scheduler.
 pub(super) fn check(source: &str, kfuncs: &BTreeSet<String>) -> Vec<String> {
+    let dialect = Dialect::detect(source);
     let mut problems = Vec::new();
     for line in source.lines() {
         let t = line.trim_start();
@@ -58,7 +61,7 @@ pub(super) fn check(source: &str, kfuncs: &BTreeSet<String>) -> Vec<String> {
             let inc = rest
                 .trim()
                 .trim_matches(|c| c == '"' || c == '<' || c == '>');
-            problems.extend(include_problem(inc));
+            problems.extend(include_problem(inc, dialect));
         }
     }
     let license_ok = source.contains("SEC(\"license\")")
@@ -69,8 +72,10 @@ pub(super) fn check(source: &str, kfuncs: &BTreeSet<String>) -> Vec<String> {
         problems.push(NO_LICENSE.into());
     }
     let code = strip(source);
-    let ops = code.matches("struct sched_ext_ops").count();
-    let sec = source.matches("SEC(\".struct_ops").count();
+    // scx's `SCX_OPS_DEFINE(name, ...)` declares the struct_ops map in its section.
+    let defined = code.matches("SCX_OPS_DEFINE(").count();
+    let ops = code.matches("struct sched_ext_ops").count() + defined;
+    let sec = source.matches("SEC(\".struct_ops").count() + defined;
     if ops == 0 || sec == 0 {
         problems.push(NO_OPS.into());
     } else if sec > 1 {
@@ -129,13 +134,30 @@ mod tests {
     }
 
     #[test]
+    fn the_scx_dialect_is_accepted() {
+        let src = "#include <scx/common.bpf.h>\n#include \"schedgen_classes.bpf.h\"\n\
+                   char _license[] SEC(\"license\") = \"GPL\";\n\
+                   void BPF_STRUCT_OPS(s_enqueue, struct task_struct *p, u64 f)\n\
+                   { scx_bpf_dsq_insert(p, SCX_DSQ_GLOBAL, SCX_SLICE_DFL, f); }\n\
+                   SCX_OPS_DEFINE(s_ops, .enqueue = (void *)s_enqueue, .name = \"s\");\n";
+        assert_eq!(check(src, &kf()), Vec::<String>::new());
+        let bad = src.replace(
+            "<scx/common.bpf.h>",
+            "<scx/common.bpf.h>\n#include <linux/sched.h>",
+        );
+        assert!(check(&bad, &kf())
+            .join("\n")
+            .contains("scx's dialect includes <scx/common.bpf.h>"));
+    }
+
+    #[test]
     fn catches_the_usual_mistakes() {
-        let src = "#include <scx/common.bpf.h>\n\
+        let src = "#include <linux/sched.h>\n\
                    // scx_bpf_consume(1) in a comment is fine\n\
                    void f(struct task_struct *p) { scx_bpf_dispatch(p, 0, 0, 0); scx_bpf_made_up(); }\n";
         let p = check(src, &kf());
         let all = p.join("\n");
-        assert!(all.contains("scx/common.bpf.h"), "{all}");
+        assert!(all.contains("linux/sched.h"), "{all}");
         assert!(all.contains("GPL"), "{all}");
         assert!(all.contains("struct_ops"), "{all}");
         assert!(all.contains("renamed `scx_bpf_dsq_insert`"), "{all}");

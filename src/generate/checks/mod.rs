@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::bpf::compile::Headers;
+use crate::bpf::compile::{Dialect, Headers};
 
 /// Renamed kfuncs and what replaced them.
 const RENAMED: &[(&str, &str)] = &[
@@ -28,6 +28,7 @@ const RENAMED: &[(&str, &str)] = &[
 const HEADER_MACROS: &[&str] = &["scx_bpf_error"];
 const ALLOWED_INCLUDES: &[&str] = &[
     "schedgen.bpf.h",
+    "schedgen_classes.bpf.h",
     "vmlinux.h",
     "kfuncs.h",
     "bpf/bpf_helpers.h",
@@ -93,16 +94,30 @@ pub fn kfunc_names(kfuncs_h: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn include_problem(spelled: &str) -> Option<String> {
-    (!ALLOWED_INCLUDES.contains(&spelled)).then(|| format!(
-        "#include <{spelled}> is not available: include only \"schedgen.bpf.h\" (it brings vmlinux.h, the libbpf helpers and this kernel's kfuncs)"
-    ))
+fn include_problem(spelled: &str, dialect: Dialect) -> Option<String> {
+    match dialect {
+        Dialect::Schedgen if spelled.starts_with("scx/") => Some(format!(
+            "#include <{spelled}> is not available beside \"schedgen.bpf.h\": write in one dialect, schedgen's header or scx's (<scx/common.bpf.h> without schedgen.bpf.h)"
+        )),
+        Dialect::Schedgen => (!ALLOWED_INCLUDES.contains(&spelled)).then(|| format!(
+            "#include <{spelled}> is not available: include only \"schedgen.bpf.h\" (it brings vmlinux.h, the libbpf helpers and this kernel's kfuncs)"
+        )),
+        // scx's headers, libbpf's BPF headers and the kernel's vmlinux.h are all there.
+        Dialect::Scx => (!(spelled.starts_with("scx/")
+            || spelled.starts_with("bpf/")
+            || spelled.starts_with("lib/")
+            || ALLOWED_INCLUDES.contains(&spelled)
+            || matches!(spelled, "bpf_experimental.h" | "bpf_atomic.h" | "bpf_arena_common.bpf.h")))
+        .then(|| format!(
+            "#include <{spelled}> is not available: a scheduler in scx's dialect includes <scx/common.bpf.h> (and other scx/ or bpf/ headers)"
+        )),
+    }
 }
 
 fn unknown_kfunc_problem(name: &str) -> String {
     match RENAMED.iter().find(|(old, _)| *old == name) {
         Some((_, new)) => format!(
-            "`{name}` does not exist in this kernel: it was renamed `{new}` (check its arguments)"
+            "`{name}` does not exist in this kernel: it was renamed `{new}` (check its arguments; `schedgen port` rewrites such calls)"
         ),
         None => format!("`{name}` is not a kfunc of the target kernel: use only the kfuncs listed"),
     }

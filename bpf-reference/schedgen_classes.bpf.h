@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * schedgen's task classes, for a scheduler in either dialect: schedgen.bpf.h includes it, and
+ * a scheduler written against scx's headers includes it after <scx/common.bpf.h>:
+ *
+ *   #include <scx/common.bpf.h>
+ *   #include "schedgen_classes.bpf.h"
+ *
+ *   schedgen_class_of(p)            the class schedgen's classifier gave @p's process, or NULL
+ *   schedgen_expected_ns(p)         the CPU time a task of that class used in the profile (0
+ *                                   when unclassified): order work by it, longest first
+ *   schedgen_is_long(p)             whether that class is the workload's long tail
+ */
+#ifndef __SCHEDGEN_CLASSES_BPF_H
+#define __SCHEDGEN_CLASSES_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+/*
+ * Task classes. schedgen learns from a profile which processes form the long tail (by what
+ * they run: comm, executable, arguments, input sizes) and, while a scheduler is attached,
+ * classifies every process as it execs; a new process inherits its parent's class at fork.
+ * The classifier shares this map with the scheduler, keyed by process (tgid).
+ */
+struct schedgen_task_class {
+	u32 id;			/* the profile's class id, 1.. */
+	u32 flags;		/* SCHEDGEN_CLASS_* */
+	u64 expected_ns;	/* CPU a task of this class used in the profile */
+};
+
+#define SCHEDGEN_CLASS_LONG		1	/* the class is the long tail */
+#define SCHEDGEN_CLASS_INHERITED	2	/* given by the parent, not by a rule */
+#define SCHEDGEN_MAX_CLASSIFIED		32768
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHEDGEN_MAX_CLASSIFIED);
+	__type(key, u32);
+	__type(value, struct schedgen_task_class);
+} schedgen_classes SEC(".maps");
+
+/*
+ * schedgen_class_of - the class of @p's process, or NULL when it has none (yet).
+ */
+static __always_inline struct schedgen_task_class *schedgen_class_of(const struct task_struct *p)
+{
+	u32 tgid = p->tgid;
+
+	return bpf_map_lookup_elem(&schedgen_classes, &tgid);
+}
+
+/*
+ * schedgen_expected_ns - expected CPU time of @p's task, 0 when unclassified.
+ */
+static __always_inline u64 schedgen_expected_ns(const struct task_struct *p)
+{
+	struct schedgen_task_class *c = schedgen_class_of(p);
+
+	return c ? c->expected_ns : 0;
+}
+
+/*
+ * schedgen_is_long - whether @p belongs to the workload's long tail.
+ */
+static __always_inline bool schedgen_is_long(const struct task_struct *p)
+{
+	struct schedgen_task_class *c = schedgen_class_of(p);
+
+	return c && (c->flags & SCHEDGEN_CLASS_LONG);
+}
+
+#endif /* __SCHEDGEN_CLASSES_BPF_H */
