@@ -11,6 +11,9 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+mod support;
+use support::fake_openai::{FakeOpenAi, Step};
+
 /// One VM at a time: this machine has 2 cores and a VM gets both.
 static VM: Mutex<()> = Mutex::new(());
 
@@ -237,4 +240,88 @@ fn port_brings_a_6_12_scheduler_to_a_passing_verify_without_a_model() {
     );
     assert!(stdout.contains("[kernel 6.13]"), "{stdout}");
     assert!(stdout.contains("PASS"), "{stdout}");
+}
+
+#[test]
+fn port_asks_a_model_for_what_the_rewrites_cannot_fix() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let out = dir.path().join("needfix.bpf.c");
+    // The model's fix: the real kfunc for the clock, the rest as the rewrites left it.
+    let fixed = std::fs::read_to_string(fixture("needs_repair.bpf.c"))
+        .unwrap()
+        .replace("scx_bpf_now_ns()", "scx_bpf_now()")
+        .replace("scx_bpf_dispatch(", "scx_bpf_dsq_insert(")
+        .replace(
+            "scx_bpf_consume(SHARED_DSQ)",
+            "scx_bpf_dsq_move_to_local(SHARED_DSQ, 0)",
+        );
+    let server = FakeOpenAi::start([Step::reply_with_usage(
+        format!("Fixed:\n\n```c\n{fixed}```\n"),
+        900,
+        400,
+    )]);
+    let o = Command::new(env!("CARGO_BIN_EXE_schedgen"))
+        .args(["--root", env!("CARGO_MANIFEST_DIR")])
+        .args(["port", &fixture("needs_repair.bpf.c"), "-o"])
+        .arg(&out)
+        .args([
+            "--no-verify",
+            "--json",
+            "--provider",
+            "openai",
+            "--model",
+            "m",
+        ])
+        .args(["--base-url", &server.base_url()])
+        .env("OPENAI_API_KEY", "sk-test")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{all}");
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["passed"], true, "{r:#}");
+    assert_eq!(r["changes"].as_array().unwrap().len(), 3, "{r:#}");
+    assert_eq!(r["repairs"][0]["extracted"], true);
+    assert_eq!(r["repairs"][0]["prompt_tokens"], 900);
+    assert_eq!(r["prompt_version"], "port.v1");
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    let asked = &reqs[0].messages()[1].1;
+    assert!(
+        asked.contains("scx_bpf_now_ns"),
+        "the compiler's error is quoted: {asked}"
+    );
+    assert!(
+        asked.contains("scx_bpf_dsq_insert(p, SHARED_DSQ"),
+        "the model sees the rewritten file, not the original: {asked}"
+    );
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("scx_bpf_now()"));
+}
+
+#[test]
+fn port_without_a_model_reports_what_is_left() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let out = dir.path().join("needfix.bpf.c");
+    let o = Command::new(env!("CARGO_BIN_EXE_schedgen"))
+        .args(["--root", env!("CARGO_MANIFEST_DIR")])
+        .args(["port", &fixture("needs_repair.bpf.c"), "-o"])
+        .arg(&out)
+        .args(["--no-verify", "--provider", "offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(10), "a compile error: {all}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("does not compile") && stdout.contains("scx_bpf_now_ns"),
+        "{all}"
+    );
+    assert!(
+        stdout.contains("+\tscx_bpf_dsq_insert(p, SHARED_DSQ"),
+        "the diff: {all}"
+    );
 }

@@ -54,6 +54,7 @@ pub(super) fn summary(r: &VerifyReport) -> String {
     let mut s = String::new();
     let verdict = match r.failure {
         None => "PASS".to_string(),
+        Some(crate::bpf::runtime::Failure::Interrupted) => "INTERRUPTED (no verdict)".to_string(),
         Some(f) => format!("FAIL: {}", f.describe()),
     };
     let _ = writeln!(
