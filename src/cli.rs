@@ -497,6 +497,11 @@ pub struct GenerateArgs {
     /// Seconds each candidate runs under load in the sandbox before benchmarking.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub verify_duration: f64,
+
+    /// The dialect the model is asked to write: `schedgen` (schedgen.bpf.h) or `scx` (scx's
+    /// headers, as the ecosystem's schedulers are written).
+    #[arg(long, default_value = "schedgen", value_parser = ["schedgen", "scx"])]
+    pub dialect: String,
 }
 
 /// How `benchmark` and `generate` compare schedulers: sizes, CPUs, and the cut to reach.

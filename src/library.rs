@@ -110,6 +110,9 @@ pub struct PromptInfo {
     /// SHA-256 (hex) of the first rendered prompt, system and user text as sent
     /// (see [`sha256_hex`]).
     pub rendered_sha256: String,
+    /// The dialect the prompt asked for (`schedgen` or `scx`).
+    #[serde(default)]
+    pub dialect: crate::bpf::compile::Dialect,
 }
 
 /// One try at a scheduler: a model reply and how far it got.
@@ -543,6 +546,7 @@ mod tests {
             prompt: PromptInfo {
                 templates: BTreeMap::from([("system".into(), "1".into())]),
                 rendered_sha256: sha256_hex("prompt"),
+                dialect: Default::default(),
             },
             shown_references: vec![DEFAULT_REFERENCE.into()],
             attempts: vec![Attempt {

@@ -127,6 +127,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
         prompt: PromptInfo {
             templates: BTreeMap::from([("system".into(), "1".into())]),
             rendered_sha256: library::sha256_hex("the prompt"),
+            dialect: Default::default(),
         },
         shown_references: vec!["bpf-reference/longfirst.bpf.c".into()],
         total_tokens: library::total_tokens(&attempts),

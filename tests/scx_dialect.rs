@@ -325,3 +325,57 @@ fn port_without_a_model_reports_what_is_left() {
         "the diff: {all}"
     );
 }
+
+/// Two classes as a profile of ctest_suite would learn them.
+fn ctest_classes() -> schedgen::classify::rules::ClassSet {
+    use schedgen::classify::rules::{ClassSet, Rule, TaskClass};
+    ClassSet {
+        classes: vec![
+            TaskClass {
+                id: 1,
+                name: "long".into(),
+                rule: Rule::CommEquals {
+                    value: "long_integ_test".into(),
+                },
+                expected_cpu_s: 2.0,
+                tasks: 1,
+                long: true,
+            },
+            TaskClass {
+                id: 2,
+                name: "other".into(),
+                rule: Rule::Any,
+                expected_cpu_s: 0.05,
+                tasks: 39,
+                long: false,
+            },
+        ],
+    }
+}
+
+#[test]
+fn the_scx_dialect_reference_and_offline_synthesis_pass_with_classes() {
+    use schedgen::bpf::compile::Dialect;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let classes = dir.path().join("classes.json");
+    std::fs::write(&classes, serde_json::to_string(&ctest_classes()).unwrap()).unwrap();
+    let synth = dir.path().join("lpt_scx.bpf.c");
+    std::fs::write(
+        &synth,
+        schedgen::generate::offline::synthesize("ctest_suite", &ctest_classes(), 1, Dialect::Scx),
+    )
+    .unwrap();
+    for file in [
+        "bpf-reference/longfirst_scx.bpf.c".to_string(),
+        synth.display().to_string(),
+    ] {
+        let (code, j) = verify(&file, &["--classes", classes.to_str().unwrap()]);
+        assert_eq!(code, 0, "{file}: {j:#}");
+        assert_eq!(j["compile"]["dialect"], "scx");
+        assert_eq!(
+            j["runtime"]["exit"]["source"], "scheduler",
+            "UEI recorded it"
+        );
+        assert_eq!(j["runtime"]["classifier"]["dropped"], 0, "{}", j["runtime"]);
+    }
+}

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::bpf::compile::Dialect;
 use crate::case::{self, Case};
 use crate::cli::GenerateArgs;
 use crate::generate::cost::PriceTable;
@@ -29,6 +30,7 @@ struct Row {
 
 fn provider_for(
     args: &GenerateArgs,
+    dialect: Dialect,
     case: &Case,
     prepared: &Prepared,
     say: &dyn Fn(&str),
@@ -45,7 +47,11 @@ fn provider_for(
         if args.provider.is_none() {
             say("no LLM endpoint configured (OPENAI_BASE_URL or --base-url): using the offline synthesiser");
         }
-        return Ok(Box::new(OfflineProvider::new(&case.id, prepared.classes())));
+        return Ok(Box::new(OfflineProvider::new(
+            &case.id,
+            prepared.classes(),
+            dialect,
+        )));
     }
     let mut config =
         EndpointConfig::resolve(args.base_url.as_deref(), args.model.as_deref(), None)?;
@@ -87,6 +93,11 @@ pub fn run(
         short_target_s: args.comparison.short_target,
         long_cap_s: args.comparison.long_cap,
         ablation: !args.comparison.no_ablation,
+        dialect: if args.dialect == "scx" {
+            Dialect::Scx
+        } else {
+            Dialect::Schedgen
+        },
     };
     let prices = PriceTable::from_env()?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
@@ -103,7 +114,7 @@ pub fn run(
         };
         let run_dir = PathBuf::from("runs").join(&stamp).join(&c.id);
         let attempt = pipeline::prepare(paths, c, &opts, &run_dir, &say).and_then(|prepared| {
-            let provider = provider_for(args, c, &prepared, &say)?;
+            let provider = provider_for(args, opts.dialect, c, &prepared, &say)?;
             pipeline::generate_case(
                 paths,
                 c,

@@ -50,6 +50,7 @@ pub fn provenance(root: &Path, g: &Generation) -> Option<Provenance> {
         prompt: PromptInfo {
             templates,
             rendered_sha256: g.prompt_hash.clone(),
+            dialect: g.dialect,
         },
         shown_references: g.shown_references.clone(),
         attempts,

@@ -13,6 +13,7 @@
 use std::time::Instant;
 
 use super::llm::{CallRecord, ChatProvider, Conversation, LlmError, ProviderInfo, Purpose, Reply};
+use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
 pub const MODEL: &str = "schedgen-offline-lpt-v2";
@@ -23,13 +24,80 @@ const MAX_HEAD_START_NS: u64 = 2_000_000_000;
 pub struct OfflineProvider {
     classes: ClassSet,
     case_id: String,
+    dialect: Dialect,
 }
 
 impl OfflineProvider {
-    pub fn new(case_id: &str, classes: &ClassSet) -> OfflineProvider {
+    /// Writes in `dialect`, the one the prompt asks for.
+    pub fn new(case_id: &str, classes: &ClassSet, dialect: Dialect) -> OfflineProvider {
         OfflineProvider {
             classes: classes.clone(),
             case_id: case_id.to_string(),
+            dialect,
+        }
+    }
+}
+
+/// The lines that differ between the dialects.
+struct DialectText {
+    includes: &'static str,
+    exit_decl: &'static str,
+    move_args: &'static str,
+}
+
+fn dialect_text(dialect: Dialect) -> DialectText {
+    match dialect {
+        Dialect::Schedgen => DialectText {
+            includes: "#include \"schedgen.bpf.h\"\n",
+            exit_decl: "",
+            move_args: "SHARED_DSQ",
+        },
+        Dialect::Scx => DialectText {
+            includes: "#include <scx/common.bpf.h>\n#include \"schedgen_classes.bpf.h\"\n",
+            exit_decl: "\nUEI_DEFINE(uei);\n",
+            move_args: "SHARED_DSQ, 0",
+        },
+    }
+}
+
+fn exit_and_ops(name: &str, dialect: Dialect) -> String {
+    let fields = [
+        ("select_cpu", format!("(void *){name}_select_cpu")),
+        ("enqueue", format!("(void *){name}_enqueue")),
+        ("dispatch", format!("(void *){name}_dispatch")),
+        ("init", format!("(void *){name}_init")),
+        ("exit", format!("(void *){name}_exit")),
+        ("timeout_ms", "5000".to_string()),
+        ("name", format!("\"{name}\"")),
+    ];
+    let tabs = |f: &str, indent: usize| {
+        if f.len() + indent < 16 {
+            "\t\t"
+        } else {
+            "\t"
+        }
+    };
+    match dialect {
+        Dialect::Schedgen => {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(f, v)| format!("\t.{f}{}= {v},", tabs(f, 9)))
+                .collect();
+            format!(
+                "SCHEDGEN_EXIT_INFO({name})\n\nSEC(\".struct_ops.link\")\nstruct sched_ext_ops {name}_ops = {{\n{}\n}};\n",
+                body.join("\n")
+            )
+        }
+        Dialect::Scx => {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(f, v)| format!("\t       .{f}{}= {v}", tabs(f, 9)))
+                .collect();
+            format!(
+                "void BPF_STRUCT_OPS({name}_exit, struct scx_exit_info *ei)\n{{\n\tUEI_RECORD(uei, ei);\n}}\n\n\
+                 SCX_OPS_DEFINE({name}_ops,\n{});\n",
+                body.join(",\n")
+            )
         }
     }
 }
@@ -51,8 +119,9 @@ fn comment_safe(s: &str) -> String {
 
 /// The scheduler source for `variant` (1: LPT with aging; 2: also longer slices and wake-up
 /// preemption for the long tail).
-pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32) -> String {
+pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dialect) -> String {
     let name = ops_name(case_id);
+    let dt = dialect_text(dialect);
     let improved = variant >= 2;
     let class_lines: Vec<String> = if classes.is_empty() {
         vec![" *   (none: the profile found nothing that separates the long task)".into()]
@@ -112,10 +181,9 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32) -> String {
  * The long tail runs with long slices, and a long-tail task that has to queue preempts
  * whatever runs on its CPU; everything else rotates with short slices.{variant_note}
  */
-#include "schedgen.bpf.h"
-
+{includes}
 char _license[] SEC("license") = "GPL";
-
+{exit_decl}
 #define SHARED_DSQ	1
 
 /* Slice of a task (ns); long-tail tasks get long_slice_ns. */
@@ -160,7 +228,7 @@ void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 
 void BPF_STRUCT_OPS({name}_dispatch, s32 cpu, struct task_struct *prev)
 {{
-	scx_bpf_dsq_move_to_local(SHARED_DSQ);
+	scx_bpf_dsq_move_to_local({move_args});
 }}
 
 s32 BPF_STRUCT_OPS_SLEEPABLE({name}_init)
@@ -172,21 +240,13 @@ s32 BPF_STRUCT_OPS_SLEEPABLE({name}_init)
 	return ret;
 }}
 
-SCHEDGEN_EXIT_INFO({name})
-
-SEC(".struct_ops.link")
-struct sched_ext_ops {name}_ops = {{
-	.select_cpu	= (void *){name}_select_cpu,
-	.enqueue	= (void *){name}_enqueue,
-	.dispatch	= (void *){name}_dispatch,
-	.init		= (void *){name}_init,
-	.exit		= (void *){name}_exit,
-	.timeout_ms	= 5000,
-	.name		= "{name}",
-}};
-"#,
+{exit_and_ops}"#,
         classes = class_lines.join("\n"),
         cap = MAX_HEAD_START_NS,
+        includes = dt.includes,
+        exit_decl = dt.exit_decl,
+        move_args = dt.move_args,
+        exit_and_ops = exit_and_ops(&name, dialect),
     )
 }
 
@@ -202,7 +262,7 @@ impl ChatProvider for OfflineProvider {
     fn chat(&self, conversation: &Conversation) -> Result<Reply, LlmError> {
         let t = Instant::now();
         let variant = 1 + conversation.requests(Purpose::Improve) as u32;
-        let source = synthesize(&self.case_id, &self.classes, variant);
+        let source = synthesize(&self.case_id, &self.classes, variant, self.dialect);
         Ok(Reply {
             text: format!(
                 "Longest-expected-work-first scheduler for `{}`, from the profile's task classes:\n\n```c\n{source}```\n",
@@ -255,7 +315,7 @@ mod tests {
 
     #[test]
     fn writes_its_policy_from_the_profiles_classes() {
-        let p = OfflineProvider::new("same_binary_args", &classes());
+        let p = OfflineProvider::new("same_binary_args", &classes(), Dialect::Schedgen);
         let r = p.chat(&Conversation::new("sys", "write it")).unwrap();
         let src = extract_scheduler(&r.text).unwrap().source;
         // It names the classes it was written from, and reads them at run time.
@@ -281,7 +341,24 @@ mod tests {
 
     #[test]
     fn says_so_when_there_are_no_classes() {
-        let src = synthesize("x", &ClassSet::default(), 1);
+        let src = synthesize("x", &ClassSet::default(), 1, Dialect::Schedgen);
         assert!(src.contains("nothing that separates the long task"));
+    }
+
+    #[test]
+    fn writes_scx_dialect_when_asked() {
+        let src = synthesize("ctest_suite", &classes(), 1, Dialect::Scx);
+        assert_eq!(Dialect::detect(&src), Dialect::Scx);
+        assert!(src.contains("#include <scx/common.bpf.h>\n#include \"schedgen_classes.bpf.h\""));
+        assert!(src.contains("UEI_DEFINE(uei);") && src.contains("UEI_RECORD(uei, ei);"));
+        assert!(src.contains("SCX_OPS_DEFINE(lpt_ctest_suite_ops,"), "{src}");
+        assert!(src.contains("scx_bpf_dsq_move_to_local(SHARED_DSQ, 0);"));
+        assert!(!src.contains("SCHEDGEN_EXIT_INFO") && !src.contains("schedgen.bpf.h\""));
+        let ours = synthesize("ctest_suite", &classes(), 1, Dialect::Schedgen);
+        assert!(ours.contains("SCHEDGEN_EXIT_INFO(lpt_ctest_suite)"));
+        assert!(
+            ours.contains("struct sched_ext_ops lpt_ctest_suite_ops = {\n\t.select_cpu\t= "),
+            "{ours}"
+        );
     }
 }

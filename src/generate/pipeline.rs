@@ -22,6 +22,7 @@ use super::llm::{CallRecord, ChatProvider, Conversation, ProviderInfo, Purpose, 
 use super::prompt::{self, Template};
 use crate::bench::driver::{self, BenchOptions, ScaleChoice, SchedulerChoice};
 use crate::bench::result::{Arm, CaseBench};
+use crate::bpf::compile::Dialect;
 use crate::bpf::runtime::Failure;
 use crate::bpf::session::Knowledge;
 use crate::bpf::verify::{self as bverify, VerifyOptions, VerifyReport};
@@ -35,6 +36,16 @@ use crate::workload::RunRequest;
 
 /// The reference scheduler shown to the model.
 pub const SHOWN_REFERENCE: &str = "bpf-reference/longfirst.bpf.c";
+/// The same reference in scx's dialect, shown when the prompt asks for it.
+pub const SHOWN_REFERENCE_SCX: &str = "bpf-reference/longfirst_scx.bpf.c";
+
+/// The reference scheduler and generate template for `dialect`.
+fn dialect_prompt(dialect: Dialect) -> (&'static str, &'static str) {
+    match dialect {
+        Dialect::Schedgen => (SHOWN_REFERENCE, "generate"),
+        Dialect::Scx => (SHOWN_REFERENCE_SCX, "generate-scx"),
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -53,6 +64,8 @@ pub struct GenerateOptions {
     pub long_cap_s: f64,
     /// Benchmark the candidate's ablation too (and require it to beat it).
     pub ablation: bool,
+    /// The dialect the prompt asks for (and the offline synthesiser writes).
+    pub dialect: Dialect,
 }
 
 /// How one attempt ended.
@@ -114,6 +127,9 @@ pub struct Generation {
     pub templates: Vec<String>,
     pub prompt_hash: String,
     pub shown_references: Vec<String>,
+    /// The dialect the prompt asked for.
+    #[serde(default)]
+    pub dialect: Dialect,
     pub kernel_release: String,
     /// The task classes the scheduler was written for and run with.
     #[serde(default)]
@@ -355,6 +371,7 @@ fn generate_values(
     p: &Profile,
     kernel_release: &str,
     kfuncs: &str,
+    reference_path: &str,
     reference: &str,
 ) -> BTreeMap<&'static str, String> {
     let mut v = BTreeMap::new();
@@ -379,7 +396,7 @@ fn generate_values(
     v.insert("kfuncs", kfuncs.to_string());
     v.insert(
         "references",
-        format!("`{SHOWN_REFERENCE}`:\n\n```c\n{reference}```"),
+        format!("`{reference_path}`:\n\n```c\n{reference}```"),
     );
     v
 }
@@ -695,16 +712,18 @@ pub fn generate_case(
 
     let prompts = paths.root.join("prompts");
     let t_system = Template::load(&prompts, "system")?;
-    let t_generate = Template::load(&prompts, "generate")?;
+    let (reference_path, generate_template) = dialect_prompt(opts.dialect);
+    let t_generate = Template::load(&prompts, generate_template)?;
     let t_repair = Template::load(&prompts, "repair")?;
     let t_improve = Template::load(&prompts, "improve")?;
-    let reference = std::fs::read_to_string(paths.root.join(SHOWN_REFERENCE))?;
+    let reference = std::fs::read_to_string(paths.root.join(reference_path))?;
     let p = &prepared.profile;
     let values = generate_values(
         case,
         p,
         &kernel.release,
         &kfuncs_for_prompt(&kfuncs_h),
+        reference_path,
         &reference,
     );
     let system = t_system.render(&BTreeMap::new())?;
@@ -723,7 +742,8 @@ pub fn generate_case(
             .map(|t| t.id())
             .collect(),
         prompt_hash: prompt::hash(&[&system, &user]),
-        shown_references: vec![SHOWN_REFERENCE.into()],
+        shown_references: vec![reference_path.into()],
+        dialect: opts.dialect,
         kernel_release: kernel.release.clone(),
         classes: classes.clone(),
         attempts: Vec::new(),
