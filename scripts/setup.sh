@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Install everything schedgen and its tests need on a Debian/Ubuntu machine (run as root).
+# Install everything schedgen needs on a Debian/Ubuntu machine (run as root); with --tests,
+# also what its tests need: the real local model and its server (scripts/local-llm.sh).
 # Idempotent: packages already installed are not fetched again, so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+with_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) with_tests=1 ;;
+    *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 2 ;;
+  esac
+done
 
 # The workloads' tools; what building schedgen needs (libbpf-sys builds libbpf against the
 # system libelf and zlib, rustls's aws-lc builds C); what compiling schedulers needs (clang ≥ 19
@@ -10,7 +18,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential pkg-config git gzip pigz coreutils mawk grep
   ffmpeg python3 python3-pandas python3-numpy
-  time procps zstd
+  time procps zstd curl unzip
   libelf-dev zlib1g-dev cmake
   clang-19 llvm-19 libclang1-19 libbpf-dev
 )
@@ -34,5 +42,10 @@ fi
 # The sched_ext sandbox (kernel, QEMU, virtiofsd), when this checkout has it.
 if [[ -f .ci/sandbox-setup.sh ]]; then
   bash .ci/sandbox-setup.sh
+fi
+# The local model for tests/local_llm.rs: llama.cpp built from llama-cpp-python's sdist (about
+# 4-5 min the first time) and Qwen2.5-Coder-1.5B (1.1 GB).
+if ((with_tests)); then
+  bash scripts/local-llm.sh install
 fi
 echo "setup: done"

@@ -502,6 +502,19 @@ pub struct GenerateArgs {
     /// headers, as the ecosystem's schedulers are written).
     #[arg(long, default_value = "schedgen", value_parser = ["schedgen", "scx"])]
     pub dialect: String,
+
+    /// Stop at the first candidate that passes verification: no benchmark, nothing kept
+    /// (ends VERIFIED, exit 0). For measuring how often a model gets there.
+    #[arg(long)]
+    pub verify_only: bool,
+
+    /// Sampling temperature sent to the model (low keeps a small model close to the rules).
+    #[arg(long, default_value_t = 0.2, value_name = "T")]
+    pub temperature: f32,
+
+    /// Sampling seed sent to the model, for repeatable answers where the server honours it.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<i64>,
 }
 
 /// How `benchmark` and `generate` compare schedulers: sizes, CPUs, and the cut to reach.

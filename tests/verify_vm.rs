@@ -226,3 +226,53 @@ fn a_scheduler_reads_the_classifiers_classes_in_the_vm() {
     assert_eq!(c["dropped"], 0, "{c}");
     no_vm_left();
 }
+
+#[test]
+fn two_verifies_at_once_get_their_own_verdicts() {
+    require_vm();
+    // Two files of the same name in different directories: a FIFO that passes and a
+    // scheduler that stalls. Neither may see the other's object or result.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut files = Vec::new();
+    for (sub, src) in [
+        ("c1", "bpf-reference/fifo.bpf.c"),
+        ("c2", "tests/fixtures/bpf/never_dispatch.bpf.c"),
+    ] {
+        let d = dir.path().join(sub);
+        std::fs::create_dir_all(&d).unwrap();
+        let f = d.join("cand.bpf.c");
+        std::fs::copy(Path::new(root).join(src), &f).unwrap();
+        files.push(f);
+    }
+    let _one = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            Command::new(env!("CARGO_BIN_EXE_schedgen"))
+                .args(["--root", root, "verify", "--json", "--duration", "4"])
+                .arg(f)
+                .current_dir(root)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let verdict = |o: &std::process::Output| {
+        let j: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("no JSON ({e}): {}", String::from_utf8_lossy(&o.stderr)));
+        (o.status.code(), j["failure"].clone())
+    };
+    assert_eq!(verdict(&outs[0]), (Some(0), Value::Null), "the FIFO passes");
+    assert_eq!(
+        verdict(&outs[1]),
+        (Some(14), Value::String("stall".into())),
+        "the stalling one stalls"
+    );
+    no_vm_left();
+}

@@ -394,6 +394,7 @@ fn measure(
     let work_dir = work_dir.canonicalize()?;
     let spec = work_dir.join("bench-job.json");
     sjob::write_json(&spec, job)?;
+    let _machine = crate::sandbox::lock::acquire(crate::sandbox::lock::Use::Measure, progress)?;
     match place {
         Place::Host => {
             let out = work_dir.join(RAW_FILE);

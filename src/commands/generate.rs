@@ -56,6 +56,8 @@ fn provider_for(
     let mut config =
         EndpointConfig::resolve(args.base_url.as_deref(), args.model.as_deref(), None)?;
     config.timeout = std::time::Duration::from_secs_f64(args.llm_timeout.max(0.1));
+    config.temperature = Some(args.temperature);
+    config.seed = args.seed;
     let notice = |line: &str| eprintln!("generate: {line}");
     Ok(Box::new(
         OpenAiProvider::new(config)?.with_retry_notice(notice),
@@ -98,6 +100,7 @@ pub fn run(
         } else {
             Dialect::Schedgen
         },
+        verify_only: args.verify_only,
     };
     let prices = PriceTable::from_env()?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
@@ -161,7 +164,18 @@ pub fn run(
                 ("KEPT OLD".to_string(), reason.clone())
             }
             Some(AcceptOutcome::Rejected { reason }) => ("REJECTED".to_string(), reason.clone()),
+            None if gen.verified.is_some() => ("VERIFIED".to_string(), gen.reason.clone()),
             None => ("REJECTED".to_string(), gen.reason.clone()),
+        };
+        // What the model wrote, against what the prompt showed it.
+        let detail = match gen
+            .attempts
+            .iter()
+            .rev()
+            .find_map(|a| a.contribution.as_ref())
+        {
+            Some(c) if !c.is_own() => format!("{detail}; the last candidate is {}", c.describe()),
+            _ => detail,
         };
         std::fs::write(
             run_dir.join("generation.json"),
@@ -199,7 +213,7 @@ pub fn run(
         println!("  candidates and logs: {}", run_dir.display());
         rows.push(Row {
             case: c.id.clone(),
-            ok: label == "ACCEPTED" || label == "KEPT OLD",
+            ok: label == "ACCEPTED" || label == "KEPT OLD" || label == "VERIFIED",
             outcome: label,
             cut,
             best,

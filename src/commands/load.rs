@@ -62,6 +62,9 @@ pub fn run(
     match place {
         Place::Host => run_here(&object, &knowledge, &args.command),
         Place::Vm => {
+            let _machine = crate::sandbox::lock::acquire(crate::sandbox::lock::Use::Run, &|m| {
+                eprintln!("schedgen: {m}")
+            })?;
             // Inside the VM the kernel has sched_ext and we are root: the same command runs
             // there with the host backend.
             let exe = std::env::current_exe().context("cannot find the schedgen executable")?;

@@ -226,6 +226,7 @@ mod tests {
             attempts: 1,
             failures: vec![],
             finish_reason: None,
+            warnings: vec![],
         }
     }
 

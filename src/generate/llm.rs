@@ -193,6 +193,10 @@ pub struct CallRecord {
     /// Why the model stopped ("stop", "length", ...), when the server says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// What looked wrong with an answer that still arrived: cut at the token limit, a prompt
+    /// the server truncated, reasoning removed from the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The model's answer to a conversation.
@@ -314,6 +318,8 @@ pub struct EndpointConfig {
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
     pub temperature: Option<f32>,
+    /// Sent as `seed` (servers that honour it answer the same prompt the same way).
+    pub seed: Option<i64>,
     /// Cap on the reply length, sent as `max_completion_tokens`.
     pub max_completion_tokens: Option<u32>,
 }
@@ -336,6 +342,7 @@ impl fmt::Debug for EndpointConfig {
             .field("backoff_initial", &self.backoff_initial)
             .field("backoff_max", &self.backoff_max)
             .field("temperature", &self.temperature)
+            .field("seed", &self.seed)
             .field("max_completion_tokens", &self.max_completion_tokens)
             .finish()
     }
@@ -353,6 +360,7 @@ impl EndpointConfig {
             backoff_initial: Duration::from_secs(1),
             backoff_max: Duration::from_secs(30),
             temperature: None,
+            seed: None,
             max_completion_tokens: None,
         }
     }
@@ -576,10 +584,13 @@ impl OpenAiProvider {
                 }
             })
             .collect();
+        // `seed` is deprecated by OpenAI's API, but local servers (llama.cpp, vLLM) honour it.
+        #[allow(deprecated)]
         CreateChatCompletionRequest {
             model: self.config.model.clone(),
             messages,
             temperature: self.config.temperature,
+            seed: self.config.seed,
             max_completion_tokens: self.config.max_completion_tokens,
             ..Default::default()
         }
@@ -805,8 +816,8 @@ impl ChatProvider for OpenAiProvider {
             .finish_reason
             .and_then(|r| serde_json::to_value(r).ok())
             .and_then(|v| v.as_str().map(str::to_string));
-        let text = match choice.message.content {
-            Some(text) if !text.trim().is_empty() => text,
+        let (text, mut warnings) = match choice.message.content {
+            Some(text) if !text.trim().is_empty() => strip_reasoning(&text),
             _ => {
                 let why = match (&choice.message.refusal, &finish_reason) {
                     (Some(refusal), _) => format!("the model refused: {}", self.quote(refusal)),
@@ -820,6 +831,16 @@ impl ChatProvider for OpenAiProvider {
                 });
             }
         };
+        if finish_reason.as_deref() == Some("length") {
+            warnings.push(
+                "the reply was cut at the token limit (finish_reason `length`): its code may be \
+                 incomplete"
+                    .into(),
+            );
+        }
+        if let Some(u) = &usage {
+            warnings.extend(truncated_prompt(conversation, u.prompt_tokens));
+        }
         Ok(Reply {
             text,
             record: CallRecord {
@@ -830,9 +851,61 @@ impl ChatProvider for OpenAiProvider {
                 attempts,
                 failures,
                 finish_reason,
+                warnings,
             },
         })
     }
+}
+
+/// The reply without a reasoning model's thinking (`<think>…</think>`, which some servers leave
+/// in the text), and a note when there was some.
+fn strip_reasoning(text: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut removed = 0usize;
+    while let Some(start) = rest.find("<think>") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</think>") {
+            Some(end) => {
+                removed += end + "</think>".len();
+                rest = &rest[start + end + "</think>".len()..];
+            }
+            // Thinking that never closed: everything after it was thought, not answered.
+            None => {
+                removed += rest.len() - start;
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    let notes = if removed > 0 {
+        vec![format!(
+            "removed {removed} characters of the model's <think> reasoning from the reply"
+        )]
+    } else {
+        Vec::new()
+    };
+    (out, notes)
+}
+
+/// Tokens per character of schedgen's prompts (English, C and tables), measured with
+/// Qwen2.5's tokenizer on the generate prompt: 3.6k tokens for 12.9k characters.
+const TOKENS_PER_CHAR: f64 = 0.28;
+
+/// A warning when the server counted far fewer prompt tokens than the conversation holds: it
+/// cut the prompt to fit its context (Ollama does so silently, to its default context).
+fn truncated_prompt(conversation: &Conversation, reported: u64) -> Option<String> {
+    let chars: usize = conversation.messages.iter().map(|m| m.content.len()).sum();
+    let expected = chars as f64 * TOKENS_PER_CHAR;
+    let at_ceiling = [2048u64, 4096, 8192].contains(&reported);
+    (expected > 1000.0 && (reported as f64) < 0.6 * expected || at_ceiling && (reported as f64) < 0.9 * expected)
+        .then(|| {
+            format!(
+                "the server counted {reported} prompt tokens for a prompt of about {expected:.0}: it \
+                 probably truncated it to its context; raise the server's context (Ollama: \
+                 OLLAMA_CONTEXT_LENGTH; llama.cpp: --ctx-size / --n_ctx)"
+            )
+        })
 }
 
 /// `Retry-After` (seconds) or OpenAI's `retry-after-ms`; HTTP dates are ignored.
@@ -1028,6 +1101,34 @@ mod tests {
         let e = OpenAiProvider::new(config).unwrap_err().to_string();
         assert!(e.contains("check OPENAI_API_KEY"), "{e}");
         assert!(!e.contains("sk-abc"), "{e}");
+    }
+
+    #[test]
+    fn reasoning_is_taken_out_of_the_reply() {
+        let (text, notes) =
+            strip_reasoning("<think>try ```c x``` first</think>\nHere:\n```c\nint y;\n```");
+        assert_eq!(text, "\nHere:\n```c\nint y;\n```");
+        assert_eq!(notes.len(), 1);
+        let (text, notes) = strip_reasoning("plain");
+        assert_eq!((text.as_str(), notes.len()), ("plain", 0));
+        let (text, _) = strip_reasoning("answer <think>never closed ```c int z; ```");
+        assert_eq!(text, "answer ");
+    }
+
+    #[test]
+    fn a_prompt_counted_short_was_truncated() {
+        // About 5.6k tokens.
+        let long = Conversation::new("s", "x".repeat(20_000));
+        assert!(truncated_prompt(&long, 4096).is_some(), "Ollama's ceiling");
+        assert!(
+            truncated_prompt(&long, 2500).is_some(),
+            "far fewer than it holds"
+        );
+        assert!(
+            truncated_prompt(&long, 5300).is_none(),
+            "about what it holds"
+        );
+        assert!(truncated_prompt(&Conversation::new("s", "short"), 20).is_none());
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //! - [`extract`]: pulls exactly one sched_ext scheduler source out of a reply, with typed errors
 //!   the repair loop can send back to the model;
 //! - [`cost`]: turns token counts into an estimated price from a small table the user can
-//!   override.
+//!   override;
+//! - [`contribution`]: tells a reply that copies a shown reference from the model's own code.
 //!
 //! Everything here is synchronous from the caller's point of view, like the rest of schedgen.
 
 pub mod checks;
+pub mod contribution;
 pub mod cost;
 pub mod extract;
 pub mod keep;

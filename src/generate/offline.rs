@@ -276,6 +276,7 @@ impl ChatProvider for OfflineProvider {
                 attempts: 1,
                 failures: Vec::new(),
                 finish_reason: Some("stop".into()),
+                warnings: Vec::new(),
             },
         })
     }

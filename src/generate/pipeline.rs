@@ -17,6 +17,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::checks;
+use super::contribution::{self, Contribution};
 use super::extract::extract_scheduler;
 use super::llm::{CallRecord, ChatProvider, Conversation, ProviderInfo, Purpose, TokenUsage};
 use super::prompt::{self, Template};
@@ -66,6 +67,8 @@ pub struct GenerateOptions {
     pub ablation: bool,
     /// The dialect the prompt asks for (and the offline synthesiser writes).
     pub dialect: Dialect,
+    /// Stop at the first verified candidate: no benchmark, nothing kept.
+    pub verify_only: bool,
 }
 
 /// How one attempt ended.
@@ -113,6 +116,10 @@ pub struct Attempt {
     /// Which static checker read the candidate (`libclang 19.1.7`, or `lexical (why)`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checker: Option<String>,
+    /// The candidate against the references the prompt showed: a copy, constants changed, or
+    /// code of the model's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contribution: Option<Contribution>,
     /// Seconds per stage this attempt reached.
     pub seconds: StageSeconds,
 }
@@ -142,6 +149,9 @@ pub struct Generation {
     pub benchmark: Option<CaseBench>,
     pub accepted: bool,
     pub reason: String,
+    /// With `--verify-only`: the candidate that passed verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<String>,
     pub run_dir: String,
     /// The candidate that passed the benchmark, if any.
     pub final_source: Option<String>,
@@ -168,18 +178,31 @@ pub fn verify_feedback(r: &VerifyReport) -> (String, String) {
     let mut diag = String::new();
     if let Some(c) = &r.compile {
         if !c.ok {
+            // Each error with the line it points at, so a small model need not count lines.
+            let source = std::fs::read_to_string(&r.input).unwrap_or_default();
+            let lines: Vec<&str> = source.lines().collect();
+            let input_name = Path::new(&r.input).file_name();
             let errors: Vec<String> = c
                 .diagnostics
                 .iter()
                 .filter(|d| d.severity != crate::bpf::compile::Severity::Warning)
                 .take(25)
                 .map(|d| {
-                    let file = Path::new(&d.file)
-                        .file_name()
+                    let name = Path::new(&d.file).file_name();
+                    let file = name
                         .map(|f| f.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     let sev = format!("{:?}", d.severity).to_lowercase();
-                    format!("{file}:{}:{}: {sev}: {}", d.line, d.column, d.message)
+                    let quoted = match lines.get((d.line as usize).wrapping_sub(1)) {
+                        Some(l) if name == input_name => {
+                            format!("\n    {:>4} | {}", d.line, l.trim_end())
+                        }
+                        _ => String::new(),
+                    };
+                    format!(
+                        "{file}:{}:{}: {sev}: {}{quoted}",
+                        d.line, d.column, d.message
+                    )
                 })
                 .collect();
             diag = if errors.is_empty() {
@@ -414,6 +437,8 @@ struct Setting<'a> {
     repair: Template,
     improve: Template,
     knowledge: Knowledge,
+    /// The references the prompt showed, `(path, source)`, to tell copies from new code.
+    shown: Vec<(String, String)>,
 }
 
 /// How a reply fared before the benchmark.
@@ -473,6 +498,7 @@ impl Loop<'_> {
         let file = self.set.run_dir.join(format!("candidate-{tag}.bpf.c"));
         std::fs::write(&file, &ex.source)?;
         a.candidate = Some(file.display().to_string());
+        a.contribution = Some(contribution::assess(&ex.source, &self.set.shown));
         let report = checks::check(
             &ex.source,
             &checks::Target {
@@ -547,6 +573,7 @@ impl Loop<'_> {
             candidate: None,
             call: None,
             checker: None,
+            contribution: None,
             seconds: StageSeconds::default(),
         };
         (self.set.say)(&format!(
@@ -566,6 +593,9 @@ impl Loop<'_> {
             }
         };
         a.seconds.generate = Some(t.elapsed().as_secs_f64());
+        for w in &reply.record.warnings {
+            (self.set.say)(&format!("round {round} attempt {attempt}: warning: {w}"));
+        }
         if let Some(u) = reply.record.usage {
             self.gen.tokens += u;
         }
@@ -669,6 +699,12 @@ impl Loop<'_> {
             self.save()?;
             return Ok(RoundEnd::Stop);
         };
+        if self.set.opts.verify_only {
+            self.gen.verified = Some(candidate.display().to_string());
+            self.gen.reason = "verified; not benchmarked (--verify-only)".into();
+            self.save()?;
+            return Ok(RoundEnd::Stop);
+        }
         let bench = self.benchmark(&candidate, round)?;
         (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
         self.gen.benchmark = Some(bench.clone());
@@ -752,6 +788,7 @@ pub fn generate_case(
         benchmark: None,
         accepted: false,
         reason: String::new(),
+        verified: None,
         run_dir: run_dir.display().to_string(),
         final_source: None,
     };
@@ -775,6 +812,7 @@ pub fn generate_case(
             headers,
             repair: t_repair,
             improve: t_improve,
+            shown: vec![(reference_path.to_string(), reference.clone())],
             knowledge: Knowledge {
                 settings: Vec::new(),
                 attach_cpu: None,

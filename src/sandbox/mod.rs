@@ -7,6 +7,7 @@
 pub mod exec;
 pub mod guest;
 pub mod job;
+pub mod lock;
 pub mod vm;
 
 use std::path::Path;
