@@ -144,7 +144,11 @@ pub fn run(
             }
         };
         let calls: Vec<_> = gen.attempts.iter().filter_map(|a| a.call.clone()).collect();
-        gen.cost_usd = if gen.provider.provider == "offline" {
+        // A model on this machine (a loopback endpoint) has no price per token.
+        let local = gen.provider.endpoint_host.as_deref().is_some_and(|h| {
+            h.starts_with("127.") || h.starts_with("localhost") || h.starts_with("[::1]")
+        });
+        gen.cost_usd = if gen.provider.provider == "offline" || local {
             Some(0.0)
         } else {
             prices.estimate_calls(&calls).usd
