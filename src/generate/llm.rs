@@ -890,7 +890,7 @@ fn strip_reasoning(text: &str) -> (String, Vec<String>) {
 
 /// Tokens per character of schedgen's prompts (English, C and tables), measured with
 /// Qwen2.5's tokenizer on the generate prompt: 3.6k tokens for 12.9k characters.
-const TOKENS_PER_CHAR: f64 = 0.28;
+pub const TOKENS_PER_CHAR: f64 = 0.28;
 
 /// A warning when the server counted far fewer prompt tokens than the conversation holds: it
 /// cut the prompt to fit its context (Ollama does so silently, to its default context).

@@ -37,6 +37,11 @@ use crate::workload::RunRequest;
 
 /// The reference scheduler shown to the model.
 pub const SHOWN_REFERENCE: &str = "bpf-reference/longfirst.bpf.c";
+/// The most tokens the first request may take: the generate prompt is about 4k (3,961 for
+/// ctest_suite as llama.cpp counts them), and repairs and improvement rounds add to it, so a
+/// server with a 16k context holds a whole round.
+pub const PROMPT_BUDGET_TOKENS: usize = 6000;
+
 /// The same reference in scx's dialect, shown when the prompt asks for it.
 pub const SHOWN_REFERENCE_SCX: &str = "bpf-reference/longfirst_scx.bpf.c";
 
@@ -764,6 +769,13 @@ pub fn generate_case(
     );
     let system = t_system.render(&BTreeMap::new())?;
     let user = t_generate.render(&values)?;
+    let estimate = (system.len() + user.len()) as f64 * super::llm::TOKENS_PER_CHAR;
+    if estimate > PROMPT_BUDGET_TOKENS as f64 {
+        say(&format!(
+            "warning: the prompt is about {estimate:.0} tokens, over the {PROMPT_BUDGET_TOKENS}-token budget: \
+             a small model's server may need a larger context"
+        ));
+    }
     std::fs::write(
         run_dir.join("prompt.md"),
         format!("# system\n\n{system}\n# user\n\n{user}"),
