@@ -117,6 +117,66 @@ impl Ended {
     }
 }
 
+/// Load, attach from `attach_cpu` if given, and wait until enabled: the scheduler and its
+/// ops name.
+fn start_once(
+    object: &Path,
+    knowledge: &Knowledge,
+    classifier: Option<&Classifier>,
+) -> Result<(LoadedScheduler, String), StartError> {
+    let mut sched = LoadedScheduler::load(
+        object,
+        &knowledge.long_comms,
+        classifier.map(|c| c.class_map_fd()),
+        &knowledge.settings,
+    )
+    .map_err(StartError::Load)?;
+    let pinned = match knowledge.attach_cpu.map(Pinned::to).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(StartError::Attach {
+                error: format!("{e:#}"),
+                exit: None,
+            })
+        }
+    };
+    let attached = sched.attach();
+    drop(pinned);
+    if let Err(e) = attached {
+        return Err(StartError::Attach {
+            error: format!("{e:#}"),
+            exit: sched.exit_info().map(Box::new),
+        });
+    }
+    let enabled = scx_state::wait_for("enabled", ENABLE_TIMEOUT);
+    let ops = scx_state::ops();
+    if !enabled || ops.is_empty() {
+        let state = scx_state::state();
+        let exit = sched.detach_and_collect().map(Box::new);
+        return Err(StartError::NotEnabled { state, exit });
+    }
+    Ok((sched, ops))
+}
+
+/// Pin the kernel's `scx_enable_helper` kthread to `cpu`; false when it does not exist (yet).
+fn pin_enable_helper(cpu: usize) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    let pid = dir.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+        (comm.trim() == "scx_enable_helper").then_some(pid)
+    });
+    let Some(pid) = pid else { return false };
+    // SAFETY: sched_setaffinity on a pid with a properly sized, zeroed-then-set cpu_set_t.
+    unsafe {
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut one);
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &one) == 0
+    }
+}
+
 /// This thread pinned to one CPU until dropped (then back to where it could run before).
 struct Pinned(libc::cpu_set_t);
 
@@ -173,39 +233,19 @@ impl Session {
                     .map_err(|e| StartError::Classifier(format!("{e:#}")))?,
             )
         };
+        // The kernel (7.x) runs ops.init on its own enable kthread, created at the first
+        // enable of a boot and kept: with --attach-cpu it is pinned there too, and when it did
+        // not exist yet the first try may init elsewhere, so that one try is repeated.
+        let helper_pinned = knowledge.attach_cpu.is_some_and(pin_enable_helper);
         let t = Instant::now();
-        let mut sched = LoadedScheduler::load(
-            object,
-            &knowledge.long_comms,
-            classifier.as_ref().map(|c| c.class_map_fd()),
-            &knowledge.settings,
-        )
-        .map_err(StartError::Load)?;
-        let load_s = t.elapsed().as_secs_f64();
-        let pinned = match knowledge.attach_cpu.map(Pinned::to).transpose() {
-            Ok(p) => p,
-            Err(e) => {
-                return Err(StartError::Attach {
-                    error: format!("{e:#}"),
-                    exit: None,
-                })
+        let mut started = start_once(object, knowledge, classifier.as_ref());
+        if let (Err(_), Some(cpu), false) = (&started, knowledge.attach_cpu, helper_pinned) {
+            if pin_enable_helper(cpu) {
+                started = start_once(object, knowledge, classifier.as_ref());
             }
-        };
-        let attached = sched.attach();
-        drop(pinned);
-        if let Err(e) = attached {
-            return Err(StartError::Attach {
-                error: format!("{e:#}"),
-                exit: sched.exit_info().map(Box::new),
-            });
         }
-        let enabled = scx_state::wait_for("enabled", ENABLE_TIMEOUT);
-        let ops = scx_state::ops();
-        if !enabled || ops.is_empty() {
-            let state = scx_state::state();
-            let exit = sched.detach_and_collect().map(Box::new);
-            return Err(StartError::NotEnabled { state, exit });
-        }
+        let (sched, ops) = started?;
+        let load_s = t.elapsed().as_secs_f64();
         Ok(Session {
             sched,
             classifier,
