@@ -247,6 +247,46 @@ pub struct RunArgs {
     pub timeout: f64,
 }
 
+/// Which model answers: shared by `generate` and `port`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ModelArgs {
+    /// `openai` (any OpenAI-compatible endpoint) or `offline` (generate: the offline
+    /// synthesiser; port: rewrites only) [default: openai when an endpoint is configured, else
+    /// offline].
+    #[arg(long, value_parser = ["openai", "offline"])]
+    pub provider: Option<String>,
+
+    /// Model name [env: SCHEDGEN_MODEL].
+    #[arg(long)]
+    pub model: Option<String>,
+
+    /// Endpoint, e.g. http://localhost:8177/v1 [env: OPENAI_BASE_URL].
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+}
+
+impl ModelArgs {
+    /// Whether a model is to answer: `--provider openai`, or no `--provider` and an endpoint
+    /// configured (`--base-url` or the environment).
+    pub fn uses_model(&self) -> bool {
+        match self.provider.as_deref() {
+            Some(p) => p == "openai",
+            None => {
+                self.base_url.is_some() || crate::generate::llm::EndpointConfig::configured_in_env()
+            }
+        }
+    }
+
+    /// The endpoint to call (flags, then the environment).
+    pub fn endpoint(&self) -> anyhow::Result<crate::generate::llm::EndpointConfig> {
+        crate::generate::llm::EndpointConfig::resolve(
+            self.base_url.as_deref(),
+            self.model.as_deref(),
+            None,
+        )
+    }
+}
+
 /// How a scheduler that is not schedgen's own is built and loaded.
 #[derive(Debug, Args, Clone, Default)]
 pub struct BuildArgs {
@@ -357,18 +397,9 @@ pub struct PortArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub duration: f64,
 
-    /// `openai` to let a model repair what the rewrites leave broken, or `offline` (rewrites
-    /// only) [default: openai when an endpoint is configured, else offline].
-    #[arg(long, value_parser = ["openai", "offline"])]
-    pub provider: Option<String>,
-
-    /// Model name [env: SCHEDGEN_MODEL].
-    #[arg(long)]
-    pub model: Option<String>,
-
-    /// Endpoint, e.g. http://localhost:8080/v1 [env: OPENAI_BASE_URL].
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+    /// The model that repairs what the rewrites leave broken (`offline`: rewrites only).
+    #[command(flatten)]
+    pub model: ModelArgs,
 
     /// Model repairs to try when the rewritten source does not compile or verify.
     #[arg(long, default_value_t = 2, value_name = "N")]
@@ -458,18 +489,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub all: bool,
 
-    /// `openai` (any OpenAI-compatible endpoint) or `offline` [default: openai when an
-    /// endpoint is configured, else offline].
-    #[arg(long, value_parser = ["openai", "offline"])]
-    pub provider: Option<String>,
-
-    /// Model name [env: SCHEDGEN_MODEL].
-    #[arg(long)]
-    pub model: Option<String>,
-
-    /// Endpoint, e.g. http://localhost:11434/v1 [env: OPENAI_BASE_URL].
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
 
     /// Seconds to wait for one model answer before retrying.
     #[arg(long, default_value_t = 120.0, value_name = "SECS")]

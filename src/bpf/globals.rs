@@ -279,28 +279,18 @@ fn knobs_of(open: &OpenObject) -> Vec<Knob> {
         .collect()
 }
 
-/// The knobs of a compiled object (opening it needs no privileges).
-pub fn knobs(object: &Path) -> Result<Vec<Knob>> {
-    let open = ObjectBuilder::default()
-        .open_file(object)
-        .with_context(|| format!("cannot open {}", object.display()))?;
-    Ok(knobs_of(&open))
-}
-
-/// Check `settings` against a compiled object's knobs before anything boots.
-pub fn check_settings(object: &Path, settings: &[Setting]) -> Result<()> {
-    if settings.is_empty() {
-        return Ok(());
-    }
+/// Check `settings` against a compiled object's knobs before anything boots (opening it needs
+/// no privileges), and return the knobs with their compiled-in defaults.
+pub fn check_settings(object: &Path, settings: &[Setting]) -> Result<Vec<Knob>> {
     let open = ObjectBuilder::default()
         .open_file(object)
         .with_context(|| format!("cannot open {}", object.display()))?;
     let all = globals(&open, ".rodata");
+    let knobs = knobs_of(&open);
     for s in settings {
-        let g = find_knob(&all, &s.name, &knobs_of(&open))?;
-        encode(&s.value, g)?;
+        encode(&s.value, find_knob(&all, &s.name, &knobs)?)?;
     }
-    Ok(())
+    Ok(knobs)
 }
 
 fn find_knob<'g>(all: &'g [Global], name: &str, knobs: &[Knob]) -> Result<&'g Global> {

@@ -208,9 +208,13 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     };
     report.object = Some(object.display().to_string());
     report.stage = Stage::Load;
-    report.knobs = super::globals::knobs(&object).unwrap_or_default();
     // A misspelt knob or a value that does not fit is the user's error: say so before booting.
-    super::globals::check_settings(&object, &opts.knowledge.settings)?;
+    // Without settings, an object libbpf cannot even open is for the load stage to report.
+    match super::globals::check_settings(&object, &opts.knowledge.settings) {
+        Ok(knobs) => report.knobs = knobs,
+        Err(_) if opts.knowledge.settings.is_empty() => {}
+        Err(e) => return Err(e),
+    }
 
     let mut knowledge = opts.knowledge.clone();
     if !knowledge.classes.is_empty() && knowledge.tracer.is_none() {

@@ -8,7 +8,7 @@ use crate::case::{self, Case};
 use crate::cli::GenerateArgs;
 use crate::generate::cost::PriceTable;
 use crate::generate::keep;
-use crate::generate::llm::{ChatProvider, EndpointConfig, OpenAiProvider};
+use crate::generate::llm::{ChatProvider, OpenAiProvider};
 use crate::generate::offline::OfflineProvider;
 use crate::generate::pipeline::{self, GenerateOptions, Generation, Prepared};
 use crate::library::AcceptOutcome;
@@ -35,16 +35,8 @@ fn provider_for(
     prepared: &Prepared,
     say: &dyn Fn(&str),
 ) -> Result<Box<dyn ChatProvider>> {
-    let configured = args.base_url.is_some() || EndpointConfig::configured_in_env();
-    let choice = args.provider.clone().unwrap_or_else(|| {
-        if configured {
-            "openai".into()
-        } else {
-            "offline".into()
-        }
-    });
-    if choice == "offline" {
-        if args.provider.is_none() {
+    if !args.model.uses_model() {
+        if args.model.provider.is_none() {
             say("no LLM endpoint configured (OPENAI_BASE_URL or --base-url): using the offline synthesiser");
         }
         return Ok(Box::new(OfflineProvider::new(
@@ -53,8 +45,7 @@ fn provider_for(
             dialect,
         )));
     }
-    let mut config =
-        EndpointConfig::resolve(args.base_url.as_deref(), args.model.as_deref(), None)?;
+    let mut config = args.model.endpoint()?;
     config.timeout = std::time::Duration::from_secs_f64(args.llm_timeout.max(0.1));
     config.temperature = Some(args.temperature);
     config.seed = args.seed;

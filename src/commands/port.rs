@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::bpf::session::Knowledge;
 use crate::bpf::verify::VerifyOptions;
 use crate::cli::PortArgs;
-use crate::generate::llm::{ChatProvider, EndpointConfig, OpenAiProvider};
+use crate::generate::llm::{ChatProvider, OpenAiProvider};
 use crate::paths::ProjectPaths;
 use crate::port::{self, PortOptions, PortReport};
 use crate::sandbox::Backend;
@@ -22,15 +22,10 @@ fn default_output(source: &Path) -> PathBuf {
 }
 
 fn provider(args: &PortArgs) -> Result<Option<Box<dyn ChatProvider>>> {
-    let configured = args.base_url.is_some() || EndpointConfig::configured_in_env();
-    let choice = args
-        .provider
-        .clone()
-        .unwrap_or_else(|| if configured { "openai" } else { "offline" }.to_string());
-    if choice == "offline" {
+    if !args.model.uses_model() {
         return Ok(None);
     }
-    let config = EndpointConfig::resolve(args.base_url.as_deref(), args.model.as_deref(), None)?;
+    let config = args.model.endpoint()?;
     Ok(Some(Box::new(
         OpenAiProvider::new(config)?.with_retry_notice(|l| eprintln!("port: {l}")),
     )))
