@@ -447,6 +447,12 @@ pub struct BenchmarkArgs {
     #[arg(long)]
     pub generated: bool,
 
+    /// Also run this scheduler (source or object), with the same task classes, interleaved
+    /// in the same boot: the one to beat. The report gives the candidate's cut against it
+    /// head to head; "beats" means its 95% interval lies above zero.
+    #[arg(long, value_name = "FILE")]
+    pub incumbent: Option<PathBuf>,
+
     /// Measured runs per arm.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub runs: u64,

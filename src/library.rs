@@ -100,6 +100,14 @@ pub struct Provenance {
     /// SHA-256 of the accepted source (hex); set by [`accept`].
     #[serde(default)]
     pub source_sha256: String,
+    /// What the model contributed: a copy of a shown reference, its constants changed, or
+    /// code of its own (absent in metadata older than this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contribution: Option<crate::generate::contribution::Contribution>,
+    /// Every benchmarked round of the run, with the head-to-head results of later rounds
+    /// against the scheduler they had to beat.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<crate::generate::pipeline::RoundRecord>,
 }
 
 /// The prompt a scheduler was generated from.
@@ -594,12 +602,17 @@ mod tests {
                 ablation: Default::default(),
                 policy_cut: None,
                 skeleton_cut: None,
+                incumbent: Default::default(),
+                incumbent_path: None,
+                vs_incumbent: None,
                 classifier: None,
                 captured: None,
                 verdict,
                 error: None,
             },
             source_sha256: String::new(),
+            contribution: None,
+            rounds: Vec::new(),
         }
     }
 

@@ -174,13 +174,18 @@ fn below_target_leaves_the_library_untouched() {
     require_vm();
     let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
     let root = temp_root();
-    let server = FakeOpenAi::start([Step::reply(code("bpf-reference/longfirst.bpf.c"))]);
+    // Round 1 copies the reference; round 2 writes a policy of its own, which runs head to
+    // head against round 1's scheduler.
+    let server = FakeOpenAi::start([
+        Step::reply(code("bpf-reference/longfirst.bpf.c")),
+        Step::reply(code("bpf-reference/vtime.bpf.c")),
+    ]);
     let o = generate(
         root.path(),
         &server,
         &[
             "--max-rounds",
-            "1",
+            "2",
             "--runs",
             "2",
             "--warmup",
@@ -234,6 +239,46 @@ fn below_target_leaves_the_library_untouched() {
         assert_eq!(r["classifier"]["long_processes"], 0, "{r}");
     }
     assert!(case["policy_cut"]["cut"].is_number(), "{case}");
+
+    // The improvement request says the candidate was a copy and gives its numbers; round 2
+    // ran round 1's candidate beside its own, and the record says how it fared.
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{}", text(&o));
+    let improve = last_user(&reqs[1]);
+    assert!(
+        improve.contains("a copy of bpf-reference/longfirst.bpf.c")
+            && improve.contains("not fast enough")
+            && improve.contains("ONE change"),
+        "{improve}"
+    );
+    let r2: Value = serde_json::from_str(
+        &std::fs::read_to_string(stamp.join("ctest_suite/bench-r2/bench.json")).unwrap(),
+    )
+    .unwrap();
+    let case2 = &r2["cases"][0];
+    let incumbent_runs = case2["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["arm"] == "incumbent")
+        .count();
+    assert_eq!(incumbent_runs, 2, "{case2}");
+    assert!(case2["vs_incumbent"]["cut"].is_number(), "{case2}");
+    let gen: Value = serde_json::from_str(
+        &std::fs::read_to_string(stamp.join("ctest_suite/generation.json")).unwrap(),
+    )
+    .unwrap();
+    let rounds = gen["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{gen}");
+    assert_eq!(rounds[0]["contribution"]["kind"], "copy");
+    assert_eq!(rounds[1]["contribution"]["kind"], "changed");
+    assert_eq!(rounds[1]["incumbent"], rounds[0]["candidate"]);
+    assert!(rounds[1]["beat_incumbent"].is_boolean(), "{gen}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("round 1's scheduler head to head"),
+        "{}",
+        text(&o)
+    );
     let lib = root.path().join("bpf-generated");
     let files: Vec<PathBuf> = std::fs::read_dir(&lib)
         .map(|d| d.flatten().map(|e| e.path()).collect())

@@ -156,12 +156,17 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             ablation: Default::default(),
             policy_cut: None,
             skeleton_cut: None,
+            incumbent: Default::default(),
+            incumbent_path: None,
+            vs_incumbent: None,
             classifier: None,
             captured: None,
             verdict,
             error: None,
         },
         source_sha256: String::new(),
+        contribution: None,
+        rounds: Vec::new(),
     }
 }
 

@@ -26,6 +26,7 @@ const CUSTOM_COLOR: RGBColor = RGBColor(0xdd, 0x84, 0x52);
 const DEFAULT_SHORT: RGBColor = RGBColor(0x9d, 0xb4, 0xd8);
 const CUSTOM_SHORT: RGBColor = RGBColor(0xf0, 0xb8, 0x94);
 const ABLATION_SHORT: RGBColor = RGBColor(0xb8, 0xd8, 0xa4);
+const INCUMBENT_SHORT: RGBColor = RGBColor(0xd8, 0xc4, 0xe8);
 const LONG_COLOR: RGBColor = RGBColor(0xc0, 0x1c, 0x28);
 const OPTIMAL_COLOR: RGBColor = RGBColor(0x1f, 0x8a, 0x4c);
 const INK: RGBColor = RGBColor(0x33, 0x33, 0x33);
@@ -336,6 +337,7 @@ fn timeline_panel(
         Arm::Default => ("default", DEFAULT_SHORT),
         Arm::Custom => ("custom", CUSTOM_SHORT),
         Arm::Ablation => ("ablation", ABLATION_SHORT),
+        Arm::Incumbent => ("incumbent", INCUMBENT_SHORT),
     };
     let caption = match run {
         Some(r) if r.scheduler == name => {

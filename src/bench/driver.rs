@@ -77,6 +77,9 @@ pub struct BenchOptions {
     pub settings: Vec<crate::bpf::globals::Setting>,
     /// `--attach-cpu`.
     pub attach_cpu: Option<usize>,
+    /// A scheduler to run head to head with the candidate, with the same knowledge (source or
+    /// object): the accepted one it would replace, or the previous round's.
+    pub incumbent: Option<PathBuf>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -178,6 +181,7 @@ pub fn run(
             sizes: BTreeMap::new(),
             scale: 1.0,
             long_scale: 1.0,
+            incumbent: None,
         };
         match prepare_case(paths, case, opts, cpus, &kernel_dir, &mut meta, progress) {
             Ok(job) => {
@@ -256,21 +260,31 @@ fn prepare_case(
     progress: Progress,
 ) -> Result<CaseJob> {
     meta.scheduler = scheduler_for(paths, case, &opts.scheduler)?;
-    let source = PathBuf::from(&meta.scheduler.path);
-    let object = if source.extension().is_some_and(|e| e == "o") {
-        source
-    } else {
+    let compile = |source: &Path, what: &str| -> Result<PathBuf> {
+        if source.extension().is_some_and(|e| e == "o") {
+            return Ok(source.to_path_buf());
+        }
         progress(&format!("{}: compiling {}", case.id, source.display()));
-        let c = compile_for(&source, kernel_dir, &paths.bpf_reference(), &opts.include)?;
+        let c = compile_for(source, kernel_dir, &paths.bpf_reference(), &opts.include)?;
         if !c.ok {
             let first = c
                 .errors()
                 .next()
                 .map(|d| format!("{}:{}: {}", d.file, d.line, d.message))
                 .unwrap_or_default();
-            anyhow::bail!("the scheduler does not compile: {first}");
+            anyhow::bail!("the {what} does not compile: {first}");
         }
-        PathBuf::from(c.object.expect("compiled object"))
+        Ok(PathBuf::from(c.object.expect("compiled object")))
+    };
+    let object = compile(Path::new(&meta.scheduler.path), "scheduler")?;
+    let incumbent = match &opts.incumbent {
+        Some(p) => {
+            let o = compile(p, "incumbent")?;
+            crate::bpf::globals::check_settings(&o, &opts.settings)?;
+            meta.incumbent = Some(p.display().to_string());
+            Some(o)
+        }
+        None => None,
     };
 
     let mut req = size_and_prepare(paths, case, opts, cpus, progress)?;
@@ -313,6 +327,7 @@ fn prepare_case(
         scheduler: meta.scheduler.clone(),
         knowledge,
         ablation: opts.ablation,
+        incumbent,
     })
 }
 

@@ -22,7 +22,9 @@ fn tasks(arm: Arm, makespan: f64) -> Vec<TaskTime> {
             let end_s = match (arm, long) {
                 (_, true) => makespan,
                 (Arm::Default, false) => makespan * (0.55 + 0.004 * index as f64),
-                (Arm::Custom | Arm::Ablation, false) => makespan * (0.2 + 0.019 * index as f64),
+                (Arm::Custom | Arm::Ablation | Arm::Incumbent, false) => {
+                    makespan * (0.2 + 0.019 * index as f64)
+                }
             };
             TaskTime {
                 index,
@@ -100,6 +102,9 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
         ablation: Default::default(),
         policy_cut: None,
         skeleton_cut: None,
+        incumbent: Default::default(),
+        incumbent_path: None,
+        vs_incumbent: None,
         classifier: None,
         captured,
         runs,
@@ -160,6 +165,9 @@ pub(crate) fn bench() -> BenchResult {
         ablation: Default::default(),
         policy_cut: None,
         skeleton_cut: None,
+        incumbent: Default::default(),
+        incumbent_path: None,
+        vs_incumbent: None,
         classifier: None,
         captured: None,
         verdict: Verdict {

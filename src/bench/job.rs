@@ -35,6 +35,9 @@ pub struct CaseJob {
     /// Also run the ablation: the same scheduler told nothing that separates the long task.
     #[serde(default)]
     pub ablation: bool,
+    /// Also run this compiled scheduler, with the same knowledge: the one to beat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incumbent: Option<PathBuf>,
 }
 
 /// The whole measuring job.
@@ -114,15 +117,19 @@ fn task_roots(r: &RunResult) -> Vec<TaskRoot> {
         .collect()
 }
 
-/// One run with our scheduler (the candidate, or its ablation): attach, confirm, run, confirm,
-/// detach. An error means the scheduler could not even start.
+/// One run with a BPF scheduler (the candidate, its ablation or the incumbent): attach,
+/// confirm, run, confirm, detach. An error means the scheduler could not even start.
 fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<RunSample> {
     let knowledge = match arm {
         Arm::Ablation => job.knowledge.ablated(),
         _ => job.knowledge.clone(),
     };
-    let session =
-        Session::start(&job.object, &knowledge).map_err(|e| anyhow::anyhow!(e.message()))?;
+    let object = match (arm, &job.incumbent) {
+        (Arm::Incumbent, Some(o)) => o,
+        _ => &job.object,
+    };
+    let session = Session::start(object, &knowledge)
+        .map_err(|e| anyhow::anyhow!("{}: {}", arm.label(), e.message()))?;
     let ops = session.ops.clone();
     let r = run_case(&job.request, &|_| {});
     let ended = session.finish();
@@ -214,6 +221,9 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
     let mut arms = vec![Arm::Default, Arm::Custom];
     if job.ablation {
         arms.push(Arm::Ablation);
+    }
+    if job.incumbent.is_some() {
+        arms.push(Arm::Incumbent);
     }
     let rounds = bench.warmup + bench.runs;
     let total = arms.len() * rounds;

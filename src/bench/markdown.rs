@@ -139,6 +139,9 @@ fn case_section(s: &mut String, c: &CaseBench) {
     if let Some(line) = table::classifier_line(c) {
         let _ = writeln!(s, "- {}", cell(&line));
     }
+    if let Some(line) = table::incumbent_line(c) {
+        let _ = writeln!(s, "- {}", cell(&line));
+    }
     if c.long_scale == 1.0 {
         let _ = writeln!(s, "- Scale: {}", c.scale);
     } else {

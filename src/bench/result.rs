@@ -25,6 +25,9 @@ pub enum Arm {
     /// The scheduler under test with its knowledge taken away: every process in one class, no
     /// long-task names. Same queues, slices and CPU selection; no idea which task is long.
     Ablation,
+    /// The scheduler the candidate has to beat (the accepted one, or the previous round's),
+    /// with the same knowledge, interleaved in the same boot: a head-to-head comparison.
+    Incumbent,
 }
 
 impl Arm {
@@ -33,6 +36,7 @@ impl Arm {
             Arm::Default => "default",
             Arm::Custom => "custom",
             Arm::Ablation => "ablation",
+            Arm::Incumbent => "incumbent",
         }
     }
 }
@@ -145,6 +149,14 @@ pub struct CaseBench {
     /// The ablation against the default: what the scheduler's skeleton gives without knowledge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skeleton_cut: Option<CutEstimate>,
+    /// The incumbent arm, when it ran (n = 0 otherwise), and which scheduler it was.
+    #[serde(default)]
+    pub incumbent: ArmStats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incumbent_path: Option<String>,
+    /// The candidate against the incumbent, head to head (`1 − custom/incumbent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_incumbent: Option<CutEstimate>,
     /// The classifier, over the candidate's measured runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<ClassifierSummary>,
@@ -157,6 +169,19 @@ pub struct CaseBench {
 }
 
 impl CaseBench {
+    /// Whether the candidate beat the incumbent head to head: the 95% interval of its cut
+    /// against it lies above zero. `None` when no incumbent ran.
+    pub fn beats_incumbent(&self) -> Option<bool> {
+        if self.incumbent.n == 0 {
+            return None;
+        }
+        Some(self.vs_incumbent.is_some_and(|v| {
+            v.method != crate::stats::IntervalMethod::None
+                && v.ci_low > 0.0
+                && self.incumbent.n >= 2
+        }))
+    }
+
     /// How much longer the default arm ran than fair sharing of CPU time predicts
     /// (0.5 = 50% longer), when both are known.
     pub fn default_over_model(&self) -> Option<f64> {

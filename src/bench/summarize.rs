@@ -20,6 +20,8 @@ pub struct CaseMeta {
     pub sizes: BTreeMap<String, String>,
     pub scale: f64,
     pub long_scale: f64,
+    /// The incumbent's source, when one ran beside the candidate.
+    pub incumbent: Option<String>,
 }
 
 fn makespans(runs: &[RunSample], arm: Arm) -> Vec<f64> {
@@ -144,9 +146,11 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
     let d = makespans(&raw.runs, Arm::Default);
     let c = makespans(&raw.runs, Arm::Custom);
     let a = makespans(&raw.runs, Arm::Ablation);
+    let i = makespans(&raw.runs, Arm::Incumbent);
     let cut = (!d.is_empty() && !c.is_empty()).then(|| stats::cut(&d, &c));
     let policy_cut = (!a.is_empty() && !c.is_empty()).then(|| stats::cut(&a, &c));
     let skeleton_cut = (!d.is_empty() && !a.is_empty()).then(|| stats::cut(&d, &a));
+    let vs_incumbent = (!i.is_empty() && !c.is_empty()).then(|| stats::cut(&i, &c));
     let classifier = classifier_summary(&raw.runs);
     let captured = match (&cut, &raw.bound) {
         (Some(cut), Some(b)) if b.model.best_cut > 0.0 => Some(cut.cut / b.model.best_cut),
@@ -167,6 +171,9 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         ablation: stats::describe(&a),
         policy_cut,
         skeleton_cut,
+        incumbent: stats::describe(&i),
+        incumbent_path: meta.incumbent,
+        vs_incumbent,
         classifier,
         captured,
         verdict: Verdict {
@@ -176,7 +183,29 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         error: raw.error,
     };
     bench.verdict = verdict(&bench, target);
+    if let Some(h) = head_to_head(&bench) {
+        bench.verdict.reason = format!("{}; {h}", bench.verdict.reason);
+    }
     bench
+}
+
+/// The head-to-head result against the incumbent, in words, when one ran.
+pub fn head_to_head(c: &CaseBench) -> Option<String> {
+    let beats = c.beats_incumbent()?;
+    let v = c.vs_incumbent?;
+    let numbers = format!(
+        "{:.1}% [{:.1}%, {:.1}%]",
+        v.cut * 100.0,
+        v.ci_low * 100.0,
+        v.ci_high * 100.0
+    );
+    Some(if beats {
+        format!("head to head it beats the incumbent by {numbers}")
+    } else if v.ci_high < 0.0 {
+        format!("head to head it is slower than the incumbent: {numbers}")
+    } else {
+        format!("head to head against the incumbent {numbers}: not shown to be better")
+    })
 }
 
 /// A case that never reached the measuring job.
@@ -210,6 +239,7 @@ mod tests {
             sizes: BTreeMap::new(),
             scale: 1.0,
             long_scale: 1.0,
+            incumbent: None,
         }
     }
 
@@ -275,6 +305,45 @@ mod tests {
             !b.verdict.pass && b.verdict.reason.contains("does not exclude 0"),
             "{}",
             b.verdict.reason
+        );
+    }
+
+    #[test]
+    fn head_to_head_needs_an_interval_above_zero() {
+        let mut r = raw(&[
+            (10.0, 6.8),
+            (10.2, 6.9),
+            (9.9, 6.7),
+            (10.1, 7.0),
+            (10.0, 6.85),
+        ]);
+        for (order, m) in (r.runs.len()..).zip([7.6, 7.7, 7.5, 7.65, 7.55]) {
+            r.runs.push(run(Arm::Incumbent, order, m, false));
+        }
+        let b = summarize(r.clone(), meta(), 0.30);
+        assert_eq!(b.incumbent.n, 5);
+        assert_eq!(b.beats_incumbent(), Some(true), "{}", b.verdict.reason);
+        assert!(
+            b.verdict.reason.contains("beats the incumbent"),
+            "{}",
+            b.verdict.reason
+        );
+
+        // An incumbent as fast as the candidate: passing the target does not make it better.
+        for s in r.runs.iter_mut().filter(|s| s.arm == Arm::Incumbent) {
+            s.makespan_s -= 0.8;
+        }
+        let b = summarize(r, meta(), 0.30);
+        assert!(b.verdict.pass);
+        assert_eq!(b.beats_incumbent(), Some(false));
+        assert!(
+            b.verdict.reason.contains("not shown to be better"),
+            "{}",
+            b.verdict.reason
+        );
+        assert_eq!(
+            summarize(raw(&[(10.0, 6.8), (10.1, 6.9)]), meta(), 0.3).beats_incumbent(),
+            None
         );
     }
 

@@ -172,6 +172,27 @@ pub fn classifier_line(c: &CaseBench) -> Option<String> {
     ))
 }
 
+/// The head-to-head against the incumbent, on one line, when it ran.
+pub fn incumbent_line(c: &CaseBench) -> Option<String> {
+    if c.incumbent.n == 0 {
+        return None;
+    }
+    let verdict = match c.beats_incumbent() {
+        Some(true) => "beats it",
+        _ => match c.vs_incumbent {
+            Some(v) if v.ci_high < 0.0 => "slower than it",
+            _ => "not shown to be better",
+        },
+    };
+    Some(format!(
+        "incumbent {}: {} s over {} runs; the candidate against it, head to head: {} ({verdict})",
+        c.incumbent_path.as_deref().unwrap_or("?"),
+        mean_sd(&c.incumbent),
+        c.incumbent.n,
+        cut_cell(c.vs_incumbent.as_ref())
+    ))
+}
+
 /// The text of one case's row.
 pub fn cells(c: &CaseBench) -> Cells {
     let measured = c.default.n + c.custom.n > 0;
@@ -282,6 +303,7 @@ pub fn render(r: &BenchResult, color: bool) -> String {
             .into_iter()
             .map(|n| format!("note: {}: {n}", c.test_id))
             .chain(classifier_line(c).map(|l| format!("{}: {l}", c.test_id)))
+            .chain(incumbent_line(c).map(|l| format!("{}: {l}", c.test_id)))
         {
             for line in wrap(&note, 100) {
                 let _ = writeln!(out, "{line}");

@@ -56,6 +56,14 @@ pub fn run(
         include: args.build.include.clone(),
         settings: args.knobs.set.clone(),
         attach_cpu: args.knobs.attach_cpu,
+        incumbent: args
+            .incumbent
+            .as_ref()
+            .map(|p| {
+                p.canonicalize()
+                    .with_context(|| format!("the incumbent {} does not exist", p.display()))
+            })
+            .transpose()?,
     };
     let say = |m: &str| {
         if !quiet {

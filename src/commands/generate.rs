@@ -162,15 +162,23 @@ pub fn run(
             None if gen.verified.is_some() => ("VERIFIED".to_string(), gen.reason.clone()),
             None => ("REJECTED".to_string(), gen.reason.clone()),
         };
-        // What the model wrote, against what the prompt showed it.
-        let detail = match gen
-            .attempts
-            .iter()
-            .rev()
-            .find_map(|a| a.contribution.as_ref())
-        {
-            Some(c) if !c.is_own() => format!("{detail}; the last candidate is {}", c.describe()),
+        // What the model wrote, against what the prompt showed it, and whether its own
+        // change beat the copy it started from.
+        let detail = match gen.final_contribution() {
+            Some(c) if !c.is_own() => format!(
+                "{detail}; the {} candidate is {}",
+                if gen.kept_round.is_some() {
+                    "kept"
+                } else {
+                    "last"
+                },
+                c.describe()
+            ),
             _ => detail,
+        };
+        let detail = match gen.improvement_summary() {
+            Some(i) => format!("{detail}; {i}"),
+            None => detail,
         };
         std::fs::write(
             run_dir.join("generation.json"),

@@ -61,6 +61,8 @@ pub fn provenance(root: &Path, g: &Generation) -> Option<Provenance> {
         cut,
         benchmark: bench,
         source_sha256: String::new(),
+        contribution: g.final_contribution().cloned(),
+        rounds: g.rounds.clone(),
     })
 }
 

@@ -160,6 +160,84 @@ pub struct Generation {
     pub run_dir: String,
     /// The candidate that passed the benchmark, if any.
     pub final_source: Option<String>,
+    /// Every benchmarked round: its candidate, what the model contributed, the verdict, and
+    /// how it fared head to head against the scheduler it had to beat.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<RoundRecord>,
+    /// The round whose candidate is `final_source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_round: Option<u32>,
+}
+
+/// One benchmarked round.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RoundRecord {
+    pub round: u32,
+    pub candidate: String,
+    pub contribution: Option<Contribution>,
+    pub pass: bool,
+    pub cut: Option<crate::stats::CutEstimate>,
+    /// The scheduler it had to beat (an earlier round's candidate), run beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incumbent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vs_incumbent: Option<crate::stats::CutEstimate>,
+    /// Whether its head-to-head interval against the incumbent lies above zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beat_incumbent: Option<bool>,
+}
+
+impl Generation {
+    /// What the kept candidate (or, with none kept, the last one) owes to the references shown.
+    pub fn final_contribution(&self) -> Option<&Contribution> {
+        match self.kept_round {
+            Some(k) => self
+                .rounds
+                .iter()
+                .find(|r| r.round == k)
+                .and_then(|r| r.contribution.as_ref()),
+            None => self
+                .attempts
+                .iter()
+                .rev()
+                .find_map(|a| a.contribution.as_ref()),
+        }
+    }
+
+    /// How the model's own change fared against the copy it was asked to improve, in words,
+    /// when an improvement round ran against a copied reference.
+    pub fn improvement_summary(&self) -> Option<String> {
+        let r = self.rounds.iter().rev().find(|r| r.incumbent.is_some())?;
+        let own = r.contribution.as_ref().map_or(String::new(), |c| {
+            if c.is_own() {
+                " (its own code)".into()
+            } else {
+                format!(" ({})", c.describe())
+            }
+        });
+        let h2h = r.vs_incumbent.map_or("—".into(), |v| {
+            format!(
+                "{:.1}% [{:.1}%, {:.1}%]",
+                v.cut * 100.0,
+                v.ci_low * 100.0,
+                v.ci_high * 100.0
+            )
+        });
+        Some(format!(
+            "round {}'s change{own} {} the verdict and {} round {}'s scheduler head to head: {h2h}",
+            r.round,
+            if r.pass { "passed" } else { "failed" },
+            if r.beat_incumbent == Some(true) {
+                "beat"
+            } else {
+                "did not beat"
+            },
+            self.rounds
+                .iter()
+                .find(|x| Some(&x.candidate) == r.incumbent.as_ref())
+                .map_or(0, |x| x.round)
+        ))
+    }
 }
 
 /// Progress lines for the terminal.
@@ -258,8 +336,22 @@ fn fmt_runs(b: &CaseBench, arm: Arm) -> String {
         .join(", ")
 }
 
-fn improve_values(b: &CaseBench, target: f64) -> BTreeMap<&'static str, String> {
+/// The values of the improve prompt: the numbers of the scheduler to beat, and where it stands
+/// (below the target, or passing but not yet the model's own code).
+fn improve_values(
+    b: &CaseBench,
+    target: f64,
+    last: Option<&RoundRecord>,
+) -> BTreeMap<&'static str, String> {
     let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let interval = |c: &crate::stats::CutEstimate| {
+        format!(
+            "{} (95% interval [{}, {}])",
+            pct(c.cut),
+            pct(c.ci_low),
+            pct(c.ci_high)
+        )
+    };
     let mut v = BTreeMap::new();
     let cut = b.cut.map(|c| c.cut).unwrap_or(0.0);
     v.insert("cut", pct(cut));
@@ -270,6 +362,42 @@ fn improve_values(b: &CaseBench, target: f64) -> BTreeMap<&'static str, String> 
             .unwrap_or_else(|| "unknown".into()),
     );
     v.insert("target", pct(target));
+    let measured = b
+        .cut
+        .as_ref()
+        .map_or_else(|| "an unknown amount".into(), interval);
+    let mut situation = if b.verdict.pass {
+        format!(
+            "Your scheduler passed: it cut the makespan by {measured}, and {} is required.",
+            pct(target)
+        )
+    } else {
+        format!(
+            "Your scheduler is not fast enough: it cut the makespan by {measured} where {} is              required.",
+            pct(target)
+        )
+    };
+    if let Some(c) = last
+        .and_then(|r| r.contribution.as_ref())
+        .filter(|c| !c.is_own())
+    {
+        situation.push_str(&format!(
+            " But its code is {}: the policy is not yours yet.",
+            c.describe()
+        ));
+    }
+    if let (Some(h), Some(r)) = (b.vs_incumbent.as_ref(), last) {
+        situation.push_str(&format!(
+            " Run head to head against the scheduler it had to beat, it cut the makespan by {}              ({}).",
+            interval(h),
+            if r.beat_incumbent == Some(true) {
+                "better"
+            } else {
+                "not shown to be better"
+            }
+        ));
+    }
+    v.insert("situation", situation);
     v.insert(
         "best_cut",
         b.bound
@@ -361,6 +489,7 @@ fn bench_options(
         include: Vec::new(),
         settings: Vec::new(),
         attach_cpu: None,
+        incumbent: None,
     }
 }
 
@@ -460,12 +589,21 @@ enum Checked {
 
 /// How a round ended.
 enum RoundEnd {
-    /// A candidate passed the benchmark verdict.
+    /// A candidate of the model's own passed the benchmark verdict: done.
     Passed,
-    /// Verified, but the benchmark said no: the numbers go to the next round.
-    BelowTarget(Box<CaseBench>),
+    /// Verified and benchmarked, but either below the target or not the model's own code (a
+    /// copy of the reference, or its constants changed): the numbers go to the next round,
+    /// which has to beat this one head to head.
+    Improve(Box<CaseBench>),
     /// Stop the whole generation, with the reason in `Generation::reason`.
     Stop,
+}
+
+/// A candidate that passed the benchmark verdict: what the loop would keep.
+struct Kept {
+    round: u32,
+    file: PathBuf,
+    bench: CaseBench,
 }
 
 /// The loop's state: the conversation with the model and the record of what happened.
@@ -474,6 +612,10 @@ struct Loop<'a> {
     provider: &'a dyn ChatProvider,
     conv: Conversation,
     gen: Generation,
+    /// The best candidate so far that passed the verdict.
+    kept: Option<Kept>,
+    /// The scheduler the next round must beat: the kept one, else the last benchmarked one.
+    incumbent: Option<PathBuf>,
 }
 
 impl Loop<'_> {
@@ -626,15 +768,20 @@ impl Loop<'_> {
         self.provider.chat(&self.conv)
     }
 
-    /// Benchmark a verified candidate against the default scheduler and its ablation.
+    /// Benchmark a verified candidate against the default scheduler, its ablation and the
+    /// scheduler it has to beat.
     fn benchmark(&mut self, candidate: &Path, round: u32) -> Result<CaseBench> {
         (self.set.say)(&format!(
-            "round {round}: benchmarking against the default scheduler{} ({} runs per arm)",
+            "round {round}: benchmarking against the default scheduler{}{} ({} runs per arm)",
             if self.set.opts.ablation {
-                " and its own ablation"
+                ", its own ablation"
             } else {
                 ""
             },
+            self.incumbent
+                .as_ref()
+                .map(|i| format!(" and, head to head, {}", i.display()))
+                .unwrap_or_default(),
             self.set.opts.runs
         ));
         let t = Instant::now();
@@ -648,6 +795,7 @@ impl Loop<'_> {
             },
         );
         bench_opts.classes = Some(self.set.prepared.classes().clone());
+        bench_opts.incumbent = self.incumbent.clone();
         let bench_dir = self.set.run_dir.join(format!("bench-r{round}"));
         let result = driver::run(
             self.set.paths,
@@ -712,19 +860,74 @@ impl Loop<'_> {
         }
         let bench = self.benchmark(&candidate, round)?;
         (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
-        self.gen.benchmark = Some(bench.clone());
-        self.gen.reason = bench.verdict.reason.clone();
-        if bench.verdict.pass {
-            self.gen.final_source = Some(std::fs::read_to_string(&candidate)?);
-            self.save()?;
-            return Ok(RoundEnd::Passed);
+        self.judge(round, candidate, bench)
+    }
+
+    /// After a round's benchmark: keep the candidate if it passed and beat what was kept
+    /// (head to head), and say whether another round should try to do better.
+    fn judge(&mut self, round: u32, candidate: PathBuf, bench: CaseBench) -> Result<RoundEnd> {
+        let contribution = self
+            .gen
+            .attempts
+            .last()
+            .and_then(|a| a.contribution.clone());
+        let had_incumbent = self.incumbent.is_some();
+        self.gen.rounds.push(RoundRecord {
+            round,
+            candidate: candidate.display().to_string(),
+            contribution: contribution.clone(),
+            pass: bench.verdict.pass,
+            cut: bench.cut,
+            incumbent: bench.incumbent_path.clone(),
+            vs_incumbent: bench.vs_incumbent,
+            beat_incumbent: bench.beats_incumbent(),
+        });
+        if !bench.verdict.pass {
+            if let Some(last) = self.gen.attempts.last_mut() {
+                last.outcome = AttemptOutcome::BelowTarget;
+                last.detail = bench.verdict.reason.clone();
+            }
         }
-        if let Some(last) = self.gen.attempts.last_mut() {
-            last.outcome = AttemptOutcome::BelowTarget;
-            last.detail = bench.verdict.reason.clone();
+        // A later round replaces what is kept only by beating it head to head.
+        let replaces = bench.verdict.pass
+            && match &self.kept {
+                None => true,
+                Some(_) => bench.beats_incumbent() == Some(true),
+            };
+        if replaces {
+            self.kept = Some(Kept {
+                round,
+                file: candidate.clone(),
+                bench: bench.clone(),
+            });
+        }
+        match &self.kept {
+            Some(k) => {
+                self.gen.benchmark = Some(k.bench.clone());
+                self.gen.final_source = Some(std::fs::read_to_string(&k.file)?);
+                self.gen.kept_round = Some(k.round);
+                self.incumbent = Some(k.file.clone());
+            }
+            None => {
+                self.gen.benchmark = Some(bench.clone());
+                self.incumbent = Some(candidate.clone());
+            }
+        }
+        self.gen.reason = bench.verdict.reason.clone();
+        if had_incumbent && self.kept.as_ref().is_some_and(|k| k.round != round) {
+            self.gen.reason = format!(
+                "{}; kept round {}'s scheduler",
+                self.gen.reason,
+                self.kept.as_ref().map_or(0, |k| k.round)
+            );
         }
         self.save()?;
-        Ok(RoundEnd::BelowTarget(Box::new(bench)))
+        let own = contribution.as_ref().is_none_or(Contribution::is_own);
+        Ok(if bench.verdict.pass && own {
+            RoundEnd::Passed
+        } else {
+            RoundEnd::Improve(Box::new(bench))
+        })
     }
 }
 
@@ -803,6 +1006,8 @@ pub fn generate_case(
         verified: None,
         run_dir: run_dir.display().to_string(),
         final_source: None,
+        rounds: Vec::new(),
+        kept_round: None,
     };
     let tracer = if classes.is_empty() {
         None
@@ -836,6 +1041,8 @@ pub fn generate_case(
         provider,
         conv: Conversation::new(system, user),
         gen,
+        kept: None,
+        incumbent: None,
     };
     if !p.task_classes.separable {
         // A scheduler cannot run the long task first if nothing tells it which one that is.
@@ -846,12 +1053,10 @@ pub fn generate_case(
     for round in 1..=opts.max_rounds {
         match lp.round(round)? {
             RoundEnd::Passed | RoundEnd::Stop => break,
-            RoundEnd::BelowTarget(bench) => {
+            RoundEnd::Improve(bench) => {
                 if round < opts.max_rounds && !crate::interrupt::requested() {
-                    let text = lp
-                        .set
-                        .improve
-                        .render(&improve_values(&bench, opts.target))?;
+                    let values = improve_values(&bench, opts.target, lp.gen.rounds.last());
+                    let text = lp.set.improve.render(&values)?;
                     lp.conv.push_request(Purpose::Improve, text);
                 }
             }
