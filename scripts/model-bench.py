@@ -3,8 +3,10 @@
 
 Each run is `schedgen generate --test CASE --provider openai --seed I` in a throw-away root
 (the checkout's library is never touched), by default with `--verify-only` (stop at the first
-verified candidate). With `--benchmark`, runs go on to the benchmark verdict (and, below target,
-an improvement round). Prints one table per reply stage and per run, as Markdown.
+verified candidate). With `--benchmark`, runs go on to the benchmark verdict and, when the candidate
+is below target or a copy of the reference, an improvement round that runs head to head against
+it. Options after `--` go to `generate` as they are (for example the benchmark's sizes). Prints,
+as Markdown, one table per reply stage, one per run, and with `--benchmark` one of the rounds.
 
     eval "$(bash scripts/local-llm.sh env)"
     python3 scripts/model-bench.py --cases ctest_suite,same_binary_args --n 6
@@ -48,6 +50,7 @@ def run_one(exe, case, seed, args, out_dir):
         cmd += ["--model", args.model]
     if not args.benchmark:
         cmd += ["--verify-only", "--verify-duration", "4"]
+    cmd += args.generate_args
     t = time.time()
     p = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     wall = time.time() - t
@@ -87,6 +90,7 @@ def main():
     ap.add_argument("--base-url")
     ap.add_argument("--model")
     ap.add_argument("--out", default=None, help="keep the runs here (default: a temp dir)")
+    ap.add_argument("generate_args", nargs="*", help="after --: more options for generate")
     args = ap.parse_args()
     exe = REPO / "target/release/schedgen"
     if not exe.exists():
@@ -151,7 +155,32 @@ def main():
         mean_first = f"{sum(verified) / len(verified):.1f}" if verified else "–"
         print(f"| {case} | {len(rs)} | {pct(len(verified), len(rs))} | {mean_first} | "
               f"{pct(own, len(rs))} | {bench} | {sum(g['_wall_s'] for g in rs) / len(rs):.0f} |")
+    if args.benchmark:
+        print_rounds(args, runs)
     print(f"\nruns kept in {out_dir}")
+
+
+def cut_text(c):
+    if not c:
+        return "–"
+    return f"{100 * c['cut']:.1f}% [{100 * c['ci_low']:.1f}, {100 * c['ci_high']:.1f}]"
+
+
+def print_rounds(args, runs):
+    """Every benchmarked round: what the model contributed, the verdict, and head to head."""
+    print()
+    print("| case | seed | round | candidate | cut vs default | verdict | vs the round before, "
+          "head to head | kept |")
+    print("|---|---|---|---|---|---|---|---|")
+    for case, seed, g in runs:
+        for r in g.get("rounds", []):
+            kind = (r.get("contribution") or {}).get("kind", "?")
+            beat = r.get("beat_incumbent")
+            h2h = "–" if r.get("incumbent") is None else (
+                f"{cut_text(r.get('vs_incumbent'))} ({'beat' if beat else 'not shown better'})")
+            print(f"| {case} | {seed} | {r['round']} | {kind} | {cut_text(r.get('cut'))} | "
+                  f"{'PASS' if r['pass'] else 'FAIL'} | {h2h} | "
+                  f"{'yes' if g.get('kept_round') == r['round'] else ''} |")
 
 
 if __name__ == "__main__":
