@@ -89,12 +89,15 @@ def main():
     ap.add_argument("--benchmark", action="store_true", help="go on to the benchmark verdict")
     ap.add_argument("--base-url")
     ap.add_argument("--model")
+    ap.add_argument("--exe", default=None, help="the schedgen binary [target/release/schedgen]")
     ap.add_argument("--out", default=None, help="keep the runs here (default: a temp dir)")
     ap.add_argument("generate_args", nargs="*", help="after --: more options for generate")
     args = ap.parse_args()
-    exe = REPO / "target/release/schedgen"
+    # A copy of its own (--exe) lets a rebuild of the checkout go on during a long measurement:
+    # the VM boots the schedgen binary the run started with.
+    exe = pathlib.Path(args.exe) if args.exe else REPO / "target/release/schedgen"
     if not exe.exists():
-        sys.exit("build first: cargo build --release")
+        sys.exit(f"{exe} does not exist: build first (cargo build --release)")
     out_dir = pathlib.Path(args.out or tempfile.mkdtemp(prefix="schedgen-model-bench-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     model = args.model or os.environ.get("SCHEDGEN_MODEL", "?")

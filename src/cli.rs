@@ -572,6 +572,17 @@ pub struct ComparisonArgs {
     /// it the verdict cannot say whether the cut comes from knowing the long task.
     #[arg(long)]
     pub no_ablation: bool,
+
+    /// Stop a case after this many runs per arm once more runs cannot change its verdict
+    /// (the cut's whole 95% interval above the target, or below it); `--runs` is the most.
+    /// Set it to `--runs` to always run them all.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub min_runs: usize,
+
+    /// Seed of the arms' order within each round (randomised blocks) [default: the clock;
+    /// the report records it].
+    #[arg(long, value_name = "N")]
+    pub order_seed: Option<u64>,
 }
 
 impl ComparisonArgs {

@@ -80,6 +80,11 @@ pub struct BenchOptions {
     /// A scheduler to run head to head with the candidate, with the same knowledge (source or
     /// object): the accepted one it would replace, or the previous round's.
     pub incumbent: Option<PathBuf>,
+    /// A case may stop after this many runs per arm once its verdict is settled (`runs` is
+    /// the most).
+    pub min_runs: usize,
+    /// Seed of the arms' order in each round; drawn from the clock when not given.
+    pub order_seed: Option<u64>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -195,11 +200,22 @@ pub fn run(
         }
     }
 
+    let order_seed = opts.order_seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64 % 1_000_000)
+    });
+    let min_runs = opts.min_runs.clamp(2, opts.runs.max(2)).min(opts.runs);
     let bench_job = BenchJob {
         cases: jobs,
         runs: opts.runs,
         warmup: opts.warmup,
         measure_bound: true,
+        order_seed,
+        stop_early: (min_runs < opts.runs).then_some(job::StopEarly {
+            min_runs,
+            target: opts.target,
+        }),
     };
     let (raws, vm_error) = if bench_job.cases.is_empty() {
         (Vec::new(), None)
@@ -244,6 +260,8 @@ pub fn run(
         kernel_release,
         cpus: measured_cpus,
         runs_per_arm: opts.runs,
+        min_runs,
+        order_seed,
         warmup: opts.warmup,
         target: opts.target,
         cases: out,

@@ -48,6 +48,21 @@ pub struct BenchJob {
     pub warmup: usize,
     /// Whether to time a short and the long task alone first.
     pub measure_bound: bool,
+    /// Seed of the order of the arms within each round (recorded in the results).
+    #[serde(default)]
+    pub order_seed: u64,
+    /// Stop a case once the verdict is settled, after at least this many runs per arm
+    /// (`runs` is the most); `None` always runs `runs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_early: Option<StopEarly>,
+}
+
+/// When a case may stop before `runs` rounds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct StopEarly {
+    pub min_runs: usize,
+    /// The verdict's target cut.
+    pub target: f64,
 }
 
 /// What the job found for one case (statistics are computed on the host).
@@ -59,6 +74,9 @@ pub struct CaseRaw {
     pub error: Option<String>,
     pub cpus: usize,
     pub kernel_release: String,
+    /// Why the case stopped before its last round, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
 }
 
 /// Drop clean page-cache pages so every run reads its inputs the same way.
@@ -192,11 +210,16 @@ fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
     }
 }
 
-/// The arms of round `round`, rotated each round so that no arm always runs first (after a
-/// reboot, a cache drop) or right after the same other arm.
-pub fn round_order(arms: &[Arm], round: usize) -> Vec<Arm> {
-    let k = arms.len().max(1);
-    (0..arms.len()).map(|i| arms[(i + round) % k]).collect()
+/// The arms of round `round`: randomised blocks. Each round runs every arm once, in an order
+/// drawn from `seed` and the round, so that no arm always runs first (after a reboot, a cache
+/// drop) or right after the same other arm, and the same seed gives the same schedule.
+pub fn round_order(arms: &[Arm], round: usize, seed: u64) -> Vec<Arm> {
+    let mut rng = crate::stats::SplitMix(seed ^ (round as u64).wrapping_mul(0xA24B_AED4_963E_E407));
+    let mut order = arms.to_vec();
+    for i in (1..order.len()).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order
 }
 
 fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str)) -> CaseRaw {
@@ -207,6 +230,7 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
         error: None,
         cpus: crate::system::cpu_count(),
         kernel_release: crate::system::kernel_release(),
+        stopped_early: None,
     };
     if bench.measure_bound {
         progress("timing one short and the long task alone");
@@ -231,7 +255,20 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
     let mut order = 0;
     'rounds: for round in 0..rounds {
         let warmup = round < bench.warmup;
-        for arm in round_order(&arms, round) {
+        if let Some(rule) = bench.stop_early {
+            let measured = round.saturating_sub(bench.warmup);
+            if !warmup && measured >= rule.min_runs && measured < bench.runs {
+                if let Some(why) = super::summarize::settled(&raw.runs, rule.target) {
+                    progress(&format!(
+                        "settled after {measured} runs per arm (of at most {}): {why}",
+                        bench.runs
+                    ));
+                    raw.stopped_early = Some(format!("after {measured} runs per arm: {why}"));
+                    break 'rounds;
+                }
+            }
+        }
+        for arm in round_order(&arms, round, bench.order_seed) {
             if crate::interrupt::requested() {
                 raw.error = Some("interrupted".into());
                 break 'rounds;

@@ -42,8 +42,19 @@ pub fn render(r: &BenchResult) -> String {
         (
             "Runs",
             format!(
-                "{} per arm, default and custom alternating, after {} warm-up pair(s)",
-                r.runs_per_arm, r.warmup
+                "{} per arm{}, the arms in randomised order within each round (seed {}), after \
+                 {} warm-up round(s)",
+                r.runs_per_arm,
+                if r.min_runs > 0 && r.min_runs < r.runs_per_arm {
+                    format!(
+                        " at most (a case stops from {} once its verdict is settled)",
+                        r.min_runs
+                    )
+                } else {
+                    String::new()
+                },
+                r.order_seed,
+                r.warmup
             ),
         ),
         ("Target cut", pct(r.target)),

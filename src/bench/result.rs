@@ -163,6 +163,9 @@ pub struct CaseBench {
     /// Share of the best possible cut the scheduler reached (cut / bound.best_cut).
     pub captured: Option<f64>,
     pub verdict: Verdict,
+    /// Why the case stopped before its last round (the verdict was settled), when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
     /// A failure that stopped this case (setup, load, VM...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -203,6 +206,13 @@ pub struct BenchResult {
     /// CPUs the workloads ran on (vCPUs in the VM).
     pub cpus: usize,
     pub runs_per_arm: usize,
+    /// The fewest runs per arm a case may stop at once its verdict is settled (equal to
+    /// `runs_per_arm` when every case runs them all).
+    #[serde(default)]
+    pub min_runs: usize,
+    /// Seed of the arms' order within each round.
+    #[serde(default)]
+    pub order_seed: u64,
     pub warmup: usize,
     pub target: f64,
     pub cases: Vec<CaseBench>,

@@ -119,6 +119,60 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
     }
 }
 
+/// Whether more runs could still change the verdict: `Some(why)` when it is settled. PASS is
+/// settled when the cut's whole interval is at or above the target, the cut against the
+/// ablation (if it runs) is above zero, and the head-to-head interval against the incumbent
+/// (if it runs) excludes zero; FAIL when even the interval's top is below the target, or the
+/// cut against the ablation cannot be above zero. Intervals are Welch's t at these run counts,
+/// so at 3 runs only clear cases settle.
+pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
+    let d = makespans(runs, Arm::Default);
+    let c = makespans(runs, Arm::Custom);
+    let interval = |a: &[f64], b: &[f64]| {
+        let e = stats::cut(a, b);
+        (e.method != IntervalMethod::None && e.ci_low.is_finite()).then_some(e)
+    };
+    let cut = interval(&d, &c)?;
+    let has = |arm: Arm| runs.iter().any(|r| r.arm == arm);
+    let policy = if has(Arm::Ablation) {
+        Some(interval(&makespans(runs, Arm::Ablation), &c)?)
+    } else {
+        None
+    };
+    let head = if has(Arm::Incumbent) {
+        Some(interval(&makespans(runs, Arm::Incumbent), &c)?)
+    } else {
+        None
+    };
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    if cut.ci_high < target {
+        return Some(format!(
+            "FAIL: the cut's interval [{}, {}] lies below the {} target",
+            pct(cut.ci_low),
+            pct(cut.ci_high),
+            pct(target)
+        ));
+    }
+    if let Some(p) = policy.filter(|p| p.ci_high <= 0.0) {
+        return Some(format!(
+            "FAIL: against its ablation [{}, {}], not above zero",
+            pct(p.ci_low),
+            pct(p.ci_high)
+        ));
+    }
+    let pass = cut.ci_low >= target
+        && policy.is_none_or(|p| p.ci_low > 0.0)
+        && head.is_none_or(|h| h.ci_low > 0.0 || h.ci_high < 0.0);
+    pass.then(|| {
+        format!(
+            "PASS: the cut's interval [{}, {}] lies above the {} target",
+            pct(cut.ci_low),
+            pct(cut.ci_high),
+            pct(target)
+        )
+    })
+}
+
 fn classifier_summary(runs: &[RunSample]) -> Option<ClassifierSummary> {
     let measured: Vec<&ClassifierRun> = runs
         .iter()
@@ -181,6 +235,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
             reason: String::new(),
         },
         error: raw.error,
+        stopped_early: raw.stopped_early,
     };
     bench.verdict = verdict(&bench, target);
     if let Some(h) = head_to_head(&bench) {
@@ -217,6 +272,7 @@ pub fn failed(meta: CaseMeta, error: String) -> CaseBench {
         error: Some(error),
         cpus: 0,
         kernel_release: String::new(),
+        stopped_early: None,
     };
     summarize(raw, meta, 0.0)
 }
@@ -274,6 +330,7 @@ mod tests {
             error: None,
             cpus: 2,
             kernel_release: String::new(),
+            stopped_early: None,
         }
     }
 
@@ -345,6 +402,25 @@ mod tests {
             summarize(raw(&[(10.0, 6.8), (10.1, 6.9)]), meta(), 0.3).beats_incumbent(),
             None
         );
+    }
+
+    #[test]
+    fn settles_only_clear_cases() {
+        // A clear 32% cut against a 20% target, three runs each: settled PASS.
+        let clear = raw(&[(10.0, 6.8), (10.1, 6.85), (9.9, 6.75)]);
+        let why = settled(&clear.runs, 0.20).expect("settled");
+        assert!(why.starts_with("PASS"), "{why}");
+        // The same runs against a 31% target: the interval straddles it, keep measuring.
+        assert_eq!(settled(&clear.runs, 0.31), None);
+        // Against a 50% target even the top of the interval is below: settled FAIL.
+        assert!(settled(&clear.runs, 0.50).unwrap().starts_with("FAIL"));
+        // Noise: not settled either way.
+        let noisy = raw(&[(10.0, 6.0), (14.0, 9.0), (8.0, 8.5)]);
+        assert_eq!(settled(&noisy.runs, 0.20), None);
+        // Only the warm-ups: nothing to decide on.
+        let mut warm = raw(&[]);
+        warm.runs.truncate(2);
+        assert_eq!(settled(&warm.runs, 0.20), None);
     }
 
     #[test]

@@ -240,12 +240,18 @@ pub fn cells(c: &CaseBench) -> Cells {
 /// The line above the table: where and how the benchmark ran.
 pub fn heading(r: &BenchResult) -> String {
     format!(
-        "{} · kernel {} · {} CPUs · {} runs per arm + {} warm-up · target cut {}",
+        "{} · kernel {} · {} CPUs · {} runs per arm{} + {} warm-up · order seed {} · target cut {}",
         r.place,
         r.kernel_release,
         r.cpus,
         r.runs_per_arm,
+        if r.min_runs > 0 && r.min_runs < r.runs_per_arm {
+            format!(" (from {} when settled)", r.min_runs)
+        } else {
+            String::new()
+        },
         r.warmup,
+        r.order_seed,
         pct(r.target)
     )
 }

@@ -56,6 +56,8 @@ pub fn run(
         include: args.build.include.clone(),
         settings: args.knobs.set.clone(),
         attach_cpu: args.knobs.attach_cpu,
+        min_runs: args.comparison.min_runs,
+        order_seed: args.comparison.order_seed,
         incumbent: args
             .incumbent
             .as_ref()

@@ -86,6 +86,8 @@ pub fn run(
         short_target_s: args.comparison.short_target,
         long_cap_s: args.comparison.long_cap,
         ablation: !args.comparison.no_ablation,
+        min_runs: args.comparison.min_runs,
+        order_seed: args.comparison.order_seed,
         dialect: if args.dialect == "scx" {
             Dialect::Scx
         } else {

@@ -70,6 +70,9 @@ pub struct GenerateOptions {
     pub long_cap_s: f64,
     /// Benchmark the candidate's ablation too (and require it to beat it).
     pub ablation: bool,
+    /// A benchmark may stop after this many runs per arm once its verdict is settled.
+    pub min_runs: usize,
+    pub order_seed: Option<u64>,
     /// The dialect the prompt asks for (and the offline synthesiser writes).
     pub dialect: Dialect,
     /// Stop at the first verified candidate: no benchmark, nothing kept.
@@ -490,6 +493,8 @@ fn bench_options(
         settings: Vec::new(),
         attach_cpu: None,
         incumbent: None,
+        min_runs: opts.min_runs,
+        order_seed: opts.order_seed,
     }
 }
 
