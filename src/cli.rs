@@ -453,6 +453,13 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "FILE")]
     pub incumbent: Option<PathBuf>,
 
+    /// Production sched_ext schedulers to run as arms of their own, by scx's short name
+    /// (`bpfland,lavd`): installed once with `cargo install` into schedgen's cache, run as
+    /// their own processes with their default options, checked enabled before and after
+    /// every run. The report gives each one's cut and the candidate's cut against it.
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub against: Vec<String>,
+
     /// Measured runs per arm.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub runs: u64,

@@ -605,6 +605,7 @@ mod tests {
                 incumbent: Default::default(),
                 incumbent_path: None,
                 vs_incumbent: None,
+                production: Vec::new(),
                 stopped_early: None,
                 classifier: None,
                 captured: None,

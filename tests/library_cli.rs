@@ -159,6 +159,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             incumbent: Default::default(),
             incumbent_path: None,
             vs_incumbent: None,
+            production: Vec::new(),
             stopped_early: None,
             classifier: None,
             captured: None,

@@ -338,6 +338,7 @@ fn timeline_panel(
         Arm::Custom => ("custom", CUSTOM_SHORT),
         Arm::Ablation => ("ablation", ABLATION_SHORT),
         Arm::Incumbent => ("incumbent", INCUMBENT_SHORT),
+        Arm::Production(_) => ("production", INCUMBENT_SHORT),
     };
     let caption = match run {
         Some(r) if r.scheduler == name => {

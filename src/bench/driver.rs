@@ -85,6 +85,8 @@ pub struct BenchOptions {
     pub min_runs: usize,
     /// Seed of the arms' order in each round; drawn from the clock when not given.
     pub order_seed: Option<u64>,
+    /// Production schedulers (scx's short names) to run as arms of their own.
+    pub against: Vec<String>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -166,6 +168,19 @@ pub fn run(
         Place::Host => crate::system::cpu_count(),
     };
     let (kernel_release, kernel_dir) = target_headers(place, opts.kernel.as_deref())?;
+    let production = opts
+        .against
+        .iter()
+        .map(|name| super::production::ensure(name, progress))
+        .collect::<Result<Vec<_>>>()?;
+    for p in &production {
+        progress(&format!(
+            "{} {} ({}) runs as an arm of its own, with its default options",
+            p.binary_name,
+            p.version,
+            p.binary.display()
+        ));
+    }
 
     let mut jobs: Vec<CaseJob> = Vec::new();
     let mut metas: BTreeMap<String, CaseMeta> = BTreeMap::new();
@@ -187,9 +202,12 @@ pub fn run(
             scale: 1.0,
             long_scale: 1.0,
             incumbent: None,
+            production: Vec::new(),
         };
+        meta.production = production.clone();
         match prepare_case(paths, case, opts, cpus, &kernel_dir, &mut meta, progress) {
-            Ok(job) => {
+            Ok(mut job) => {
+                job.production = production.clone();
                 metas.insert(case.id.clone(), meta);
                 jobs.push(job);
             }
@@ -346,6 +364,7 @@ fn prepare_case(
         knowledge,
         ablation: opts.ablation,
         incumbent,
+        production: Vec::new(),
     })
 }
 
@@ -393,6 +412,18 @@ pub fn size_and_prepare(
                 s.predicted.best_cut * 100.0,
                 s.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
             ));
+            if s.predicted.best_cut < opts.target {
+                // Say it before the runs are spent: only costs the CPU-time model does not
+                // count (crowding, start-up) could carry a scheduler to the target here.
+                progress(&format!(
+                    "{}: warning: at these sizes the best possible cut ({:.1}%) is below the {:.0}% \
+                     target; a PASS needs gains the CPU-time model does not predict \
+                     (raise --long-cap or --short-target for more room)",
+                    case.id,
+                    s.predicted.best_cut * 100.0,
+                    opts.target * 100.0
+                ));
+            }
             req.scale = s.scale;
             req.long_scale = s.long_scale;
         }

@@ -22,9 +22,7 @@ fn tasks(arm: Arm, makespan: f64) -> Vec<TaskTime> {
             let end_s = match (arm, long) {
                 (_, true) => makespan,
                 (Arm::Default, false) => makespan * (0.55 + 0.004 * index as f64),
-                (Arm::Custom | Arm::Ablation | Arm::Incumbent, false) => {
-                    makespan * (0.2 + 0.019 * index as f64)
-                }
+                (_, false) => makespan * (0.2 + 0.019 * index as f64),
             };
             TaskTime {
                 index,
@@ -105,6 +103,7 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
         incumbent: Default::default(),
         incumbent_path: None,
         vs_incumbent: None,
+        production: Vec::new(),
         stopped_early: None,
         classifier: None,
         captured,
@@ -169,6 +168,7 @@ pub(crate) fn bench() -> BenchResult {
         incumbent: Default::default(),
         incumbent_path: None,
         vs_incumbent: None,
+        production: Vec::new(),
         stopped_early: None,
         classifier: None,
         captured: None,

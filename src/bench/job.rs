@@ -13,6 +13,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::production::{Production, Running};
 use super::result::{Arm, Bound, RunSample, SchedulerRef, TaskTime};
 use crate::bpf::session::{Knowledge, Session};
 use crate::case::SHORT_TASKS;
@@ -38,6 +39,9 @@ pub struct CaseJob {
     /// Also run this compiled scheduler, with the same knowledge: the one to beat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incumbent: Option<PathBuf>,
+    /// Production schedulers to run as arms of their own, with their default options.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub production: Vec<Production>,
 }
 
 /// The whole measuring job.
@@ -187,6 +191,61 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
     })
 }
 
+/// One run under a production scheduler: start it, confirm the kernel runs it, run, confirm it
+/// is still there, stop it. An error means it could not even start.
+fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<RunSample> {
+    let p = job
+        .production
+        .get(i as usize)
+        .context("no such production scheduler")?;
+    let log = std::env::temp_dir().join(format!("{}-{order}.log", p.binary_name));
+    let mut running = Running::start(p, &log)?;
+    let ops = running.ops.clone();
+    let r = run_case(&job.request, &|_| {});
+    let stayed = running.still_running();
+    let tail = running.log_tail(5);
+    let stopped = running.stop();
+    let invalid_reason = if !stayed {
+        Some(format!(
+            "{} stopped running during the run:\n{tail}",
+            p.binary_name
+        ))
+    } else if let Err(e) = &stopped {
+        Some(format!("{e:#}"))
+    } else if r.status != RunStatus::Success {
+        Some(format!(
+            "run {}: {}",
+            r.status.as_str(),
+            r.error.clone().unwrap_or_default()
+        ))
+    } else {
+        None
+    };
+    Ok(RunSample {
+        arm: Arm::Production(i),
+        order,
+        warmup,
+        makespan_s: r.makespan_s,
+        scheduler: format!("sched_ext:{ops}"),
+        valid: invalid_reason.is_none(),
+        invalid_reason,
+        exit: None,
+        classifier: None,
+        tasks: task_times(&r),
+    })
+}
+
+/// What the progress line calls an arm.
+fn arm_name(job: &CaseJob, arm: Arm) -> String {
+    match arm {
+        Arm::Production(i) => job
+            .production
+            .get(i as usize)
+            .map_or_else(|| "production".into(), |p| p.name.clone()),
+        _ => arm.label().to_string(),
+    }
+}
+
 fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
     let r = run_case(&job.request, &|_| {});
     let invalid_reason = (r.status != RunStatus::Success).then(|| {
@@ -249,6 +308,7 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
     if job.incumbent.is_some() {
         arms.push(Arm::Incumbent);
     }
+    arms.extend((0..job.production.len()).map(|i| Arm::Production(i as u8)));
     let rounds = bench.warmup + bench.runs;
     let total = arms.len() * rounds;
     let runs_started = Instant::now();
@@ -276,6 +336,13 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
             drop_caches();
             let sample = match arm {
                 Arm::Default => default_run(job, order, warmup),
+                Arm::Production(i) => match production_run(job, i, order, warmup) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        raw.error = Some(format!("{}: {e:#}", arm_name(job, arm)));
+                        break 'rounds;
+                    }
+                },
                 _ => match scheduler_run(job, arm, order, warmup) {
                     Ok(s) => s,
                     Err(e) => {
@@ -287,9 +354,9 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
             let per_run = runs_started.elapsed().as_secs_f64() / (order + 1) as f64;
             let eta = per_run * (total - order - 1) as f64;
             progress(&format!(
-                "run {}/{total} {:<8}{}: {:.3} s{}{} · case done in ~{:.0}m{:02.0}s",
+                "run {}/{total} {:<9}{}: {:.3} s{}{} · case done in ~{:.0}m{:02.0}s",
                 order + 1,
-                arm.label(),
+                arm_name(job, arm),
                 if warmup { " (warm-up)" } else { "" },
                 sample.makespan_s,
                 sample

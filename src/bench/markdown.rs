@@ -153,6 +153,9 @@ fn case_section(s: &mut String, c: &CaseBench) {
     if let Some(line) = table::incumbent_line(c) {
         let _ = writeln!(s, "- {}", cell(&line));
     }
+    for line in table::production_lines(c) {
+        let _ = writeln!(s, "- {}", cell(&line));
+    }
     if c.long_scale == 1.0 {
         let _ = writeln!(s, "- Scale: {}", c.scale);
     } else {

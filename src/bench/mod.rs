@@ -9,6 +9,7 @@ pub mod driver;
 pub mod export;
 pub mod job;
 pub mod markdown;
+pub mod production;
 pub mod result;
 pub mod sizing;
 pub mod summarize;

@@ -28,6 +28,9 @@ pub enum Arm {
     /// The scheduler the candidate has to beat (the accepted one, or the previous round's),
     /// with the same knowledge, interleaved in the same boot: a head-to-head comparison.
     Incumbent,
+    /// A production sched_ext scheduler (`CaseJob::production[i]`), run as its own process
+    /// with its default options: what a user would pick instead.
+    Production(u8),
 }
 
 impl Arm {
@@ -37,6 +40,7 @@ impl Arm {
             Arm::Custom => "custom",
             Arm::Ablation => "ablation",
             Arm::Incumbent => "incumbent",
+            Arm::Production(_) => "production",
         }
     }
 }
@@ -53,6 +57,19 @@ pub struct SchedulerRef {
     /// The task classes the classifier used (learned at the benchmarked sizes).
     #[serde(default, skip_serializing_if = "ClassSet::is_empty")]
     pub classes: ClassSet,
+}
+
+/// A production scheduler's arm: which one, its makespans, its cut against the default, and
+/// the candidate's cut against it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProductionArm {
+    pub name: String,
+    pub version: String,
+    pub stats: ArmStats,
+    /// `1 − production/default`.
+    pub cut: Option<CutEstimate>,
+    /// `1 − custom/production`: positive when the candidate is faster.
+    pub candidate_vs: Option<CutEstimate>,
 }
 
 /// One task's timing in one run.
@@ -157,6 +174,9 @@ pub struct CaseBench {
     /// The candidate against the incumbent, head to head (`1 − custom/incumbent`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_incumbent: Option<CutEstimate>,
+    /// The production schedulers that ran beside it, in `Arm::Production` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub production: Vec<ProductionArm>,
     /// The classifier, over the candidate's measured runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<ClassifierSummary>,

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use super::job::CaseRaw;
-use super::result::{Arm, CaseBench, ClassifierSummary, RunSample, SchedulerRef, Verdict};
+use super::result::{
+    Arm, CaseBench, ClassifierSummary, ProductionArm, RunSample, SchedulerRef, Verdict,
+};
 use crate::classify::tracer::ClassifierRun;
 use crate::stats::{self, IntervalMethod};
 
@@ -22,6 +24,8 @@ pub struct CaseMeta {
     pub long_scale: f64,
     /// The incumbent's source, when one ran beside the candidate.
     pub incumbent: Option<String>,
+    /// The production schedulers that ran beside it.
+    pub production: Vec<super::production::Production>,
 }
 
 fn makespans(runs: &[RunSample], arm: Arm) -> Vec<f64> {
@@ -39,7 +43,13 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
     if let Some(e) = &c.error {
         return fail(e.lines().next().unwrap_or("error").to_string());
     }
-    if let Some(bad) = c.runs.iter().find(|r| !r.valid) {
+    // A production scheduler's failed run is its own problem (reported with its arm), not the
+    // candidate's.
+    if let Some(bad) = c
+        .runs
+        .iter()
+        .find(|r| !r.valid && !matches!(r.arm, Arm::Production(_)))
+    {
         return fail(format!(
             "invalid {} run {}: {}",
             bad.arm.label(),
@@ -205,6 +215,21 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
     let policy_cut = (!a.is_empty() && !c.is_empty()).then(|| stats::cut(&a, &c));
     let skeleton_cut = (!d.is_empty() && !a.is_empty()).then(|| stats::cut(&d, &a));
     let vs_incumbent = (!i.is_empty() && !c.is_empty()).then(|| stats::cut(&i, &c));
+    let production = meta
+        .production
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let m = makespans(&raw.runs, Arm::Production(k as u8));
+            ProductionArm {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                stats: stats::describe(&m),
+                cut: (!d.is_empty() && !m.is_empty()).then(|| stats::cut(&d, &m)),
+                candidate_vs: (!m.is_empty() && !c.is_empty()).then(|| stats::cut(&m, &c)),
+            }
+        })
+        .collect();
     let classifier = classifier_summary(&raw.runs);
     let captured = match (&cut, &raw.bound) {
         (Some(cut), Some(b)) if b.model.best_cut > 0.0 => Some(cut.cut / b.model.best_cut),
@@ -228,6 +253,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         incumbent: stats::describe(&i),
         incumbent_path: meta.incumbent,
         vs_incumbent,
+        production,
         classifier,
         captured,
         verdict: Verdict {
@@ -296,6 +322,7 @@ mod tests {
             scale: 1.0,
             long_scale: 1.0,
             incumbent: None,
+            production: Vec::new(),
         }
     }
 

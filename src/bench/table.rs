@@ -30,7 +30,7 @@ const VERDICT_COLUMN: usize = 10;
 /// What each column means, printed under the table and in the report.
 pub const LEGEND: &str = "runs: valid measured runs default/custom/ablation (warm-ups excluded) · \
 default, custom: mean ± σ makespan · cut: 1 − custom/default with its 95% interval \
-(bootstrap from 5 runs per arm, Welch's t below) · p: Mann–Whitney U, two-sided · \
+(Welch's t on the ratio of means; a bootstrap from 20 runs per arm) · p: Mann–Whitney U, two-sided · \
 ablation: the same scheduler with every process in one class (it cannot tell the long task) · \
 policy: 1 − custom/ablation, the part of the cut that knowing the long task gives · \
 best cut: the most any scheduler could cut on these CPUs (the bound) · captured: cut / best cut";
@@ -193,6 +193,25 @@ pub fn incumbent_line(c: &CaseBench) -> Option<String> {
     ))
 }
 
+/// One line per production scheduler that ran: its makespan, its own cut against the default,
+/// and the candidate's cut against it.
+pub fn production_lines(c: &CaseBench) -> Vec<String> {
+    c.production
+        .iter()
+        .map(|p| {
+            format!(
+                "scx_{} {}: {} s over {} runs, cut {} against the default; the candidate against it: {}",
+                p.name,
+                p.version,
+                mean_sd(&p.stats),
+                p.stats.n,
+                cut_cell(p.cut.as_ref()),
+                cut_cell(p.candidate_vs.as_ref())
+            )
+        })
+        .collect()
+}
+
 /// The text of one case's row.
 pub fn cells(c: &CaseBench) -> Cells {
     let measured = c.default.n + c.custom.n > 0;
@@ -310,6 +329,11 @@ pub fn render(r: &BenchResult, color: bool) -> String {
             .map(|n| format!("note: {}: {n}", c.test_id))
             .chain(classifier_line(c).map(|l| format!("{}: {l}", c.test_id)))
             .chain(incumbent_line(c).map(|l| format!("{}: {l}", c.test_id)))
+            .chain(
+                production_lines(c)
+                    .into_iter()
+                    .map(|l| format!("{}: {l}", c.test_id)),
+            )
         {
             for line in wrap(&note, 100) {
                 let _ = writeln!(out, "{line}");

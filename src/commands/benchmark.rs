@@ -57,6 +57,7 @@ pub fn run(
         settings: args.knobs.set.clone(),
         attach_cpu: args.knobs.attach_cpu,
         min_runs: args.comparison.min_runs,
+        against: args.against.clone(),
         order_seed: args.comparison.order_seed,
         incumbent: args
             .incumbent

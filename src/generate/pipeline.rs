@@ -495,6 +495,7 @@ fn bench_options(
         incumbent: None,
         min_runs: opts.min_runs,
         order_seed: opts.order_seed,
+        against: Vec::new(),
     }
 }
 

@@ -156,7 +156,8 @@ pub fn ensure(kernel_release: &str, progress: &dyn Fn(&str)) -> Result<Vec<ScxHe
         .collect()
 }
 
-fn cargo() -> PathBuf {
+/// The cargo to run: the one running us under `cargo run`/`cargo test`, else `cargo` on PATH.
+pub(crate) fn cargo() -> PathBuf {
     std::env::var_os("CARGO")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("cargo"))
