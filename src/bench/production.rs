@@ -68,7 +68,11 @@ pub fn ensure(name: &str, progress: &dyn Fn(&str)) -> Result<Production> {
             "installing {krate} with cargo into {} (once; it compiles the scheduler, several minutes)",
             root.display()
         ));
+        // scx's build runs `clang` for its BPF half; Debian names it clang-19, so point it at
+        // the clang schedgen compiles with.
+        let clang = crate::bpf::compile::find_clang()?;
         let status = Command::new(crate::kernel::scx_headers::cargo())
+            .env("BPF_CLANG", &clang)
             .args(["install", "--locked", "--quiet", "--root"])
             .arg(&root)
             .arg(&krate)
