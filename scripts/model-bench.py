@@ -82,6 +82,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="ctest_suite")
     ap.add_argument("--n", type=int, default=6, help="runs per case")
+    ap.add_argument("--first-seed", type=int, default=1, help="seeds are K, K+1, … [1]")
     ap.add_argument("--max-attempts", type=int, default=3)
     ap.add_argument("--max-rounds", type=int, default=2)
     ap.add_argument("--temperature", type=float, default=0.2)
@@ -105,7 +106,7 @@ def main():
 
     runs = []
     for case in args.cases.split(","):
-        for seed in range(1, args.n + 1):
+        for seed in range(args.first_seed, args.first_seed + args.n):
             g = run_one(exe, case, seed, args, out_dir)
             if g is None:
                 continue
