@@ -740,7 +740,10 @@ impl Loop<'_> {
                 a.outcome = AttemptOutcome::LlmError;
                 a.detail = e.to_string();
                 self.gen.attempts.push(a);
-                self.gen.reason = format!("the model could not be reached: {e}");
+                self.gen.reason = format!(
+                    "the model could not be reached: {e}{}",
+                    self.kept_note(round)
+                );
                 self.save()?;
                 return Ok(None);
             }
@@ -852,8 +855,9 @@ impl Loop<'_> {
         }
         let Some(candidate) = passed else {
             self.gen.reason = format!(
-                "no candidate passed verification in {} attempt(s)",
-                self.set.opts.max_attempts
+                "no candidate passed verification in {} attempt(s){}",
+                self.set.opts.max_attempts,
+                self.kept_note(round)
             );
             self.save()?;
             return Ok(RoundEnd::Stop);
@@ -869,6 +873,14 @@ impl Loop<'_> {
         self.judge(round, candidate, bench)
     }
 
+    /// `; kept round K's scheduler` when an earlier round's candidate is what stays.
+    fn kept_note(&self, round: u32) -> String {
+        match &self.kept {
+            Some(k) if k.round != round => format!("; kept round {}'s scheduler", k.round),
+            _ => String::new(),
+        }
+    }
+
     /// After a round's benchmark: keep the candidate if it passed and beat what was kept
     /// (head to head), and say whether another round should try to do better.
     fn judge(&mut self, round: u32, candidate: PathBuf, bench: CaseBench) -> Result<RoundEnd> {
@@ -877,7 +889,6 @@ impl Loop<'_> {
             .attempts
             .last()
             .and_then(|a| a.contribution.clone());
-        let had_incumbent = self.incumbent.is_some();
         self.gen.rounds.push(RoundRecord {
             round,
             candidate: candidate.display().to_string(),
@@ -919,14 +930,7 @@ impl Loop<'_> {
                 self.incumbent = Some(candidate.clone());
             }
         }
-        self.gen.reason = bench.verdict.reason.clone();
-        if had_incumbent && self.kept.as_ref().is_some_and(|k| k.round != round) {
-            self.gen.reason = format!(
-                "{}; kept round {}'s scheduler",
-                self.gen.reason,
-                self.kept.as_ref().map_or(0, |k| k.round)
-            );
-        }
+        self.gen.reason = format!("{}{}", bench.verdict.reason, self.kept_note(round));
         self.save()?;
         let own = contribution.as_ref().is_none_or(Contribution::is_own);
         Ok(if bench.verdict.pass && own {
