@@ -128,6 +128,17 @@ fn bound(req: &RunRequest) -> Result<Bound> {
     })
 }
 
+/// Why a run of the workload itself failed, when it did.
+fn run_failure(r: &RunResult) -> Option<String> {
+    (r.status != RunStatus::Success).then(|| {
+        format!(
+            "run {}: {}",
+            r.status.as_str(),
+            r.error.clone().unwrap_or_default()
+        )
+    })
+}
+
 fn task_roots(r: &RunResult) -> Vec<TaskRoot> {
     r.tasks
         .iter()
@@ -164,14 +175,8 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
                 .map(|e| format!(" ({})", e.line()))
                 .unwrap_or_default()
         ))
-    } else if r.status != RunStatus::Success {
-        Some(format!(
-            "run {}: {}",
-            r.status.as_str(),
-            r.error.clone().unwrap_or_default()
-        ))
     } else {
-        None
+        run_failure(&r)
     };
     let classifier = ended
         .classifier
@@ -212,14 +217,8 @@ fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<Ru
         ))
     } else if let Err(e) = &stopped {
         Some(format!("{e:#}"))
-    } else if r.status != RunStatus::Success {
-        Some(format!(
-            "run {}: {}",
-            r.status.as_str(),
-            r.error.clone().unwrap_or_default()
-        ))
     } else {
-        None
+        run_failure(&r)
     };
     Ok(RunSample {
         arm: Arm::Production(i),
@@ -248,13 +247,7 @@ fn arm_name(job: &CaseJob, arm: Arm) -> String {
 
 fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
     let r = run_case(&job.request, &|_| {});
-    let invalid_reason = (r.status != RunStatus::Success).then(|| {
-        format!(
-            "run {}: {}",
-            r.status.as_str(),
-            r.error.clone().unwrap_or_default()
-        )
-    });
+    let invalid_reason = run_failure(&r);
     RunSample {
         arm: Arm::Default,
         order,
