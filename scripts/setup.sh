@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything schedgen needs on a Debian/Ubuntu machine (run as root); with --tests,
-# also what its tests need: the real local model and its server (scripts/local-llm.sh).
+# also what its tests need: the real local model and its server (scripts/local-llm.sh), and
+# the production scheduler scx_bpfland that tests/production_vm.rs runs as an arm.
 # Idempotent: packages already installed are not fetched again, so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,5 +48,7 @@ fi
 # 4-5 min the first time) and Qwen2.5-Coder-1.5B (1.1 GB).
 if ((with_tests)); then
   bash scripts/local-llm.sh install
+  # About 6 min the first time (it builds scx's BPF program and its Rust loader).
+  ./target/release/schedgen deps --install --production bpfland
 fi
 echo "setup: done"

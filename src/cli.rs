@@ -709,9 +709,16 @@ pub struct DepsArgs {
     #[arg(long, short = 't', value_name = "ID")]
     pub test: Option<String>,
 
-    /// Install the missing Debian packages with apt-get (needs root).
+    /// Install the missing Debian packages with apt-get (needs root), and the production
+    /// schedulers named by --production.
     #[arg(long)]
     pub install: bool,
+
+    /// Instead of the cases' packages, the production sched_ext schedulers that `benchmark
+    /// --against` runs (`bpfland,lavd`): whether each is in schedgen's cache, and its version.
+    /// With --install, builds the missing ones with `cargo install` (minutes each).
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub production: Vec<String>,
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! `schedgen benchmark --against` with a real production scheduler (scx_bpfland from the
 //! registry, in schedgen's cache) in the sandbox VM: it runs as an arm of its own, confirmed
 //! enabled under its own name, and the report gives its cut and the candidate's cut against it.
-//! Needs `schedgen kernel fetch` and `cargo install --locked --root
-//! ~/.cache/schedgen/production scx_bpfland` (with `BPF_CLANG=clang-19`).
+//! Needs `schedgen kernel fetch` and `schedgen deps --install --production bpfland`
+//! (scripts/setup.sh --tests does both).
 
 use std::path::Path;
 use std::process::Command;
@@ -17,10 +17,6 @@ fn require_vm() {
 }
 
 #[test]
-#[ignore = "scx_bpfland 1.1.4, the registry's newest, exits with `Failed to load BPF program: \
-            Invalid argument` on the guest's 7.2.13 kernel (no bpf() call fails: libbpf refuses \
-            it first), so it cannot run as an arm here yet; run with --ignored once a release \
-            loads"]
 fn bpfland_runs_as_an_arm_of_its_own() {
     require_vm();
     let root = env!("CARGO_MANIFEST_DIR");

@@ -57,42 +57,52 @@ fn installed_version(root: &Path, krate: &str) -> Option<String> {
     })
 }
 
-/// Find `name` in the cache, or install it there with `cargo install --locked` (minutes: it
-/// builds the scheduler and its BPF program).
-pub fn ensure(name: &str, progress: &dyn Fn(&str)) -> Result<Production> {
+/// `name` as installed in the cache, or None when it is not there yet.
+pub fn find(name: &str) -> Result<Option<Production>> {
     let krate = crate_name(name)?;
     let root = install_root();
     let binary = root.join("bin").join(&krate);
     if !binary.exists() {
-        progress(&format!(
-            "installing {krate} with cargo into {} (once; it compiles the scheduler, several minutes)",
-            root.display()
-        ));
-        // scx's build runs `clang` for its BPF half; Debian names it clang-19, so point it at
-        // the clang schedgen compiles with.
-        let clang = crate::bpf::compile::find_clang()?;
-        let status = Command::new(crate::kernel::scx_headers::cargo())
-            .env("BPF_CLANG", &clang)
-            .args(["install", "--locked", "--quiet", "--root"])
-            .arg(&root)
-            .arg(&krate)
-            .stdin(Stdio::null())
-            .status()
-            .context("cannot run cargo: is Rust installed?")?;
-        if !status.success() || !binary.exists() {
-            bail!(
-                "`cargo install {krate}` failed ({status}); is `{krate}` a crate of the registry, \
-                 and are clang and libelf's headers installed (scripts/setup.sh)?"
-            );
-        }
+        return Ok(None);
     }
-    let version = installed_version(&root, &krate).unwrap_or_else(|| "unknown".into());
-    Ok(Production {
+    Ok(Some(Production {
         name: name.strip_prefix("scx_").unwrap_or(name).to_string(),
+        version: installed_version(&root, &krate).unwrap_or_else(|| "unknown".into()),
         binary_name: krate,
-        version,
         binary,
-    })
+    }))
+}
+
+/// Find `name` in the cache, or install it there with `cargo install --locked` (minutes: it
+/// builds the scheduler and its BPF program).
+pub fn ensure(name: &str, progress: &dyn Fn(&str)) -> Result<Production> {
+    if let Some(p) = find(name)? {
+        return Ok(p);
+    }
+    let krate = crate_name(name)?;
+    let root = install_root();
+    progress(&format!(
+        "installing {krate} with cargo into {} (once; it compiles the scheduler, several minutes)",
+        root.display()
+    ));
+    // scx's build runs `clang` for its BPF half; Debian names it clang-19, so point it at
+    // the clang schedgen compiles with.
+    let clang = crate::bpf::compile::find_clang()?;
+    let status = Command::new(crate::kernel::scx_headers::cargo())
+        .env("BPF_CLANG", &clang)
+        .args(["install", "--locked", "--quiet", "--root"])
+        .arg(&root)
+        .arg(&krate)
+        .stdin(Stdio::null())
+        .status()
+        .context("cannot run cargo: is Rust installed?")?;
+    match find(name)? {
+        Some(p) if status.success() => Ok(p),
+        _ => bail!(
+            "`cargo install {krate}` failed ({status}); is `{krate}` a crate of the registry, \
+             and are clang and libelf's headers installed (scripts/setup.sh)?"
+        ),
+    }
 }
 
 /// How long a production scheduler may take to load, verify and enable.

@@ -1,12 +1,16 @@
 use anyhow::Result;
 
 use super::{EXIT_FAILED, EXIT_OK};
+use crate::bench::production;
 use crate::case;
 use crate::cli::DepsArgs;
 use crate::paths::ProjectPaths;
 use crate::workload::deps;
 
 pub fn run(paths: &ProjectPaths, args: &DepsArgs) -> Result<u8> {
+    if !args.production.is_empty() {
+        return production(args);
+    }
     let cases = match &args.test {
         Some(id) => vec![case::find(&paths.cases(), id)?],
         None => case::load_all(&paths.cases())?,
@@ -47,4 +51,36 @@ pub fn run(paths: &ProjectPaths, args: &DepsArgs) -> Result<u8> {
     } else {
         anyhow::bail!("still missing after install: {}", still.join(", "))
     }
+}
+
+/// The production schedulers' status, installing the missing ones when asked.
+fn production(args: &DepsArgs) -> Result<u8> {
+    let mut missing = Vec::new();
+    for name in &args.production {
+        let found = if args.install {
+            Some(production::ensure(name, &|m| eprintln!("schedgen: {m}"))?)
+        } else {
+            production::find(name)?
+        };
+        match found {
+            Some(p) => println!(
+                "{:<14} {} at {}",
+                p.binary_name,
+                p.version,
+                p.binary.display()
+            ),
+            None => {
+                println!("{:<14} not installed", production::crate_name(name)?);
+                missing.push(name.as_str());
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "install with: schedgen deps --install --production {}",
+        missing.join(",")
+    );
+    Ok(EXIT_FAILED)
 }

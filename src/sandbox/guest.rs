@@ -64,6 +64,7 @@ fn run() -> Result<()> {
     mount(JOB_TAG, GUEST_JOB_DIR, "virtiofs", 0, "")
         .context("cannot mount the job directory share")?;
     let dir = Path::new(GUEST_JOB_DIR);
+    show_kernel_config(dir);
     let job: Job = job::read_json(&dir.join(job::JOB_FILE))?;
     let create = |name: &str| {
         File::create(dir.join(name))
@@ -77,6 +78,22 @@ fn run() -> Result<()> {
     let mut result = exec::execute(&job, io);
     result.guest_boot_secs = boot;
     job::write_json(&dir.join(job::RESULT_FILE), &result)
+}
+
+/// Production loaders (libbpf) refuse a program with `CONFIG_*` externs when they find no
+/// config for the running kernel; the shared root's /boot is the host's, so a tmpfs over it
+/// holds the guest kernel's. Jobs that need no config run on without it.
+fn show_kernel_config(job_dir: &Path) {
+    let Ok(config) = std::fs::read(job_dir.join(job::KERNEL_CONFIG_FILE)) else {
+        return;
+    };
+    let release = match std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        Ok(r) => r.trim().to_string(),
+        Err(_) => return,
+    };
+    if mount("tmpfs", "/boot", "tmpfs", libc::MS_NOSUID, "").is_ok() {
+        let _ = std::fs::write(format!("/boot/config-{release}"), config);
+    }
 }
 
 fn mount_kernel_filesystems() -> Result<()> {

@@ -14,6 +14,8 @@ pub const STDOUT_FILE: &str = "stdout";
 pub const STDERR_FILE: &str = "stderr";
 /// Written by the executor just before the job's first instruction.
 pub const STARTED_FILE: &str = "started";
+/// The guest kernel's config, which the guest init shows at /boot/config-<release>.
+pub const KERNEL_CONFIG_FILE: &str = "kernel-config";
 /// The VM's serial console (kernel messages, guest init errors).
 pub const CONSOLE_FILE: &str = "console.log";
 

@@ -371,6 +371,10 @@ pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
         job_dir: new_job_dir()?,
     };
     job::write_json(&setup.job_dir.join(job::JOB_FILE), job)?;
+    // libbpf resolves a program's `CONFIG_*` externs from /boot/config-<release>; the guest
+    // init puts this copy there, since the host's /boot belongs to another kernel.
+    std::fs::copy(&kernel.config, setup.job_dir.join(job::KERNEL_CONFIG_FILE))
+        .with_context(|| format!("cannot copy the kernel config {}", kernel.config.display()))?;
     let start = Instant::now();
     let mut attempt = 1;
     loop {
