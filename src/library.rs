@@ -6,8 +6,10 @@
 //!   measured, so the source never goes in alone: [`Provenance`] records the model, the prompt,
 //!   every attempt, the tokens and cost, the kernel, the whole benchmark and its verdict.
 //! - "Never overwritten by a worse scheduler" is enforced here, not by the caller: [`accept`]
-//!   refuses a candidate whose verdict failed or whose cut does not beat the accepted one, and
-//!   then writes nothing.
+//!   refuses a candidate whose verdict failed, or that did not beat the accepted one head to
+//!   head (both interleaved in one benchmark), and then writes nothing. Cuts from separate
+//!   benchmarks are not compared: on this machine kind two sittings differ by more than the
+//!   schedulers do.
 //! - Nothing is thrown away: the scheduler being replaced moves to `history/<case>/`, so
 //!   `schedgen diff --against previous` can show what changed.
 //! - A crash must not leave a half-written scheduler for `schedgen benchmark` to load: both files
@@ -220,7 +222,12 @@ pub fn history_dir(root: &Path, case: &str) -> PathBuf {
 
 /// Lower-case hex SHA-256 of `text`.
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
+    sha256_bytes(text.as_bytes())
+}
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_bytes(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -392,16 +399,29 @@ fn refusal(meta: &Provenance, current: Option<&Accepted>) -> Option<String> {
         return Some("its cut is not a number".into());
     }
     let current = current?;
-    let (new, old) = (meta.cut.cut, current.meta.cut.cut);
-    if new > old || !old.is_finite() {
-        return None;
+    let b = &meta.benchmark;
+    if b.incumbent_sha256.as_deref() != Some(current.meta.source_sha256.as_str()) {
+        return Some(format!(
+            "it was not measured head to head against the accepted scheduler (accepted {}): \
+             benchmark it with `--incumbent bpf-generated/{}.bpf.c`",
+            current.meta.accepted_at, current.meta.case
+        ));
     }
-    Some(format!(
-        "its cut {:.1}% does not beat the accepted scheduler's {:.1}% (accepted {})",
-        new * 100.0,
-        old * 100.0,
-        current.meta.accepted_at
-    ))
+    match (b.beats_incumbent(), b.vs_incumbent) {
+        (Some(true), _) => None,
+        (_, Some(v)) => Some(format!(
+            "head to head it does not beat the accepted scheduler (accepted {}): {:+.1}% \
+             [{:.1}%, {:.1}%], an interval that is not above zero",
+            current.meta.accepted_at,
+            v.cut * 100.0,
+            v.ci_low * 100.0,
+            v.ci_high * 100.0
+        )),
+        _ => Some(format!(
+            "head to head against the accepted scheduler (accepted {}) it has no interval",
+            current.meta.accepted_at
+        )),
+    }
 }
 
 /// `accepted_at` as a file name: RFC 3339 with `:` and other awkward characters replaced.
@@ -437,8 +457,9 @@ fn staged(dir: &Path, text: &str) -> Result<tempfile::NamedTempFile> {
 
 /// Makes `source_text` the accepted scheduler for `case`, if `meta` earns it.
 ///
-/// Refused (nothing written) unless the verdict passed and the cut is strictly greater than the
-/// accepted scheduler's. On acceptance the old pair moves to `history/<case>/<accepted_at>.*`,
+/// Refused (nothing written) unless the verdict passed and, when a scheduler is already
+/// accepted, the same benchmark ran that scheduler (by its SHA-256) as the incumbent and the
+/// candidate's head-to-head interval against it lies above zero. On acceptance the old pair moves to `history/<case>/<accepted_at>.*`,
 /// then the new source and metadata are renamed into place from fully written temporary files.
 /// `meta.case` must be `case` (or empty); `meta.source_sha256` and `meta.schema` are set here, and
 /// `meta.accepted_at` when empty.
@@ -604,6 +625,7 @@ mod tests {
                 skeleton_cut: None,
                 incumbent: Default::default(),
                 incumbent_path: None,
+                incumbent_sha256: None,
                 vs_incumbent: None,
                 production: Vec::new(),
                 stopped_early: None,
@@ -638,6 +660,25 @@ mod tests {
         matches!(o, AcceptOutcome::Accepted { .. })
     }
 
+    /// `m` as measured head to head against `incumbent_source` (5 runs each), with the
+    /// candidate's cut against it `h2h` ± 2 points.
+    fn head_to_head(mut m: Provenance, incumbent_source: &str, h2h: f64) -> Provenance {
+        m.benchmark.incumbent_path = Some("bpf-generated/ctest_suite.bpf.c".into());
+        m.benchmark.incumbent_sha256 = Some(sha256_hex(incumbent_source));
+        m.benchmark.incumbent = ArmStats {
+            n: 5,
+            ..Default::default()
+        };
+        m.benchmark.vs_incumbent = Some(CutEstimate {
+            cut: h2h,
+            ci_low: h2h - 0.02,
+            ci_high: h2h + 0.02,
+            method: IntervalMethod::WelchT,
+            p_value: 0.01,
+        });
+        m
+    }
+
     #[test]
     fn a_first_passing_scheduler_is_accepted_and_read_back() {
         let root = tempfile::tempdir().unwrap();
@@ -656,11 +697,16 @@ mod tests {
     }
 
     #[test]
-    fn a_better_cut_replaces_the_old_one_which_moves_to_history() {
+    fn a_head_to_head_win_replaces_the_old_one_which_moves_to_history() {
         let root = tempfile::tempdir().unwrap();
         let old = meta("ctest_suite", "2025-06-01T10:00:00Z", 0.2, true);
         accept(root.path(), "ctest_suite", "old\n", old).unwrap();
-        let new = meta("ctest_suite", "2025-06-02T11:30:00Z", 0.25, true);
+        // A lower cut than the old one's, from another sitting: the head-to-head decides.
+        let new = head_to_head(
+            meta("ctest_suite", "2025-06-02T11:30:00Z", 0.15, true),
+            "old\n",
+            0.05,
+        );
         let o = accept(root.path(), "ctest_suite", "new\n", new).unwrap();
         let hist = history_dir(root.path(), "ctest_suite");
         assert_eq!(
@@ -680,7 +726,11 @@ mod tests {
         assert!(hist.join("2025-06-01T10-00-00Z.json").is_file());
 
         // A third, better still: history keeps both, `previous` is the newest.
-        let third = meta("ctest_suite", "2025-06-03T09:00:00Z", 0.3, true);
+        let third = head_to_head(
+            meta("ctest_suite", "2025-06-03T09:00:00Z", 0.3, true),
+            "new\n",
+            0.04,
+        );
         accept(root.path(), "ctest_suite", "third\n", third).unwrap();
         let h = history(root.path(), "ctest_suite").unwrap();
         let sources: Vec<_> = h.iter().map(|a| a.source.as_str()).collect();
@@ -695,21 +745,42 @@ mod tests {
     }
 
     #[test]
-    fn an_equal_or_worse_cut_is_refused_and_nothing_changes() {
+    fn no_head_to_head_win_is_refused_and_nothing_changes() {
         let root = tempfile::tempdir().unwrap();
         let first = meta("ctest_suite", "2025-06-01T10:00:00Z", 0.2, true);
         accept(root.path(), "ctest_suite", "kept\n", first).unwrap();
         let before = snapshot(root.path());
-        for cut in [0.2, 0.1, -0.3] {
-            let m = meta("ctest_suite", "2025-06-02T10:00:00Z", cut, true);
-            let o = accept(root.path(), "ctest_suite", "worse\n", m).unwrap();
+        let later = || meta("ctest_suite", "2025-06-02T10:00:00Z", 0.4, true);
+        let cases = [
+            // A higher cut from a separate benchmark is no evidence.
+            ("no incumbent", later(), "not measured head to head"),
+            // Measured against some other scheduler.
+            (
+                "another incumbent",
+                head_to_head(later(), "other\n", 0.1),
+                "not measured head to head",
+            ),
+            // Head to head, but the interval reaches zero or below.
+            (
+                "a tie",
+                head_to_head(later(), "kept\n", 0.01),
+                "does not beat",
+            ),
+            (
+                "slower",
+                head_to_head(later(), "kept\n", -0.1),
+                "does not beat",
+            ),
+        ];
+        for (what, m, expect) in cases {
+            let o = accept(root.path(), "ctest_suite", "new\n", m).unwrap();
             match o {
                 AcceptOutcome::Rejected { reason } => {
-                    assert!(reason.contains("does not beat"), "{reason}")
+                    assert!(reason.contains(expect), "{what}: {reason}")
                 }
-                o => panic!("cut {cut} was accepted: {o:?}"),
+                o => panic!("{what} was accepted: {o:?}"),
             }
-            assert_eq!(snapshot(root.path()), before, "cut {cut} changed the disk");
+            assert_eq!(snapshot(root.path()), before, "{what} changed the disk");
         }
     }
 

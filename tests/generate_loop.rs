@@ -291,6 +291,99 @@ fn below_target_leaves_the_library_untouched() {
     );
 }
 
+#[test]
+fn an_accepted_scheduler_is_replaced_only_by_a_head_to_head_win() {
+    require_vm();
+    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let root = temp_root();
+    // The checkout's accepted ctest_suite scheduler (the name-based longfirst of 2026-11-25),
+    // with its metadata: the one a new candidate has to beat.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let lib = root.path().join("bpf-generated");
+    std::fs::create_dir_all(&lib).unwrap();
+    for f in ["ctest_suite.bpf.c", "ctest_suite.json"] {
+        std::fs::copy(repo.join("bpf-generated").join(f), lib.join(f)).unwrap();
+    }
+    let before_source = std::fs::read(lib.join("ctest_suite.bpf.c")).unwrap();
+    let accepted_sha = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(lib.join("ctest_suite.json")).unwrap(),
+    )
+    .unwrap()["source_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = FakeOpenAi::start([Step::reply(code("bpf-reference/fifo.bpf.c"))]);
+    let o = generate(
+        root.path(),
+        &server,
+        &[
+            "--max-rounds",
+            "1",
+            "--runs",
+            "2",
+            "--min-runs",
+            "2",
+            "--warmup",
+            "0",
+            // Low enough that the verdict against the default may pass: the head-to-head
+            // decides.
+            "--target",
+            "0",
+            "--scale",
+            "0.03",
+            "--verify-duration",
+            "3",
+            "--no-ablation",
+        ],
+    );
+    let all = text(&o);
+    assert!(
+        all.contains("replaces it only by beating it head to head"),
+        "{all}"
+    );
+    let runs = root.path().join("runs");
+    let stamp = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let bench: Value = serde_json::from_str(
+        &std::fs::read_to_string(stamp.join("ctest_suite/bench-r1/bench.json")).unwrap(),
+    )
+    .unwrap();
+    let case = &bench["cases"][0];
+    let incumbent_runs = case["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["arm"] == "incumbent")
+        .count();
+    assert_eq!(incumbent_runs, 2, "{case}");
+    assert_eq!(case["incumbent_sha256"], accepted_sha.as_str(), "{case}");
+    // At two runs per arm either verdict can come out; whichever did, the library followed
+    // the head-to-head rule.
+    let pass = case["verdict"]["pass"] == true;
+    let beat = case["vs_incumbent"]["ci_low"]
+        .as_f64()
+        .is_some_and(|l| l > 0.0);
+    let after_source = std::fs::read(lib.join("ctest_suite.bpf.c")).unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    if pass && beat {
+        assert_eq!(o.status.code(), Some(0), "{all}");
+        assert!(stdout.contains("ACCEPTED"), "{all}");
+        assert_ne!(after_source, before_source);
+    } else {
+        assert_eq!(after_source, before_source, "the library changed: {all}");
+        if pass {
+            assert!(
+                stdout.contains("KEPT OLD") && stdout.contains("head to head"),
+                "{all}"
+            );
+        }
+    }
+}
+
 fn failing(steps: Vec<Step>, extra: &[&str]) -> (Output, FakeOpenAi) {
     let root = temp_root();
     let server = FakeOpenAi::start(steps);

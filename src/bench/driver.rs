@@ -202,6 +202,7 @@ pub fn run(
             scale: 1.0,
             long_scale: 1.0,
             incumbent: None,
+            incumbent_sha256: None,
             production: Vec::new(),
         };
         meta.production = production.clone();
@@ -318,6 +319,9 @@ fn prepare_case(
             let o = compile(p, "incumbent")?;
             crate::bpf::globals::check_settings(&o, &opts.settings)?;
             meta.incumbent = Some(p.display().to_string());
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("cannot read the incumbent {}", p.display()))?;
+            meta.incumbent_sha256 = Some(crate::library::sha256_bytes(&bytes));
             Some(o)
         }
         None => None,

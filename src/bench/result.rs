@@ -171,6 +171,10 @@ pub struct CaseBench {
     pub incumbent: ArmStats,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incumbent_path: Option<String>,
+    /// SHA-256 of the incumbent's file as it ran, so the library can tell which scheduler the
+    /// candidate was measured against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incumbent_sha256: Option<String>,
     /// The candidate against the incumbent, head to head (`1 − custom/incumbent`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_incumbent: Option<CutEstimate>,

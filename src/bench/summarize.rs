@@ -24,6 +24,8 @@ pub struct CaseMeta {
     pub long_scale: f64,
     /// The incumbent's source, when one ran beside the candidate.
     pub incumbent: Option<String>,
+    /// SHA-256 of that file.
+    pub incumbent_sha256: Option<String>,
     /// The production schedulers that ran beside it.
     pub production: Vec<super::production::Production>,
 }
@@ -252,6 +254,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         skeleton_cut,
         incumbent: stats::describe(&i),
         incumbent_path: meta.incumbent,
+        incumbent_sha256: meta.incumbent_sha256,
         vs_incumbent,
         production,
         classifier,
@@ -322,6 +325,7 @@ mod tests {
             scale: 1.0,
             long_scale: 1.0,
             incumbent: None,
+            incumbent_sha256: None,
             production: Vec::new(),
         }
     }

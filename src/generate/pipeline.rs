@@ -620,7 +620,11 @@ struct Loop<'a> {
     gen: Generation,
     /// The best candidate so far that passed the verdict.
     kept: Option<Kept>,
-    /// The scheduler the next round must beat: the kept one, else the last benchmarked one.
+    /// A copy of the case's scheduler in `bpf-generated/`, if one is accepted: a candidate
+    /// replaces it only by beating it head to head.
+    accepted: Option<PathBuf>,
+    /// The scheduler the next round must beat: the kept one, else the accepted one, else the
+    /// last benchmarked one.
     incumbent: Option<PathBuf>,
 }
 
@@ -905,9 +909,15 @@ impl Loop<'_> {
                 last.detail = bench.verdict.reason.clone();
             }
         }
-        // A later round replaces what is kept only by beating it head to head.
+        // What is kept (or accepted) is replaced only by beating it head to head; the
+        // benchmark ran it as the incumbent.
+        let to_beat = self
+            .kept
+            .as_ref()
+            .map(|k| &k.file)
+            .or(self.accepted.as_ref());
         let replaces = bench.verdict.pass
-            && match &self.kept {
+            && match to_beat {
                 None => true,
                 Some(_) => bench.beats_incumbent() == Some(true),
             };
@@ -927,18 +937,41 @@ impl Loop<'_> {
             }
             None => {
                 self.gen.benchmark = Some(bench.clone());
-                self.incumbent = Some(candidate.clone());
+                self.incumbent = Some(self.accepted.clone().unwrap_or(candidate));
             }
         }
         self.gen.reason = format!("{}{}", bench.verdict.reason, self.kept_note(round));
         self.save()?;
         let own = contribution.as_ref().is_none_or(Contribution::is_own);
-        Ok(if bench.verdict.pass && own {
+        Ok(if replaces && own {
             RoundEnd::Passed
         } else {
             RoundEnd::Improve(Box::new(bench))
         })
     }
+}
+
+/// A copy of the case's accepted scheduler in the run directory (the library file may be
+/// replaced while this run goes on, and the benchmark records the hash of what it ran).
+fn accepted_copy(
+    paths: &ProjectPaths,
+    case: &Case,
+    run_dir: &Path,
+    say: Say,
+) -> Result<Option<PathBuf>> {
+    let Some(a) = crate::library::current(&paths.root, &case.id)? else {
+        return Ok(None);
+    };
+    let copy = run_dir.join(format!("accepted-{}.bpf.c", case.id));
+    std::fs::write(&copy, &a.source).with_context(|| format!("cannot write {}", copy.display()))?;
+    say(&format!(
+        "{}: a scheduler is accepted (cut {:.1}%, {}); a candidate replaces it only by beating it \
+         head to head in the same benchmark",
+        case.id,
+        a.meta.cut.cut * 100.0,
+        a.meta.accepted_at
+    ));
+    Ok(Some(copy))
 }
 
 /// Generate a scheduler for one prepared case with `provider`. Returns what happened;
@@ -993,6 +1026,7 @@ pub fn generate_case(
         run_dir.join("prompt.md"),
         format!("# system\n\n{system}\n# user\n\n{user}"),
     )?;
+    let accepted = accepted_copy(paths, case, run_dir, say)?;
     let classes = prepared.classes().clone();
     let gen = Generation {
         case_id: case.id.clone(),
@@ -1052,7 +1086,8 @@ pub fn generate_case(
         conv: Conversation::new(system, user),
         gen,
         kept: None,
-        incumbent: None,
+        accepted: accepted.clone(),
+        incumbent: accepted,
     };
     if !p.task_classes.separable {
         // A scheduler cannot run the long task first if nothing tells it which one that is.
