@@ -627,6 +627,7 @@ mod tests {
                 incumbent_path: None,
                 incumbent_sha256: None,
                 vs_incumbent: None,
+                incumbent_cut: None,
                 production: Vec::new(),
                 stopped_early: None,
                 classifier: None,

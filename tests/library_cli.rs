@@ -160,6 +160,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             incumbent_path: None,
             incumbent_sha256: None,
             vs_incumbent: None,
+            incumbent_cut: None,
             production: Vec::new(),
             stopped_early: None,
             classifier: None,

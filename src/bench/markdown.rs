@@ -63,6 +63,7 @@ pub fn render(r: &BenchResult) -> String {
     }
     let _ = writeln!(s, "\n## Summary\n");
     summary(&mut s, r);
+    every_arm(&mut s, r);
     for c in &r.cases {
         case_section(&mut s, c);
     }
@@ -97,6 +98,87 @@ fn summary(s: &mut String, r: &BenchResult) {
             charts::BARS_FILE
         );
     }
+}
+
+/// The columns of the every-arm table: the ablation, the incumbent (by file stem) and each
+/// production scheduler, as far as any case ran them.
+fn arm_columns(r: &BenchResult) -> Vec<String> {
+    let mut cols = Vec::new();
+    if r.cases.iter().any(|c| c.ablation.n > 0) {
+        cols.push("ablation".to_string());
+    }
+    let incumbent = r.cases.iter().find_map(|c| c.incumbent_path.as_deref());
+    if let Some(path) = incumbent {
+        let stem = std::path::Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.split('.').next().unwrap_or(n).to_string())
+            .unwrap_or_else(|| "incumbent".into());
+        cols.push(format!("incumbent `{stem}`"));
+    }
+    let names = r.cases.iter().flat_map(|c| {
+        c.production
+            .iter()
+            .map(|p| format!("scx_{} {}", p.name, p.version))
+    });
+    for n in names {
+        if !cols.contains(&n) {
+            cols.push(n);
+        }
+    }
+    cols
+}
+
+/// Every arm's cut against the default, one row per case, when more than the candidate ran:
+/// what a user could have picked instead, measured in the same boot.
+fn every_arm(s: &mut String, r: &BenchResult) {
+    let cols = arm_columns(r);
+    if cols.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "### Every arm against the default
+"
+    );
+    let _ = writeln!(
+        s,
+        "Each arm's cut `1 − arm/default` with its 95% interval, from the same rounds.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| case | default (s) | candidate | {} | best possible |",
+        cols.join(" | ")
+    );
+    let _ = writeln!(s, "|---|--:|--:|{}--:|", "--:|".repeat(cols.len()));
+    for c in &r.cases {
+        let mut row = vec![
+            c.test_id.clone(),
+            table::cells(c).default,
+            table::cut_cell(c.cut.as_ref()),
+        ];
+        for col in &cols {
+            let est = if col == "ablation" {
+                c.skeleton_cut.as_ref().filter(|_| c.ablation.n > 0)
+            } else if col.starts_with("incumbent") {
+                c.incumbent_cut.as_ref().filter(|_| c.incumbent.n > 0)
+            } else {
+                c.production
+                    .iter()
+                    .find(|p| &format!("scx_{} {}", p.name, p.version) == col)
+                    .and_then(|p| p.cut.as_ref())
+            };
+            row.push(est.map_or_else(|| NONE.into(), |e| table::cut_cell(Some(e))));
+        }
+        row.push(
+            c.bound
+                .as_ref()
+                .map_or_else(|| NONE.into(), |b| pct(b.model.best_cut)),
+        );
+        let row: Vec<String> = row.iter().map(|v| cell(v)).collect();
+        let _ = writeln!(s, "| {} |", row.join(" | "));
+    }
+    let _ = writeln!(s);
 }
 
 /// GitHub's heading anchor for a plain `## id` heading.
@@ -283,6 +365,57 @@ mod tests {
             assert!(md.contains(needle), "missing {needle:?} in\n{md}");
         }
         assert!(!md.contains("timeline-ddos_log_analysis"));
+    }
+
+    #[test]
+    fn every_arm_gets_its_cut_against_the_default() {
+        let mut r = fixture::bench();
+        // Without other arms there is no such table.
+        for c in &mut r.cases {
+            c.ablation = Default::default();
+        }
+        assert!(!render(&r).contains("Every arm against the default"));
+
+        let c = &mut r.cases[0];
+        c.incumbent_path = Some("bpf-reference/fifo.bpf.c".into());
+        c.incumbent.n = 3;
+        c.incumbent_cut = c.cut.map(|mut e| {
+            e.cut = 0.123;
+            e.ci_low = 0.05;
+            e.ci_high = 0.2;
+            e
+        });
+        c.production.push(crate::bench::result::ProductionArm {
+            name: "bpfland".into(),
+            version: "1.1.4".into(),
+            stats: Default::default(),
+            cut: c.incumbent_cut.map(|mut e| {
+                e.cut = -0.05;
+                e
+            }),
+            candidate_vs: None,
+        });
+        let md = render(&r);
+        let table = md
+            .split("### Every arm against the default")
+            .nth(1)
+            .unwrap();
+        assert!(
+            table.contains("| case | default (s) | candidate | incumbent `fifo` | scx_bpfland 1.1.4 | best possible |"),
+            "{table}"
+        );
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("| ctest_suite |"))
+            .unwrap();
+        assert!(row.contains("| 12.3% [5.0%, 20.0%] |"), "{row}");
+        assert!(row.contains("| -5.0% ["), "{row}");
+        // A case that ran neither shows dashes.
+        let other = table
+            .lines()
+            .find(|l| l.starts_with("| log_processing |"))
+            .unwrap();
+        assert!(other.matches(NONE).count() >= 2, "{other}");
     }
 
     #[test]

@@ -178,6 +178,9 @@ pub struct CaseBench {
     /// The candidate against the incumbent, head to head (`1 − custom/incumbent`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vs_incumbent: Option<CutEstimate>,
+    /// The incumbent's own cut against the default (`1 − incumbent/default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incumbent_cut: Option<CutEstimate>,
     /// The production schedulers that ran beside it, in `Arm::Production` order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub production: Vec<ProductionArm>,

@@ -217,6 +217,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
     let policy_cut = (!a.is_empty() && !c.is_empty()).then(|| stats::cut(&a, &c));
     let skeleton_cut = (!d.is_empty() && !a.is_empty()).then(|| stats::cut(&d, &a));
     let vs_incumbent = (!i.is_empty() && !c.is_empty()).then(|| stats::cut(&i, &c));
+    let incumbent_cut = (!d.is_empty() && !i.is_empty()).then(|| stats::cut(&d, &i));
     let production = meta
         .production
         .iter()
@@ -256,6 +257,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         incumbent_path: meta.incumbent,
         incumbent_sha256: meta.incumbent_sha256,
         vs_incumbent,
+        incumbent_cut,
         production,
         classifier,
         captured,
