@@ -8,10 +8,14 @@
  * the classes learned from the workload's profile and records the CPU time a task of that class
  * needs (schedgen_expected_ns() in schedgen.bpf.h), so this one object serves every workload.
  *
- * One queue ordered by a key: the time a task was queued, minus a head start that grows with
- * its expected CPU time (longest processing time first), capped at @max_head_start_ns. The cap
- * is the starvation guard: a task that has waited longer than the cap goes before any task
- * queued after it, whatever their classes, so nothing waits much longer than the cap.
+ * One queue ordered by a key: the time a task was queued, minus a head start proportional to
+ * its expected CPU time (longest processing time first): the longest class gets all of
+ * @max_head_start_ns, the others their share of it (schedgen_expected_share()). Scaling by
+ * the share, not using the expected time itself, keeps the classes apart: a 1 s short class
+ * and a 36 s long one would otherwise both sit near the cap, and the long task would queue
+ * behind short ones. The cap is the starvation guard: a task that has waited longer than the
+ * cap goes before any task queued after it, whatever their classes, so nothing waits much
+ * longer than the cap.
  *
  * A process forked but not yet through its own exec (its class is still the inherited one)
  * gets the whole head start for its first @young_ns of CPU: the work is recognised at exec,
@@ -37,7 +41,8 @@ const volatile u64 young_ns = 200ULL * 1000 * 1000;
 volatile u64 nr_classified, nr_unclassified;
 
 /*
- * head_start - how much earlier than now @p counts as queued: its expected CPU time, capped.
+ * head_start - how much earlier than now @p counts as queued: its share of the longest
+ * class's expected CPU time, times the cap.
  */
 static __always_inline u64 head_start(const struct task_struct *p)
 {
@@ -50,7 +55,7 @@ static __always_inline u64 head_start(const struct task_struct *p)
 	__sync_fetch_and_add(&nr_classified, 1);
 	if ((c->flags & SCHEDGEN_CLASS_INHERITED) && p->se.sum_exec_runtime < young_ns)
 		return max_head_start_ns;
-	return c->expected_ns < max_head_start_ns ? c->expected_ns : max_head_start_ns;
+	return schedgen_expected_share(p) * (max_head_start_ns / 1024);
 }
 
 /*

@@ -10,6 +10,8 @@
  *   schedgen_expected_ns(p)         the CPU time a task of that class used in the profile (0
  *                                   when unclassified): order work by it, longest first
  *   schedgen_is_long(p)             whether that class is the workload's long tail
+ *   schedgen_expected_share(p)      that expected time as a share of the longest class's, in
+ *                                   1/1024ths: 1024 for the longest work, 0 when unclassified
  */
 #ifndef __SCHEDGEN_CLASSES_BPF_H
 #define __SCHEDGEN_CLASSES_BPF_H
@@ -68,6 +70,29 @@ static __always_inline bool schedgen_is_long(const struct task_struct *p)
 	struct schedgen_task_class *c = schedgen_class_of(p);
 
 	return c && (c->flags & SCHEDGEN_CLASS_LONG);
+}
+
+/*
+ * The longest class's expected CPU time (ns). schedgen's loader sets it before load from the
+ * classes the classifier uses; 0 when it runs without classes.
+ */
+const volatile u64 schedgen_longest_ns = 0;
+
+/*
+ * schedgen_expected_share - @p's expected CPU time as a share of the longest class's, in
+ * 1/1024ths (1024 for a task of the longest class, 0 when unclassified or no class is known).
+ * Scaling a priority by it orders work longest first whatever the workload's absolute times.
+ */
+static __always_inline u64 schedgen_expected_share(const struct task_struct *p)
+{
+	u64 expected = schedgen_expected_ns(p);
+	u64 longest = schedgen_longest_ns;
+
+	if (!longest)
+		return 0;
+	if (expected >= longest)
+		return 1024;
+	return expected / (longest / 1024 ? longest / 1024 : 1);
 }
 
 #endif /* __SCHEDGEN_CLASSES_BPF_H */

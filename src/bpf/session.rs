@@ -117,6 +117,31 @@ impl Ended {
     }
 }
 
+/// The knob `schedgen_classes.bpf.h` declares for the longest class's expected CPU time.
+pub const LONGEST_KNOB: &str = "schedgen_longest_ns";
+
+/// The knobs a scheduler is loaded with: the user's, and [`LONGEST_KNOB`] from the classes when
+/// the object has it (it includes schedgen's class header) and the user did not set it.
+fn load_settings(object: &Path, knowledge: &Knowledge) -> Vec<Setting> {
+    let mut settings = knowledge.settings.clone();
+    let longest = knowledge
+        .classes
+        .classes
+        .iter()
+        .map(|c| c.expected_cpu_s)
+        .fold(0.0, f64::max);
+    if longest > 0.0 && !settings.iter().any(|s| s.name == LONGEST_KNOB) {
+        let s = Setting {
+            name: LONGEST_KNOB.into(),
+            value: format!("{}", (longest * 1e9) as u64),
+        };
+        if super::globals::check_settings(object, std::slice::from_ref(&s)).is_ok() {
+            settings.push(s);
+        }
+    }
+    settings
+}
+
 /// Load, attach from `attach_cpu` if given, and wait until enabled: the scheduler and its
 /// ops name.
 fn start_once(
@@ -124,11 +149,12 @@ fn start_once(
     knowledge: &Knowledge,
     classifier: Option<&Classifier>,
 ) -> Result<(LoadedScheduler, String), StartError> {
+    let settings = load_settings(object, knowledge);
     let mut sched = LoadedScheduler::load(
         object,
         &knowledge.long_comms,
         classifier.map(|c| c.class_map_fd()),
-        &knowledge.settings,
+        &settings,
     )
     .map_err(StartError::Load)?;
     let pinned = match knowledge.attach_cpu.map(Pinned::to).transpose() {

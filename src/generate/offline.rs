@@ -4,9 +4,10 @@
 //! the rest of the loop cannot tell the difference. It is deterministic and reads only the task
 //! classes the profile learned (their rules, expected CPU times and which is the long tail),
 //! never the case file's hints. The policy is longest expected work first with an aging
-//! guard: one queue ordered by queued time minus a head start that grows with the class's
-//! expected CPU time, capped so that no task waits much longer than the cap; the long tail gets
-//! long slices and preempts a short task when it has to queue. Asked to improve (the loop marks
+//! guard: one queue ordered by queued time minus a head start proportional to the class's
+//! expected CPU time, the longest class getting the whole cap, so that no task waits much
+//! longer than the cap; the long tail gets long slices and preempts a short task when it has
+//! to queue. Asked to improve (the loop marks
 //! such requests), it doubles the long tail's slice and halves the others'. It cannot repair code it did not get right,
 //! so a repair request gets the same source back (and the loop reports that).
 
@@ -16,7 +17,7 @@ use super::llm::{CallRecord, ChatProvider, Conversation, LlmError, ProviderInfo,
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-lpt-v2";
+pub const MODEL: &str = "schedgen-offline-lpt-v3";
 
 /// The head start's cap (ns): below the 5 s watchdog with room to spare.
 const MAX_HEAD_START_NS: u64 = 2_000_000_000;
@@ -141,6 +142,10 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
         .long_classes()
         .map(|c| c.expected_cpu_s)
         .fold(0.0, f64::max);
+    // The head start scales with the class's share of the longest class's expected CPU time
+    // (schedgen_expected_share()). v2 gave every class its own expected time, capped: a 1.2 s
+    // short class then trailed a 36 s long one by only 0.8 s of queueing, and the long task
+    // spent about 9 s of a 50 s run waiting behind short ones.
     let ratio = if shortest.is_finite() && shortest > 0.0 {
         format!(
             "\n * The long tail's expected CPU time is {:.0}x the shortest class's: it gets the whole\n * head start as soon as the classifier has seen it exec.",
@@ -173,11 +178,12 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * schedgen's classifier puts each process into its class at exec (children inherit it) and
  * records the class's expected CPU time, which schedgen_expected_ns() returns.{ratio}
  *
- * One queue ordered by a key: the time a task was queued minus a head start equal to its
- * expected CPU time, capped at max_head_start_ns. The cap is the starvation guard: a task
- * that has waited longer than the cap goes before any task queued after it. A process not yet
- * through its own exec (still in the class it inherited) gets the whole head start for its
- * first young_ns of CPU, so that every task reaches the exec that identifies it quickly.
+ * One queue ordered by a key: the time a task was queued minus a head start proportional to
+ * its expected CPU time, the longest class getting all of max_head_start_ns
+ * (schedgen_expected_share()). The cap is the starvation guard: a task that has waited longer
+ * than the cap goes before any task queued after it. A process not yet through its own exec
+ * (still in the class it inherited) gets the whole head start for its first young_ns of CPU,
+ * so that every task reaches the exec that identifies it quickly.
  * The long tail runs with long slices, and a long-tail task that has to queue preempts
  * whatever runs on its CPU; everything else rotates with short slices.{variant_note}
  */
@@ -195,7 +201,8 @@ const volatile u64 max_head_start_ns = {cap}ULL;
 const volatile u64 young_ns = 200ULL * 1000 * 1000;
 
 /*
- * task_key - queue position of @p: now, minus its capped expected CPU time.
+ * task_key - queue position of @p: now, minus a head start that is its class's share of
+ * the longest class's expected CPU time, times the cap.
  */
 static __always_inline u64 task_key(const struct task_struct *p)
 {{
@@ -205,9 +212,7 @@ static __always_inline u64 task_key(const struct task_struct *p)
 	if (c && (c->flags & SCHEDGEN_CLASS_INHERITED) && p->se.sum_exec_runtime < young_ns)
 		head = max_head_start_ns;
 	else if (c)
-		head = c->expected_ns;
-	if (head > max_head_start_ns)
-		head = max_head_start_ns;
+		head = schedgen_expected_share(p) * (max_head_start_ns / 1024);
 	return bpf_ktime_get_ns() - head;
 }}
 
@@ -325,6 +330,11 @@ mod tests {
         assert!(src.contains("schedgen_class_of(p)") && src.contains("expected_ns"));
         assert!(!src.contains("comm"), "no process names in the policy");
         assert!(src.contains("80ULL * 1000 * 1000") && src.contains("SCX_KICK_PREEMPT"));
+        // The longest class gets the whole head start, the others their share of it.
+        assert!(
+            src.contains("schedgen_expected_share(p) * (max_head_start_ns / 1024)"),
+            "{src}"
+        );
 
         // An improvement request (marked as such, whatever its text) gives variant 2.
         let mut c = Conversation::new("sys", "write it");
