@@ -75,3 +75,63 @@ fn a_syntax_error_is_a_compiler_error_with_its_line() {
         "{errors}"
     );
 }
+
+/// The loader tells a scheduler that includes schedgen's class header the longest class's
+/// expected CPU time (`schedgen_longest_ns`), unless the user set it; an object without that
+/// knob gets nothing extra.
+#[test]
+fn the_longest_class_reaches_schedulers_that_declare_it() {
+    use schedgen::bpf::globals::Setting;
+    use schedgen::bpf::session::{load_settings, Knowledge, LONGEST_KNOB};
+    use schedgen::classify::rules::{ClassSet, Rule, TaskClass};
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let kernel = schedgen::kernel::select(None).expect("run `schedgen kernel fetch` first");
+    let headers = schedgen::kernel::header_dir(&kernel).unwrap();
+    let object = |src: &str| {
+        let c = schedgen::bpf::verify::compile_for(
+            &root.join(src),
+            &headers,
+            &root.join("bpf-reference"),
+            &[],
+        )
+        .unwrap();
+        assert!(c.ok, "{src} does not compile");
+        std::path::PathBuf::from(c.object.unwrap())
+    };
+    let class = |id, secs, long| TaskClass {
+        id,
+        name: format!("c{id}"),
+        rule: Rule::Any,
+        expected_cpu_s: secs,
+        tasks: 1,
+        long,
+    };
+    let knowledge = Knowledge {
+        classes: ClassSet {
+            classes: vec![class(1, 36.5, true), class(2, 1.25, false)],
+        },
+        ..Default::default()
+    };
+    let longfirst = object("bpf-reference/longfirst.bpf.c");
+    let set = load_settings(&longfirst, &knowledge);
+    assert_eq!(
+        set,
+        [Setting {
+            name: LONGEST_KNOB.into(),
+            value: "36500000000".into()
+        }]
+    );
+    // The user's own value wins.
+    let mut own = knowledge.clone();
+    own.settings = vec![Setting {
+        name: LONGEST_KNOB.into(),
+        value: "7".into(),
+    }];
+    assert_eq!(load_settings(&longfirst, &own), own.settings);
+    // No classes, nothing to tell.
+    assert!(load_settings(&longfirst, &Knowledge::default()).is_empty());
+    // scx's own scx_simple does not include schedgen's class header.
+    let simple = object("tests/fixtures/scx/scx_simple.bpf.c");
+    assert!(load_settings(&simple, &knowledge).is_empty());
+}

@@ -122,7 +122,7 @@ pub const LONGEST_KNOB: &str = "schedgen_longest_ns";
 
 /// The knobs a scheduler is loaded with: the user's, and [`LONGEST_KNOB`] from the classes when
 /// the object has it (it includes schedgen's class header) and the user did not set it.
-fn load_settings(object: &Path, knowledge: &Knowledge) -> Vec<Setting> {
+pub fn load_settings(object: &Path, knowledge: &Knowledge) -> Vec<Setting> {
     let mut settings = knowledge.settings.clone();
     let longest = knowledge
         .classes
