@@ -69,6 +69,20 @@ fn text(o: &Output) -> String {
 
 /// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
 /// leave them out instead (`cargo test -- --skip NAME`).
+/// The one run directory `generate` wrote under `root/runs/`.
+fn run_dir(root: &Path) -> PathBuf {
+    std::fs::read_dir(root.join("runs"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path()
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 fn require_vm() {
     assert!(
         std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
@@ -206,17 +220,8 @@ fn below_target_leaves_the_library_untouched() {
     );
     // The benchmark ran the candidate's ablation beside it, with the classifier recognising
     // the long task in the candidate's runs and, by construction, in none of the ablation's.
-    let runs = root.path().join("runs");
-    let stamp = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let bench: Value = serde_json::from_str(
-        &std::fs::read_to_string(stamp.join("ctest_suite/bench-r1/bench.json")).unwrap(),
-    )
-    .unwrap();
+    let stamp = run_dir(root.path());
+    let bench = json(&stamp.join("ctest_suite/bench-r1/bench.json"));
     let case = &bench["cases"][0];
     let arm_runs = |arm: &str| -> Vec<&Value> {
         case["runs"]
@@ -251,10 +256,7 @@ fn below_target_leaves_the_library_untouched() {
             && improve.contains("ONE change"),
         "{improve}"
     );
-    let r2: Value = serde_json::from_str(
-        &std::fs::read_to_string(stamp.join("ctest_suite/bench-r2/bench.json")).unwrap(),
-    )
-    .unwrap();
+    let r2 = json(&stamp.join("ctest_suite/bench-r2/bench.json"));
     let case2 = &r2["cases"][0];
     let incumbent_runs = case2["runs"]
         .as_array()
@@ -264,10 +266,7 @@ fn below_target_leaves_the_library_untouched() {
         .count();
     assert_eq!(incumbent_runs, 2, "{case2}");
     assert!(case2["vs_incumbent"]["cut"].is_number(), "{case2}");
-    let gen: Value = serde_json::from_str(
-        &std::fs::read_to_string(stamp.join("ctest_suite/generation.json")).unwrap(),
-    )
-    .unwrap();
+    let gen = json(&stamp.join("ctest_suite/generation.json"));
     let rounds = gen["rounds"].as_array().unwrap();
     assert_eq!(rounds.len(), 2, "{gen}");
     assert_eq!(rounds[0]["contribution"]["kind"], "copy");
@@ -341,17 +340,8 @@ fn an_accepted_scheduler_is_replaced_only_by_a_head_to_head_win() {
         all.contains("replaces it only by beating it head to head"),
         "{all}"
     );
-    let runs = root.path().join("runs");
-    let stamp = std::fs::read_dir(&runs)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    let bench: Value = serde_json::from_str(
-        &std::fs::read_to_string(stamp.join("ctest_suite/bench-r1/bench.json")).unwrap(),
-    )
-    .unwrap();
+    let stamp = run_dir(root.path());
+    let bench = json(&stamp.join("ctest_suite/bench-r1/bench.json"));
     let case = &bench["cases"][0];
     let incumbent_runs = case["runs"]
         .as_array()
