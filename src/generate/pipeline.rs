@@ -937,6 +937,11 @@ impl Loop<'_> {
             }
             None => {
                 self.gen.benchmark = Some(bench.clone());
+                // A pass that did not beat the accepted scheduler is still offered, so the
+                // library says why it keeps the old one (KEPT OLD, not REJECTED).
+                if bench.verdict.pass {
+                    self.gen.final_source = Some(std::fs::read_to_string(&candidate)?);
+                }
                 self.incumbent = Some(self.accepted.clone().unwrap_or(candidate));
             }
         }
