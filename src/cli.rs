@@ -528,6 +528,12 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
 
+    /// Most runs per arm of the confirmation: the kept candidate is benchmarked once more, in
+    /// fresh runs, and the library records that cut, not the one of the runs that chose it
+    /// (those are biased upwards). 0 skips it, and then nothing is kept [default: --runs].
+    #[arg(long, value_name = "N")]
+    pub confirm_runs: Option<u64>,
+
     /// Seconds each candidate runs under load in the sandbox before benchmarking.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub verify_duration: f64,

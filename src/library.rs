@@ -110,6 +110,11 @@ pub struct Provenance {
     /// against the scheduler they had to beat.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rounds: Vec<crate::generate::pipeline::RoundRecord>,
+    /// `benchmark` is a confirmation: fresh runs of the chosen candidate, not the runs that
+    /// chose it. [`accept`] refuses metadata without one (absent in metadata older than this
+    /// field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<crate::generate::pipeline::Confirmation>,
 }
 
 /// The prompt a scheduler was generated from.
@@ -398,7 +403,26 @@ fn refusal(meta: &Provenance, current: Option<&Accepted>) -> Option<String> {
     if !meta.cut.cut.is_finite() {
         return Some("its cut is not a number".into());
     }
-    let current = current?;
+    if let Some(reason) = current.and_then(|c| head_to_head_refusal(meta, c)) {
+        return Some(reason);
+    }
+    match &meta.confirmation {
+        None => Some(
+            "its cut comes from the runs that chose it, which are biased upwards: it needs a \
+             confirmation benchmark (generate runs one unless `--confirm-runs 0`)"
+                .into(),
+        ),
+        Some(c) if !c.holds => Some(format!(
+            "it did not hold up in its confirmation benchmark (round {}'s runs chose it)",
+            c.round
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Why a candidate may not replace `current`: it was not run head to head against that very
+/// scheduler, or did not beat it.
+fn head_to_head_refusal(meta: &Provenance, current: &Accepted) -> Option<String> {
     let b = &meta.benchmark;
     if b.incumbent_sha256.as_deref() != Some(current.meta.source_sha256.as_str()) {
         return Some(format!(
@@ -563,6 +587,7 @@ mod tests {
             method: IntervalMethod::WelchT,
             p_value: 0.01,
         };
+        let verdict_copy = verdict.clone();
         Provenance {
             schema: SCHEMA.into(),
             case: case.into(),
@@ -638,6 +663,12 @@ mod tests {
             source_sha256: String::new(),
             contribution: None,
             rounds: Vec::new(),
+            confirmation: Some(crate::generate::pipeline::Confirmation {
+                round: 1,
+                selection_cut: Some(cut),
+                selection_verdict: verdict_copy,
+                holds: pass,
+            }),
         }
     }
 
@@ -796,6 +827,38 @@ mod tests {
         }
         assert!(snapshot(root.path()).is_empty());
         assert!(current(root.path(), "ctest_suite").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_cut_not_measured_apart_from_the_runs_that_chose_it_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let mut unconfirmed = meta("ctest_suite", "2025-06-01T10:00:00Z", 0.4, true);
+        unconfirmed.confirmation = None;
+        let mut failed = meta("ctest_suite", "2025-06-01T10:00:00Z", 0.4, true);
+        failed.confirmation.as_mut().unwrap().holds = false;
+        for (m, says) in [(unconfirmed, "chose it"), (failed, "did not hold up")] {
+            match accept(root.path(), "ctest_suite", "x\n", m).unwrap() {
+                AcceptOutcome::Rejected { reason } => assert!(reason.contains(says), "{reason}"),
+                o => panic!("accepted: {o:?}"),
+            }
+        }
+        assert!(snapshot(root.path()).is_empty());
+
+        // Against an accepted scheduler, losing head to head is what it is told first.
+        let old = meta("ctest_suite", "2025-06-01T10:00:00Z", 0.2, true);
+        accept(root.path(), "ctest_suite", "old\n", old).unwrap();
+        let mut m = head_to_head(
+            meta("ctest_suite", "2025-06-02T10:00:00Z", 0.4, true),
+            "old\n",
+            0.0,
+        );
+        m.confirmation = None;
+        match accept(root.path(), "ctest_suite", "new\n", m).unwrap() {
+            AcceptOutcome::Rejected { reason } => {
+                assert!(reason.contains("head to head"), "{reason}")
+            }
+            o => panic!("accepted: {o:?}"),
+        }
     }
 
     #[test]

@@ -180,6 +180,11 @@ fn repairs_compile_and_verifier_failures_then_accepts() {
         .unwrap()
         .starts_with("127.0.0.1"));
     assert_eq!(meta["verdict"]["pass"], true);
+    // The cut recorded is the confirmation's, from runs that did not choose the candidate.
+    assert_eq!(meta["confirmation"]["round"], 1, "{meta}");
+    assert_eq!(meta["confirmation"]["holds"], true, "{meta}");
+    let confirm = json(&run_dir(root.path()).join("ctest_suite/bench-confirm/bench.json"));
+    assert_eq!(meta["cut"], confirm["cases"][0]["cut"]);
     assert!(!meta.to_string().contains(KEY));
 }
 
@@ -359,11 +364,44 @@ fn an_accepted_scheduler_is_replaced_only_by_a_head_to_head_win() {
         .is_some_and(|l| l > 0.0);
     let after_source = std::fs::read(lib.join("ctest_suite.bpf.c")).unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
+    let confirm_file = stamp.join("ctest_suite/bench-confirm/bench.json");
     if pass && beat {
-        assert_eq!(o.status.code(), Some(0), "{all}");
-        assert!(stdout.contains("ACCEPTED"), "{all}");
-        assert_ne!(after_source, before_source);
+        // Kept by round 1's runs, so confirmed in fresh ones, head to head again, before
+        // the library decides; the bound measured in round 1 is reused.
+        let confirm = json(&confirm_file);
+        let c = &confirm["cases"][0];
+        assert_eq!(c["incumbent_sha256"], accepted_sha.as_str(), "{c}");
+        assert_eq!(c["bound"]["reused_from"], "`bench-r1`", "{c}");
+        assert_eq!(
+            c["bound"]["long_alone_s"], case["bound"]["long_alone_s"],
+            "{c}"
+        );
+        let holds = c["verdict"]["pass"] == true
+            && c["vs_incumbent"]["ci_low"]
+                .as_f64()
+                .is_some_and(|l| l > 0.0);
+        if holds {
+            assert_eq!(o.status.code(), Some(0), "{all}");
+            assert!(stdout.contains("ACCEPTED"), "{all}");
+            assert_ne!(after_source, before_source);
+            let meta = json(&lib.join("ctest_suite.json"));
+            assert_eq!(meta["confirmation"]["holds"], true, "{meta}");
+            assert_eq!(
+                meta["cut"], c["cut"],
+                "the library records the confirmation's cut"
+            );
+        } else {
+            assert_eq!(after_source, before_source, "the library changed: {all}");
+            assert!(
+                stdout.contains("fresh") || stdout.contains("head to head"),
+                "{all}"
+            );
+        }
     } else {
+        assert!(
+            !confirm_file.exists(),
+            "nothing was kept, so nothing to confirm: {all}"
+        );
         assert_eq!(after_source, before_source, "the library changed: {all}");
         if pass {
             assert!(

@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use schedgen::bench::result::{CaseBench, SchedulerRef, Verdict};
 use schedgen::generate::llm::{ProviderInfo, TokenUsage};
+use schedgen::generate::pipeline::Confirmation;
 use schedgen::library::{self, AcceptOutcome, Attempt, PromptInfo, Provenance, StageSeconds};
 use schedgen::stats::{ArmStats, CutEstimate, IntervalMethod};
 
@@ -171,6 +172,15 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
         source_sha256: String::new(),
         contribution: None,
         rounds: Vec::new(),
+        confirmation: Some(Confirmation {
+            round: 1,
+            selection_cut: Some(estimate),
+            selection_verdict: Verdict {
+                pass: true,
+                reason: "cut above target".into(),
+            },
+            holds: true,
+        }),
     }
 }
 

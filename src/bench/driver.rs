@@ -87,6 +87,9 @@ pub struct BenchOptions {
     pub order_seed: Option<u64>,
     /// Production schedulers (scx's short names) to run as arms of their own.
     pub against: Vec<String>,
+    /// A bound an earlier benchmark measured at the same sizes, on the same kind of machine,
+    /// with where it came from: reused instead of timing the tasks alone again (a single case).
+    pub known_bound: Option<super::result::Bound>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -369,6 +372,7 @@ fn prepare_case(
         ablation: opts.ablation,
         incumbent,
         production: Vec::new(),
+        known_bound: opts.known_bound.clone(),
     })
 }
 

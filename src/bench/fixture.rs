@@ -125,6 +125,7 @@ pub(crate) fn bench() -> BenchResult {
         short_alone_s: 0.22,
         long_alone_s: 4.8,
         model: MakespanModel::from_demands(&demands, 2),
+        reused_from: None,
     };
     let mut pass = case(
         "ctest_suite",

@@ -42,6 +42,10 @@ pub struct CaseJob {
     /// Production schedulers to run as arms of their own, with their default options.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub production: Vec<Production>,
+    /// The bound measured by an earlier benchmark at the same sizes: reused instead of timing
+    /// the tasks alone again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_bound: Option<Bound>,
 }
 
 /// The whole measuring job.
@@ -125,6 +129,7 @@ fn bound(req: &RunRequest) -> Result<Bound> {
         short_alone_s: s,
         long_alone_s: l,
         model: MakespanModel::from_demands(&demands, r.system.cpus),
+        reused_from: None,
     })
 }
 
@@ -284,7 +289,9 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
         kernel_release: crate::system::kernel_release(),
         stopped_early: None,
     };
-    if bench.measure_bound {
+    if let Some(b) = &job.known_bound {
+        raw.bound = Some(b.clone());
+    } else if bench.measure_bound {
         progress("timing one short and the long task alone");
         match bound(&job.request) {
             Ok(b) => raw.bound = Some(b),

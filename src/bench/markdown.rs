@@ -276,6 +276,12 @@ fn case_section(s: &mut String, c: &CaseBench) {
                     None => ".".into(),
                 }
             );
+            if let Some(from) = &b.reused_from {
+                let _ = writeln!(
+                    s,
+                    "- The bound was measured by {from} at the same sizes and reused here."
+                );
+            }
         }
         None => {
             let _ = writeln!(s, "- Bound: not measured, so no best cut to compare with.");

@@ -129,6 +129,10 @@ pub struct Bound {
     /// CPU time of the long task run alone.
     pub long_alone_s: f64,
     pub model: MakespanModel,
+    /// Where it was measured when not in this benchmark's own boot: an earlier benchmark at
+    /// the same sizes whose bound this one reused (generate's later rounds and confirmation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
 }
 
 /// PASS or FAIL, with the reason in words.

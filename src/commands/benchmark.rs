@@ -58,6 +58,7 @@ pub fn run(
         attach_cpu: args.knobs.attach_cpu,
         min_runs: args.comparison.min_runs,
         against: args.against.clone(),
+        known_bound: None,
         order_seed: args.comparison.order_seed,
         incumbent: args
             .incumbent

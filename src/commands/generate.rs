@@ -71,6 +71,9 @@ pub fn run(
             .collect::<Result<_>>()?
     };
     let scale = args.comparison.scale_choice().map_err(anyhow::Error::msg)?;
+    if args.confirm_runs == Some(1) {
+        anyhow::bail!("--confirm-runs must be 0 (no confirmation) or at least 2: one run per arm has no interval");
+    }
     let opts = GenerateOptions {
         max_attempts: args.max_attempts,
         max_rounds: args.max_rounds,
@@ -94,6 +97,7 @@ pub fn run(
             Dialect::Schedgen
         },
         verify_only: args.verify_only,
+        confirm_runs: args.confirm_runs.unwrap_or(args.runs) as usize,
     };
     let prices = PriceTable::from_env()?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();

@@ -63,6 +63,7 @@ pub fn provenance(root: &Path, g: &Generation) -> Option<Provenance> {
         source_sha256: String::new(),
         contribution: g.final_contribution().cloned(),
         rounds: g.rounds.clone(),
+        confirmation: g.confirmation.clone(),
     })
 }
 

@@ -77,6 +77,9 @@ pub struct GenerateOptions {
     pub dialect: Dialect,
     /// Stop at the first verified candidate: no benchmark, nothing kept.
     pub verify_only: bool,
+    /// Most runs per arm of the confirmation benchmark of the kept candidate; 0 skips it (and
+    /// the library then refuses the candidate: its cut would come from the runs that chose it).
+    pub confirm_runs: usize,
 }
 
 /// How one attempt ended.
@@ -170,6 +173,23 @@ pub struct Generation {
     /// The round whose candidate is `final_source`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_round: Option<u32>,
+    /// The kept candidate's confirmation: `benchmark` is then that fresh benchmark, not the
+    /// round's that chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<Confirmation>,
+}
+
+/// A kept candidate measured again in runs that did not choose it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Confirmation {
+    /// The round whose benchmark chose it.
+    pub round: u32,
+    /// What that benchmark measured (selected, so biased upwards).
+    pub selection_cut: Option<crate::stats::CutEstimate>,
+    pub selection_verdict: crate::bench::result::Verdict,
+    /// Whether the confirmation's verdict passed too (and, with a scheduler accepted, it beat
+    /// that one head to head again).
+    pub holds: bool,
 }
 
 /// One benchmarked round.
@@ -496,6 +516,7 @@ fn bench_options(
         min_runs: opts.min_runs,
         order_seed: opts.order_seed,
         against: Vec::new(),
+        known_bound: None,
     }
 }
 
@@ -626,6 +647,8 @@ struct Loop<'a> {
     /// The scheduler the next round must beat: the kept one, else the accepted one, else the
     /// last benchmarked one.
     incumbent: Option<PathBuf>,
+    /// The bound the first benchmark measured; later ones at the same sizes reuse it.
+    bound: Option<crate::bench::result::Bound>,
 }
 
 impl Loop<'_> {
@@ -782,20 +805,26 @@ impl Loop<'_> {
     }
 
     /// Benchmark a verified candidate against the default scheduler, its ablation and the
-    /// scheduler it has to beat.
-    fn benchmark(&mut self, candidate: &Path, round: u32) -> Result<CaseBench> {
+    /// scheduler it has to beat (`incumbent`), in the directory `bench-<tag>`. The bound is
+    /// measured once, by the first benchmark, and reused at the same sizes afterwards.
+    fn benchmark(
+        &mut self,
+        candidate: &Path,
+        tag: &str,
+        incumbent: Option<PathBuf>,
+        runs: usize,
+    ) -> Result<CaseBench> {
         (self.set.say)(&format!(
-            "round {round}: benchmarking against the default scheduler{}{} ({} runs per arm)",
+            "{tag}: benchmarking against the default scheduler{}{} (up to {runs} runs per arm)",
             if self.set.opts.ablation {
                 ", its own ablation"
             } else {
                 ""
             },
-            self.incumbent
+            incumbent
                 .as_ref()
                 .map(|i| format!(" and, head to head, {}", i.display()))
                 .unwrap_or_default(),
-            self.set.opts.runs
         ));
         let t = Instant::now();
         let req = &self.set.prepared.request;
@@ -807,9 +836,11 @@ impl Loop<'_> {
                 long_scale: req.long_scale,
             },
         );
+        bench_opts.runs = runs;
         bench_opts.classes = Some(self.set.prepared.classes().clone());
-        bench_opts.incumbent = self.incumbent.clone();
-        let bench_dir = self.set.run_dir.join(format!("bench-r{round}"));
+        bench_opts.incumbent = incumbent;
+        bench_opts.known_bound = self.bound.clone();
+        let bench_dir = self.set.run_dir.join(format!("bench-{tag}"));
         let result = driver::run(
             self.set.paths,
             std::slice::from_ref(self.set.case),
@@ -823,10 +854,78 @@ impl Loop<'_> {
             .into_iter()
             .next()
             .context("the benchmark returned no case")?;
+        if self.bound.is_none() {
+            self.bound = bench.bound.clone().map(|mut b| {
+                b.reused_from = Some(format!("`bench-{tag}`"));
+                b
+            });
+        }
         if let Some(last) = self.gen.attempts.last_mut() {
-            last.seconds.benchmark = Some(t.elapsed().as_secs_f64());
+            last.seconds.benchmark =
+                Some(last.seconds.benchmark.unwrap_or(0.0) + t.elapsed().as_secs_f64());
         }
         Ok(bench)
+    }
+
+    /// After the rounds: the kept candidate was chosen by the runs of its round, so the number
+    /// the library records comes from a benchmark of its own: fresh runs, a new order, the
+    /// accepted scheduler (if any) head to head again. The candidate stays kept only if this
+    /// benchmark's verdict passes too.
+    fn confirm(&mut self) -> Result<()> {
+        let Some(kept) = self.kept.take() else {
+            return Ok(());
+        };
+        let runs = self.set.opts.confirm_runs;
+        (self.set.say)(&format!(
+            "confirming round {}'s scheduler in fresh runs: the runs that chose it do not also \
+             measure it",
+            kept.round
+        ));
+        let bench = self.benchmark(&kept.file, "confirm", self.accepted.clone(), runs)?;
+        let holds = bench.verdict.pass
+            && (self.accepted.is_none() || bench.beats_incumbent() == Some(true));
+        let cut = |b: &CaseBench| {
+            b.cut.map_or_else(
+                || "–".into(),
+                |c| {
+                    format!(
+                        "{:.1}% [{:.1}%, {:.1}%]",
+                        c.cut * 100.0,
+                        c.ci_low * 100.0,
+                        c.ci_high * 100.0
+                    )
+                },
+            )
+        };
+        self.gen.confirmation = Some(Confirmation {
+            round: kept.round,
+            selection_cut: kept.bench.cut,
+            selection_verdict: kept.bench.verdict.clone(),
+            holds,
+        });
+        self.gen.reason = if holds {
+            format!(
+                "{} (confirmed in fresh runs; round {} measured {})",
+                bench.verdict.reason,
+                kept.round,
+                cut(&kept.bench)
+            )
+        } else {
+            format!(
+                "round {}'s scheduler passed in the runs that chose it ({}) but not in fresh \
+                 ones: {}",
+                kept.round,
+                cut(&kept.bench),
+                if bench.verdict.pass {
+                    "it did not beat the accepted scheduler head to head again".to_string()
+                } else {
+                    bench.verdict.reason.clone()
+                }
+            )
+        };
+        (self.set.say)(&format!("confirm: {}", self.gen.reason));
+        self.gen.benchmark = Some(bench);
+        self.save()
     }
 
     /// One round: attempts until one verifies (repairing in between), then its benchmark.
@@ -872,7 +971,13 @@ impl Loop<'_> {
             self.save()?;
             return Ok(RoundEnd::Stop);
         }
-        let bench = self.benchmark(&candidate, round)?;
+        let incumbent = self.incumbent.clone();
+        let bench = self.benchmark(
+            &candidate,
+            &format!("r{round}"),
+            incumbent,
+            self.set.opts.runs,
+        )?;
         (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
         self.judge(round, candidate, bench)
     }
@@ -1057,6 +1162,7 @@ pub fn generate_case(
         final_source: None,
         rounds: Vec::new(),
         kept_round: None,
+        confirmation: None,
     };
     let tracer = if classes.is_empty() {
         None
@@ -1093,6 +1199,7 @@ pub fn generate_case(
         kept: None,
         accepted: accepted.clone(),
         incumbent: accepted,
+        bound: None,
     };
     if !p.task_classes.separable {
         // A scheduler cannot run the long task first if nothing tells it which one that is.
@@ -1111,6 +1218,9 @@ pub fn generate_case(
                 }
             }
         }
+    }
+    if opts.confirm_runs > 0 && !crate::interrupt::requested() {
+        lp.confirm()?;
     }
     Ok(lp.gen)
 }
