@@ -246,8 +246,17 @@ impl Generation {
                 v.ci_high * 100.0
             )
         });
+        // The incumbent is an earlier round's candidate, or the case's accepted scheduler.
+        let rival = self
+            .rounds
+            .iter()
+            .find(|x| Some(&x.candidate) == r.incumbent.as_ref())
+            .map_or_else(
+                || "the accepted scheduler".to_string(),
+                |x| format!("round {}'s scheduler", x.round),
+            );
         Some(format!(
-            "round {}'s change{own} {} the verdict and {} round {}'s scheduler head to head: {h2h}",
+            "round {}'s change{own} {} the verdict and {} {rival} head to head: {h2h}",
             r.round,
             if r.pass { "passed" } else { "failed" },
             if r.beat_incumbent == Some(true) {
@@ -255,10 +264,6 @@ impl Generation {
             } else {
                 "did not beat"
             },
-            self.rounds
-                .iter()
-                .find(|x| Some(&x.candidate) == r.incumbent.as_ref())
-                .map_or(0, |x| x.round)
         ))
     }
 }
@@ -1223,4 +1228,78 @@ pub fn generate_case(
         lp.confirm()?;
     }
     Ok(lp.gen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{CutEstimate, IntervalMethod};
+
+    fn round(n: u32, candidate: &str, incumbent: Option<&str>) -> RoundRecord {
+        let h2h = CutEstimate {
+            cut: -0.1,
+            ci_low: -0.17,
+            ci_high: -0.03,
+            method: IntervalMethod::WelchT,
+            p_value: 0.02,
+        };
+        RoundRecord {
+            round: n,
+            candidate: candidate.into(),
+            contribution: None,
+            pass: true,
+            cut: None,
+            incumbent: incumbent.map(str::to_string),
+            vs_incumbent: incumbent.map(|_| h2h),
+            beat_incumbent: incumbent.map(|_| false),
+        }
+    }
+
+    fn generation(rounds: Vec<RoundRecord>) -> Generation {
+        Generation {
+            case_id: "ctest_suite".into(),
+            started_at: String::new(),
+            provider: ProviderInfo {
+                provider: "offline".into(),
+                model: "m".into(),
+                endpoint_host: None,
+            },
+            templates: Vec::new(),
+            prompt_hash: String::new(),
+            shown_references: Vec::new(),
+            dialect: Dialect::Schedgen,
+            kernel_release: String::new(),
+            classes: ClassSet::default(),
+            attempts: Vec::new(),
+            tokens: TokenUsage::default(),
+            cost_usd: None,
+            benchmark: None,
+            accepted: false,
+            reason: String::new(),
+            verified: None,
+            run_dir: String::new(),
+            final_source: None,
+            rounds,
+            kept_round: None,
+            confirmation: None,
+        }
+    }
+
+    #[test]
+    fn the_improvement_summary_names_the_scheduler_it_had_to_beat() {
+        let earlier = generation(vec![
+            round(1, "r1.bpf.c", None),
+            round(2, "r2.bpf.c", Some("r1.bpf.c")),
+        ]);
+        let s = earlier.improvement_summary().unwrap();
+        assert!(s.contains("did not beat round 1's scheduler"), "{s}");
+        let accepted = generation(vec![
+            round(1, "r1.bpf.c", Some("accepted-ctest_suite.bpf.c")),
+            round(2, "r2.bpf.c", Some("accepted-ctest_suite.bpf.c")),
+        ]);
+        let s = accepted.improvement_summary().unwrap();
+        assert!(s.starts_with("round 2's change"), "{s}");
+        assert!(s.contains("did not beat the accepted scheduler"), "{s}");
+        assert!(!s.contains("round 0"), "{s}");
+    }
 }

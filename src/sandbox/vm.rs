@@ -509,8 +509,19 @@ fn boot(
         "none",
         "-no-reboot",
     ]);
+    // For measuring QEMU's instruction-counting clock (README: the sandbox's noise notes), e.g.
+    // SCHEDGEN_VM_ICOUNT=shift=auto,sleep=off; it needs single-threaded TCG.
+    let icount = std::env::var("SCHEDGEN_VM_ICOUNT").unwrap_or_default();
     match accel {
         "kvm" => cmd.args(["-accel", "kvm", "-cpu", "host"]),
+        _ if !icount.is_empty() => cmd.args([
+            "-accel",
+            "tcg,thread=single",
+            "-cpu",
+            "max",
+            "-icount",
+            &icount,
+        ]),
         _ => cmd.args(["-accel", "tcg,thread=multi", "-cpu", "max"]),
     };
     cmd.args(["-smp", &cpus.to_string(), "-m", &mem])
