@@ -818,6 +818,7 @@ impl Loop<'_> {
         tag: &str,
         incumbent: Option<PathBuf>,
         runs: usize,
+        order_seed: Option<u64>,
     ) -> Result<CaseBench> {
         (self.set.say)(&format!(
             "{tag}: benchmarking against the default scheduler{}{} (up to {runs} runs per arm)",
@@ -842,6 +843,7 @@ impl Loop<'_> {
             },
         );
         bench_opts.runs = runs;
+        bench_opts.order_seed = order_seed;
         bench_opts.classes = Some(self.set.prepared.classes().clone());
         bench_opts.incumbent = incumbent;
         bench_opts.known_bound = self.bound.clone();
@@ -886,7 +888,9 @@ impl Loop<'_> {
              measure it",
             kept.round
         ));
-        let bench = self.benchmark(&kept.file, "confirm", self.accepted.clone(), runs)?;
+        // A seed the user gave drew the rounds' orders; the confirmation draws another.
+        let seed = self.set.opts.order_seed.map(|s| s ^ 0x5EED_C0F1);
+        let bench = self.benchmark(&kept.file, "confirm", self.accepted.clone(), runs, seed)?;
         let holds = bench.verdict.pass
             && (self.accepted.is_none() || bench.beats_incumbent() == Some(true));
         let cut = |b: &CaseBench| {
@@ -982,6 +986,7 @@ impl Loop<'_> {
             &format!("r{round}"),
             incumbent,
             self.set.opts.runs,
+            self.set.opts.order_seed,
         )?;
         (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
         self.judge(round, candidate, bench)
