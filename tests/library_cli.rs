@@ -258,7 +258,7 @@ fn the_library_lists_each_accepted_scheduler() {
     let ctest = row("ctest_suite");
     for cell in [
         "25.0% [23.0%, 27.0%]",
-        "PASS",
+        "PASS (confirmed)",
         "2025-06-01 10:00",
         "openai/gpt-4.1-mini",
         "3000/800",
@@ -286,7 +286,31 @@ fn the_library_lists_each_accepted_scheduler() {
     assert_eq!(c["estimated_cost_usd"], serde_json::Value::Null);
     assert_eq!(c["source"], "bpf-generated/ctest_suite.bpf.c");
     assert_eq!(c["metadata"], "bpf-generated/ctest_suite.json");
+    assert_eq!(c["confirmed"], true);
     assert_eq!(rows[0]["estimated_cost_usd"], 0.0123);
+}
+
+#[test]
+fn a_scheduler_accepted_before_confirmations_is_shown_unconfirmed() {
+    let root = checkout();
+    // The checkout's own accepted ctest_suite scheduler predates confirmation benchmarks.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf-generated");
+    let lib = root.path().join("bpf-generated");
+    std::fs::create_dir_all(&lib).unwrap();
+    for f in ["ctest_suite.bpf.c", "ctest_suite.json"] {
+        std::fs::copy(repo.join(f), lib.join(f)).unwrap();
+    }
+    let out = schedgen(root.path(), &["library"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("ctest_suite"))
+        .unwrap();
+    assert!(row.contains("PASS (unconfirmed)"), "{row}");
+    let out = schedgen(root.path(), &["library", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["confirmed"], false);
 }
 
 #[test]

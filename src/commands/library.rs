@@ -22,6 +22,9 @@ struct Row {
     ci_low: Option<f64>,
     ci_high: Option<f64>,
     pass: bool,
+    /// Whether the cut comes from a confirmation benchmark, not from the runs that chose the
+    /// scheduler (metadata from before confirmations has none).
+    confirmed: bool,
     verdict_reason: String,
     accepted_at: String,
     provider: String,
@@ -58,6 +61,7 @@ fn row(root: &Path, a: &Accepted) -> Row {
         ci_low: finite(m.cut.ci_low),
         ci_high: finite(m.cut.ci_high),
         pass: m.verdict.pass,
+        confirmed: m.confirmation.as_ref().is_some_and(|c| c.holds),
         verdict_reason: m.verdict.reason.clone(),
         accepted_at: m.accepted_at.clone(),
         provider: m.provider.provider.clone(),
@@ -97,7 +101,13 @@ fn cells(r: &Row) -> [String; 9] {
     [
         r.case.clone(),
         format!("{} {ci}", pct(finite(r.cut))),
-        if r.pass { "PASS" } else { "FAIL" }.into(),
+        match (r.pass, r.confirmed) {
+            (false, _) => "FAIL",
+            (true, true) => "PASS (confirmed)",
+            // Accepted before confirmations: its cut is from the runs that chose it.
+            (true, false) => "PASS (unconfirmed)",
+        }
+        .into(),
         date(&r.accepted_at),
         format!("{}/{}", r.provider, r.model),
         r.attempts.to_string(),
