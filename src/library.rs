@@ -668,6 +668,7 @@ mod tests {
                 selection_cut: Some(cut),
                 selection_verdict: verdict_copy,
                 holds: pass,
+                seconds: 600.0,
             }),
         }
     }

@@ -67,8 +67,6 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
-/// leave them out instead (`cargo test -- --skip NAME`).
 /// The one run directory `generate` wrote under `root/runs/`.
 fn run_dir(root: &Path) -> PathBuf {
     std::fs::read_dir(root.join("runs"))
@@ -83,6 +81,8 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// VM tests never pass without running: with `SCHEDGEN_SKIP_VM=1` they fail, saying how to
+/// leave them out instead (`cargo test -- --skip NAME`).
 fn require_vm() {
     assert!(
         std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),

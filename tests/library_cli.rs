@@ -180,6 +180,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
                 reason: "cut above target".into(),
             },
             holds: true,
+            seconds: 600.0,
         }),
     }
 }

@@ -190,6 +190,9 @@ pub struct Confirmation {
     /// Whether the confirmation's verdict passed too (and, with a scheduler accepted, it beat
     /// that one head to head again).
     pub holds: bool,
+    /// How long the confirmation benchmark took.
+    #[serde(default)]
+    pub seconds: f64,
 }
 
 /// One benchmarked round.
@@ -811,7 +814,8 @@ impl Loop<'_> {
 
     /// Benchmark a verified candidate against the default scheduler, its ablation and the
     /// scheduler it has to beat (`incumbent`), in the directory `bench-<tag>`. The bound is
-    /// measured once, by the first benchmark, and reused at the same sizes afterwards.
+    /// measured once, by the first benchmark, and reused at the same sizes afterwards. Returns
+    /// the benchmark and the seconds it took.
     fn benchmark(
         &mut self,
         candidate: &Path,
@@ -819,7 +823,7 @@ impl Loop<'_> {
         incumbent: Option<PathBuf>,
         runs: usize,
         order_seed: Option<u64>,
-    ) -> Result<CaseBench> {
+    ) -> Result<(CaseBench, f64)> {
         (self.set.say)(&format!(
             "{tag}: benchmarking against the default scheduler{}{} (up to {runs} runs per arm)",
             if self.set.opts.ablation {
@@ -867,11 +871,7 @@ impl Loop<'_> {
                 b
             });
         }
-        if let Some(last) = self.gen.attempts.last_mut() {
-            last.seconds.benchmark =
-                Some(last.seconds.benchmark.unwrap_or(0.0) + t.elapsed().as_secs_f64());
-        }
-        Ok(bench)
+        Ok((bench, t.elapsed().as_secs_f64()))
     }
 
     /// After the rounds: the kept candidate was chosen by the runs of its round, so the number
@@ -890,7 +890,8 @@ impl Loop<'_> {
         ));
         // A seed the user gave drew the rounds' orders; the confirmation draws another.
         let seed = self.set.opts.order_seed.map(|s| s ^ 0x5EED_C0F1);
-        let bench = self.benchmark(&kept.file, "confirm", self.accepted.clone(), runs, seed)?;
+        let (bench, seconds) =
+            self.benchmark(&kept.file, "confirm", self.accepted.clone(), runs, seed)?;
         let holds = bench.verdict.pass
             && (self.accepted.is_none() || bench.beats_incumbent() == Some(true));
         let cut = |b: &CaseBench| {
@@ -911,6 +912,7 @@ impl Loop<'_> {
             selection_cut: kept.bench.cut,
             selection_verdict: kept.bench.verdict.clone(),
             holds,
+            seconds,
         });
         self.gen.reason = if holds {
             format!(
@@ -981,13 +983,16 @@ impl Loop<'_> {
             return Ok(RoundEnd::Stop);
         }
         let incumbent = self.incumbent.clone();
-        let bench = self.benchmark(
+        let (bench, seconds) = self.benchmark(
             &candidate,
             &format!("r{round}"),
             incumbent,
             self.set.opts.runs,
             self.set.opts.order_seed,
         )?;
+        if let Some(last) = self.gen.attempts.last_mut() {
+            last.seconds.benchmark = Some(seconds);
+        }
         (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
         self.judge(round, candidate, bench)
     }
