@@ -657,6 +657,7 @@ mod tests {
                 stopped_early: None,
                 classifier: None,
                 captured: None,
+                efficiency: None,
                 verdict,
                 error: None,
             },

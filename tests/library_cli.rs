@@ -166,6 +166,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             stopped_early: None,
             classifier: None,
             captured: None,
+            efficiency: None,
             verdict,
             error: None,
         },

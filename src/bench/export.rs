@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use super::charts;
+use super::efficiency;
 use super::markdown;
 use super::result::{BenchResult, BENCH_SCHEMA};
 
@@ -73,8 +74,13 @@ pub fn load(dir: &Path) -> Result<BenchResult> {
             path.display()
         ),
     }
-    serde_json::from_value(value)
-        .with_context(|| format!("{} does not hold a complete benchmark", path.display()))
+    let mut r: BenchResult = serde_json::from_value(value)
+        .with_context(|| format!("{} does not hold a complete benchmark", path.display()))?;
+    // Benchmarks saved before efficiency was recorded have everything it derives from.
+    for c in r.cases.iter_mut().filter(|c| c.efficiency.is_none()) {
+        c.efficiency = efficiency::of_case(&c.runs, r.cpus, c.policy_cut.as_ref());
+    }
+    Ok(r)
 }
 
 #[cfg(test)]

@@ -83,6 +83,7 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
     let c = valid(&runs, Arm::Custom);
     let cut = stats::cut(&d, &c);
     let captured = bound.as_ref().map(|b| cut.cut / b.model.best_cut);
+    let efficiency = super::efficiency::of_case(&runs, 2, None);
     CaseBench {
         test_id: id.into(),
         test_name: format!("{id} (synthetic)"),
@@ -109,6 +110,7 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
         stopped_early: None,
         classifier: None,
         captured,
+        efficiency,
         runs,
         verdict: Verdict {
             pass: true,
@@ -177,6 +179,7 @@ pub(crate) fn bench() -> BenchResult {
         stopped_early: None,
         classifier: None,
         captured: None,
+        efficiency: None,
         verdict: Verdict {
             pass: false,
             reason: "setup failed".into(),

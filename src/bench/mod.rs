@@ -6,6 +6,7 @@
 
 pub mod charts;
 pub mod driver;
+pub mod efficiency;
 pub mod export;
 pub mod job;
 pub mod markdown;

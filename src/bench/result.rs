@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::efficiency::Efficiency;
 use crate::bpf::exit::SchedExit;
 use crate::classify::rules::ClassSet;
 use crate::classify::tracer::ClassifierRun;
@@ -193,6 +194,10 @@ pub struct CaseBench {
     pub classifier: Option<ClassifierSummary>,
     /// Share of the best possible cut the scheduler reached (cut / bound.best_cut).
     pub captured: Option<f64>,
+    /// Each arm's schedule efficiency (makespan over the best makespan of the run's own CPU
+    /// times), the cut split into order and work, and the room the ablation left.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<Efficiency>,
     pub verdict: Verdict,
     /// Why the case stopped before its last round (the verdict was settled), when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::efficiency;
 use super::job::CaseRaw;
 use super::result::{
     Arm, CaseBench, ClassifierSummary, ProductionArm, RunSample, SchedulerRef, Verdict,
@@ -234,6 +235,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         })
         .collect();
     let classifier = classifier_summary(&raw.runs);
+    let efficiency = efficiency::of_case(&raw.runs, raw.cpus, policy_cut.as_ref());
     let captured = match (&cut, &raw.bound) {
         (Some(cut), Some(b)) if b.model.best_cut > 0.0 => Some(cut.cut / b.model.best_cut),
         _ => None,
@@ -261,6 +263,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         production,
         classifier,
         captured,
+        efficiency,
         verdict: Verdict {
             pass: false,
             reason: String::new(),

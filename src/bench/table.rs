@@ -328,6 +328,12 @@ pub fn render(r: &BenchResult, color: bool) -> String {
             .into_iter()
             .map(|n| format!("note: {}: {n}", c.test_id))
             .chain(classifier_line(c).map(|l| format!("{}: {l}", c.test_id)))
+            .chain(
+                c.efficiency
+                    .iter()
+                    .flat_map(super::efficiency::describe)
+                    .map(|l| format!("{}: {l}", c.test_id)),
+            )
             .chain(incumbent_line(c).map(|l| format!("{}: {l}", c.test_id)))
             .chain(
                 production_lines(c)

@@ -54,7 +54,7 @@ pub enum Role {
 }
 
 /// One turn of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub role: Role,
     pub content: String,
@@ -62,6 +62,22 @@ pub struct Message {
     /// like the offline one, read it instead of parsing the text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<Purpose>,
+    /// With an improve request: what the benchmark measured of the scheduler it is about, as
+    /// numbers (not sent to the model, whose request says it in words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Measured>,
+}
+
+/// What the benchmark measured of a scheduler an improve request is about.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    /// Whether it passed the verdict.
+    pub pass: bool,
+    /// Its cut against the default.
+    pub cut: Option<f64>,
+    /// Its mean schedule efficiency: makespan over the best makespan its tasks' CPU times
+    /// allow (1 is a perfect order; see `bench::efficiency`).
+    pub efficiency: Option<f64>,
 }
 
 /// What one of our messages asks the model to do.
@@ -78,7 +94,7 @@ pub enum Purpose {
 
 /// What is sent to the model: a system prompt, the task, then alternating replies and
 /// follow-ups ("here is the compiler error, fix it").
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Conversation {
     pub messages: Vec<Message>,
 }
@@ -92,11 +108,13 @@ impl Conversation {
                     role: Role::System,
                     content: system.into(),
                     purpose: None,
+                    measured: None,
                 },
                 Message {
                     role: Role::User,
                     content: user.into(),
                     purpose: Some(Purpose::Generate),
+                    measured: None,
                 },
             ],
         }
@@ -108,6 +126,7 @@ impl Conversation {
             role: Role::Assistant,
             content: text.into(),
             purpose: None,
+            measured: None,
         });
     }
 
@@ -117,6 +136,7 @@ impl Conversation {
             role: Role::User,
             content: text.into(),
             purpose: None,
+            measured: None,
         });
     }
 
@@ -126,7 +146,28 @@ impl Conversation {
             role: Role::User,
             content: text.into(),
             purpose: Some(purpose),
+            measured: None,
         });
+    }
+
+    /// Appends a request to improve a scheduler the benchmark measured as `measured`.
+    pub fn push_improve(&mut self, text: impl Into<String>, measured: Measured) {
+        self.messages.push(Message {
+            role: Role::User,
+            content: text.into(),
+            purpose: Some(Purpose::Improve),
+            measured: Some(measured),
+        });
+    }
+
+    /// What the latest improve request said was measured, when the last request is one.
+    pub fn improving(&self) -> Option<&Measured> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.purpose.is_some())
+            .filter(|m| m.purpose == Some(Purpose::Improve))
+            .and_then(|m| m.measured.as_ref())
     }
 
     /// How many of our messages asked for `purpose`.
@@ -204,6 +245,10 @@ pub struct CallRecord {
 pub struct Reply {
     pub text: String,
     pub record: CallRecord,
+    /// A provider that answers by rule and has no change to offer for an improve request says
+    /// so here, with why, instead of writing code it has no reason to expect to be better.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declined: Option<String>,
 }
 
 /// Which provider and model produced a scheduler, for its metadata. Never holds the key.
@@ -853,6 +898,7 @@ impl ChatProvider for OpenAiProvider {
                 finish_reason,
                 warnings,
             },
+            declined: None,
         })
     }
 }

@@ -7,17 +7,25 @@
 //! guard: one queue ordered by queued time minus a head start proportional to the class's
 //! expected CPU time, the longest class getting the whole cap, so that no task waits much
 //! longer than the cap; the long tail gets long slices and preempts a short task when it has
-//! to queue. Asked to improve (the loop marks
-//! such requests), it doubles the long tail's slice and halves the others'. It cannot repair code it did not get right,
-//! so a repair request gets the same source back (and the loop reports that).
+//! to queue. Asked to improve (the loop marks such requests and attaches what the benchmark
+//! measured), it doubles the long tail's slice and halves the others', unless the scheduler
+//! was already within 5% of the best order of its own CPU time, or that variant was already
+//! tried: then it declines, saying why, and the loop stops. It cannot repair code it did not get
+//! right, so a repair request gets the same source back (and the loop reports that).
 
 use std::time::Instant;
 
-use super::llm::{CallRecord, ChatProvider, Conversation, LlmError, ProviderInfo, Purpose, Reply};
+use super::llm::{
+    CallRecord, ChatProvider, Conversation, LlmError, Measured, ProviderInfo, Purpose, Reply,
+};
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
 pub const MODEL: &str = "schedgen-offline-lpt-v3";
+
+/// Asked to improve a scheduler whose schedule efficiency was within this of a perfect order,
+/// the synthesiser declines (see [`declines`]).
+const ORDER_SLACK: f64 = 0.05;
 
 /// The head start's cap (ns): below the 5 s watchdog with room to spare.
 const MAX_HEAD_START_NS: u64 = 2_000_000_000;
@@ -267,24 +275,54 @@ impl ChatProvider for OfflineProvider {
     fn chat(&self, conversation: &Conversation) -> Result<Reply, LlmError> {
         let t = Instant::now();
         let variant = 1 + conversation.requests(Purpose::Improve) as u32;
+        let record = |t: Instant| CallRecord {
+            model: MODEL.into(),
+            served_model: None,
+            usage: Some(Default::default()),
+            latency_s: t.elapsed().as_secs_f64(),
+            attempts: 1,
+            failures: Vec::new(),
+            finish_reason: Some("stop".into()),
+            warnings: Vec::new(),
+        };
+        if let Some(why) = conversation.improving().and_then(|m| declines(m, variant)) {
+            return Ok(Reply {
+                text: format!("No change to offer: {why}.\n"),
+                record: record(t),
+                declined: Some(why),
+            });
+        }
         let source = synthesize(&self.case_id, &self.classes, variant, self.dialect);
         Ok(Reply {
             text: format!(
                 "Longest-expected-work-first scheduler for `{}`, from the profile's task classes:\n\n```c\n{source}```\n",
                 self.case_id
             ),
-            record: CallRecord {
-                model: MODEL.into(),
-                served_model: None,
-                usage: Some(Default::default()),
-                latency_s: t.elapsed().as_secs_f64(),
-                attempts: 1,
-                failures: Vec::new(),
-                finish_reason: Some("stop".into()),
-                warnings: Vec::new(),
-            },
+            record: record(t),
+            declined: None,
         })
     }
+}
+
+/// Why the synthesiser has no change for an improve request about a scheduler measured as `m`,
+/// when it has none. Its one improved variant lengthens the long tail's slices and lets it
+/// preempt: that wins back time the long task spent waiting, which a schedule already close to
+/// the best order of its own CPU time did not spend.
+fn declines(m: &Measured, variant: u32) -> Option<String> {
+    if variant > 2 {
+        return Some(
+            "the synthesiser has one improved variant (longer slices and preemption for the long \
+             tail), and the previous round was it"
+                .into(),
+        );
+    }
+    let e = m.efficiency.filter(|e| *e <= 1.0 + ORDER_SLACK)?;
+    Some(format!(
+        "its makespan was {e:.2} times the best its tasks' CPU time allows on these CPUs, so no \
+         order of the same work is more than {:.0}% faster, and the synthesiser's one change \
+         (longer slices and preemption for the long tail) only wins back waiting",
+        (1.0 - 1.0 / e).max(0.0) * 100.0
+    ))
 }
 
 #[cfg(test)]
@@ -348,6 +386,52 @@ mod tests {
         c.push_request(Purpose::Improve, "numbers");
         let again = extract_scheduler(&p.chat(&c).unwrap().text).unwrap().source;
         assert!(again.contains("160ULL * 1000 * 1000") && again.contains("variant 2"));
+    }
+
+    #[test]
+    fn declines_to_reorder_a_schedule_already_near_the_best_order() {
+        let p = OfflineProvider::new("same_binary_args", &classes(), Dialect::Schedgen);
+        let measured = |efficiency| Measured {
+            pass: true,
+            cut: Some(0.3),
+            efficiency: Some(efficiency),
+        };
+        let first = p.chat(&Conversation::new("sys", "write it")).unwrap();
+        let asked = |efficiency| {
+            let mut c = Conversation::new("sys", "write it");
+            c.push_assistant(first.text.clone());
+            c.push_improve("numbers", measured(efficiency));
+            c
+        };
+        // The long task waited: the improved variant may win that back.
+        let waited = p.chat(&asked(1.25)).unwrap();
+        assert_eq!(waited.declined, None);
+        assert!(extract_scheduler(&waited.text)
+            .unwrap()
+            .source
+            .contains("variant 2"));
+        // At 1.03 of the best order no reordering gains more than 3%: it says so, with no code.
+        let near = p.chat(&asked(1.03)).unwrap();
+        let why = near.declined.expect("declines");
+        assert!(
+            why.contains("1.03 times the best") && why.contains("3% faster"),
+            "{why}"
+        );
+        assert!(extract_scheduler(&near.text).is_err(), "{}", near.text);
+        // A third round would get the second's variant again: it declines that too.
+        let mut c = asked(1.25);
+        c.push_assistant(waited.text);
+        c.push_improve("numbers", measured(1.25));
+        assert!(p
+            .chat(&c)
+            .unwrap()
+            .declined
+            .unwrap()
+            .contains("one improved variant"));
+        // A repair request after an improve one is answered, not declined.
+        let mut c = asked(1.03);
+        c.push_request(Purpose::Repair, "fix it");
+        assert_eq!(p.chat(&c).unwrap().declined, None);
     }
 
     #[test]

@@ -177,6 +177,10 @@ pub struct Generation {
     /// round's that chose it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<Confirmation>,
+    /// Why the provider had no change to offer when asked to improve, when it said so (a
+    /// provider that answers by rule; the loop then stops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declined: Option<String>,
 }
 
 /// A kept candidate measured again in runs that did not choose it.
@@ -358,6 +362,35 @@ fn kfuncs_for_prompt(kfuncs_h: &str) -> String {
         .join("\n")
 }
 
+/// What an improve request's provider is told of the benchmark as numbers.
+fn measured(b: &CaseBench) -> super::llm::Measured {
+    super::llm::Measured {
+        pass: b.verdict.pass,
+        cut: b.cut.map(|c| c.cut),
+        efficiency: b
+            .efficiency
+            .filter(|e| e.custom.n > 0)
+            .map(|e| e.custom.mean),
+    }
+}
+
+/// How close the candidate's schedule came to the best one for the CPU time its tasks used,
+/// for the improve prompt: a model told it is already at the optimum should not reorder.
+fn efficiency_feedback(b: &CaseBench) -> String {
+    let Some(e) = b.efficiency.filter(|e| e.custom.n > 0) else {
+        return String::new();
+    };
+    let mut text = format!(
+        " Your schedule's efficiency (makespan over the shortest makespan the CPU time its tasks \
+         used allows on these CPUs; 1.00 is optimal) was {:.2}, the default's {:.2}",
+        e.custom.mean, e.default.mean
+    );
+    if e.ablation.n > 0 {
+        text += &format!(", the ablation's {:.2}", e.ablation.mean);
+    }
+    text + "."
+}
+
 fn fmt_runs(b: &CaseBench, arm: Arm) -> String {
     b.runs
         .iter()
@@ -451,7 +484,7 @@ fn improve_values(
                 p.ci_high * 100.0
             ),
             _ => String::new(),
-        },
+        } + &efficiency_feedback(b),
     );
     let run = b.runs.iter().find(|r| r.arm == Arm::Custom && !r.warmup);
     let long = run.and_then(|r| {
@@ -784,6 +817,20 @@ impl Loop<'_> {
             }
         };
         a.seconds.generate = Some(t.elapsed().as_secs_f64());
+        if let Some(why) = reply.declined {
+            // Not an attempt: no code was offered, so nothing failed.
+            (self.set.say)(&format!(
+                "round {round}: {} has no change to offer: {why}",
+                self.gen.provider.provider
+            ));
+            self.gen.reason = format!(
+                "{}; round {round}: {} had no change to offer",
+                self.gen.reason, self.gen.provider.provider
+            );
+            self.gen.declined = Some(why);
+            self.save()?;
+            return Ok(None);
+        }
         for w in &reply.record.warnings {
             (self.set.say)(&format!("round {round} attempt {attempt}: warning: {w}"));
         }
@@ -1178,6 +1225,7 @@ pub fn generate_case(
         rounds: Vec::new(),
         kept_round: None,
         confirmation: None,
+        declined: None,
     };
     let tracer = if classes.is_empty() {
         None
@@ -1229,7 +1277,7 @@ pub fn generate_case(
                 if round < opts.max_rounds && !crate::interrupt::requested() {
                     let values = improve_values(&bench, opts.target, lp.gen.rounds.last());
                     let text = lp.set.improve.render(&values)?;
-                    lp.conv.push_request(Purpose::Improve, text);
+                    lp.conv.push_improve(text, measured(&bench));
                 }
             }
         }
@@ -1292,6 +1340,7 @@ mod tests {
             rounds,
             kept_round: None,
             confirmation: None,
+            declined: None,
         }
     }
 
