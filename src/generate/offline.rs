@@ -317,11 +317,18 @@ fn declines(m: &Measured, variant: u32) -> Option<String> {
         );
     }
     let e = m.efficiency.filter(|e| *e <= 1.0 + ORDER_SLACK)?;
+    let room = if e <= 1.0 {
+        "no order of the same work is faster".to_string()
+    } else {
+        format!(
+            "no order of the same work is more than {:.0}% faster",
+            (1.0 - 1.0 / e) * 100.0
+        )
+    };
     Some(format!(
-        "its makespan was {e:.2} times the best its tasks' CPU time allows on these CPUs, so no \
-         order of the same work is more than {:.0}% faster, and the synthesiser's one change \
-         (longer slices and preemption for the long tail) only wins back waiting",
-        (1.0 - 1.0 / e).max(0.0) * 100.0
+        "its makespan was {e:.2} times the best its tasks' CPU time allows on these CPUs, so \
+         {room}, and the synthesiser's one change (longer slices and preemption for the long \
+         tail) only wins back waiting"
     ))
 }
 
@@ -418,6 +425,12 @@ mod tests {
             "{why}"
         );
         assert!(extract_scheduler(&near.text).is_err(), "{}", near.text);
+        // At or below 1 (the CPU accounting can put it there) there is no room at all.
+        let below = p.chat(&asked(0.96)).unwrap().declined.unwrap();
+        assert!(
+            below.contains("0.96 times") && below.contains("is faster,"),
+            "{below}"
+        );
         // A third round would get the second's variant again: it declines that too.
         let mut c = asked(1.25);
         c.push_assistant(waited.text);
