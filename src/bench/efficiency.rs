@@ -3,8 +3,9 @@
 //! A run's efficiency is its makespan over the shortest makespan its own tasks' CPU times allow
 //! on the CPUs it had (McNaughton's `max(longest task, total / cpus)`); 1 is a perfect schedule.
 //! Under emulation every run gets its own CPU speed, which stretches every task's CPU time and the
-//! makespan alike. The speed cancels in the ratio, so an arm's efficiency varies by 1–3% between
-//! runs where its makespan varies by 5–10%.
+//! makespan alike. The speed cancels in the ratio: on the CPU-bound cases measured, the default's
+//! and the ablation's efficiency varied by 0.2–3.9% between runs, less than their makespans in 20
+//! arms of 22.
 //!
 //! What the ratio leaves out is the CPU time itself: a scheduler that makes tasks cheaper (fewer
 //! context switches, a long task that keeps its CPU) shortens the makespan without changing its
