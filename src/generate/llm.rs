@@ -71,10 +71,6 @@ pub struct Message {
 /// What the benchmark measured of a scheduler an improve request is about.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
-    /// Whether it passed the verdict.
-    pub pass: bool,
-    /// Its cut against the default.
-    pub cut: Option<f64>,
     /// Its mean schedule efficiency: makespan over the best makespan its tasks' CPU times
     /// allow (1 is a perfect order; see `bench::efficiency`).
     pub efficiency: Option<f64>,

@@ -399,8 +399,6 @@ mod tests {
     fn declines_to_reorder_a_schedule_already_near_the_best_order() {
         let p = OfflineProvider::new("same_binary_args", &classes(), Dialect::Schedgen);
         let measured = |efficiency| Measured {
-            pass: true,
-            cut: Some(0.3),
             efficiency: Some(efficiency),
         };
         let first = p.chat(&Conversation::new("sys", "write it")).unwrap();

@@ -365,8 +365,6 @@ fn kfuncs_for_prompt(kfuncs_h: &str) -> String {
 /// What an improve request's provider is told of the benchmark as numbers.
 fn measured(b: &CaseBench) -> super::llm::Measured {
     super::llm::Measured {
-        pass: b.verdict.pass,
-        cut: b.cut.map(|c| c.cut),
         efficiency: b
             .efficiency
             .filter(|e| e.custom.n > 0)
