@@ -464,7 +464,8 @@ pub struct BenchmarkArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     pub runs: u64,
 
-    /// Warm-up runs per arm, discarded.
+    /// Warm-up runs before the measured rounds, discarded: the candidate first, then the other
+    /// arms in turn.
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
 
@@ -524,7 +525,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
     pub runs: u64,
 
-    /// Benchmark warm-up runs per arm.
+    /// Benchmark warm-up runs before the measured rounds, discarded (the candidate first).
     #[arg(long, default_value_t = 1)]
     pub warmup: u64,
 
@@ -614,10 +615,31 @@ impl ComparisonArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct LibraryArgs {
     /// Print JSON (one object per scheduler, numbers unformatted) instead of the table.
     #[arg(long)]
     pub json: bool,
+
+    #[command(subcommand)]
+    pub action: Option<LibraryAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LibraryAction {
+    /// Take a case's accepted scheduler out of bpf-generated/ into history/<case>/, with the
+    /// reason in its metadata: for one measured again and found wanting, or accepted under
+    /// rules it would not pass today. The case then has no accepted scheduler, and the next
+    /// candidate that passes is accepted without a head-to-head win.
+    Withdraw {
+        /// The case whose scheduler to withdraw.
+        #[arg(value_name = "CASE")]
+        case: String,
+
+        /// Why, in words (kept in the history's metadata).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -115,6 +115,17 @@ pub struct Provenance {
     /// field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmation: Option<crate::generate::pipeline::Confirmation>,
+    /// Set when the scheduler was withdrawn by hand (only history entries have it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub withdrawn: Option<Withdrawal>,
+}
+
+/// Why and when an accepted scheduler was taken out of the library without a replacement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdrawal {
+    /// RFC 3339, UTC.
+    pub at: String,
+    pub reason: String,
 }
 
 /// The prompt a scheduler was generated from.
@@ -535,6 +546,32 @@ pub fn accept(
     })
 }
 
+/// Takes the case's accepted scheduler out of the library, into `history/<case>/`, with `reason`
+/// recorded in its metadata there: for a scheduler that no longer earns its place (measured
+/// again and found wanting, or accepted under rules it would not pass today). Returns where its
+/// source went. Afterwards the case has no accepted scheduler.
+pub fn withdraw(root: &Path, case: &str, reason: &str) -> Result<PathBuf> {
+    check_case(case)?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        bail!("say why the scheduler is withdrawn (--reason): the history keeps it");
+    }
+    let Some(mut old) = current(root, case)? else {
+        bail!("`{case}` has no accepted scheduler in bpf-generated/ to withdraw");
+    };
+    // The reason goes into the metadata before the pair moves: interrupted in between, the
+    // scheduler is still in place, marked, and withdrawing it again finishes the move.
+    old.meta.withdrawn = Some(Withdrawal {
+        at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        reason: reason.to_string(),
+    });
+    let json = serde_json::to_string_pretty(&old.meta).context("cannot serialise the metadata")?;
+    staged(&dir(root), &(json + "\n"))?
+        .persist(&old.meta_path)
+        .with_context(|| format!("cannot write {}", old.meta_path.display()))?;
+    retire(root, case, &old)
+}
+
 /// Moves the accepted pair `old` into `history/<case>/`; returns where its source went.
 fn retire(root: &Path, case: &str, old: &Accepted) -> Result<PathBuf> {
     let hdir = history_dir(root, case);
@@ -671,6 +708,7 @@ mod tests {
                 holds: pass,
                 seconds: 600.0,
             }),
+            withdrawn: None,
         }
     }
 
@@ -728,6 +766,35 @@ mod tests {
         // No temporary files are left behind.
         let names: Vec<_> = snapshot(&dir(root.path())).into_keys().collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn a_withdrawn_scheduler_leaves_the_library_for_its_history_with_the_reason() {
+        let root = tempfile::tempdir().unwrap();
+        let e = withdraw(root.path(), "ctest_suite", "no better than its ablation").unwrap_err();
+        assert!(e.to_string().contains("no accepted scheduler"), "{e}");
+        let m = meta("ctest_suite", "2025-06-01T10:00:00Z", 0.31, true);
+        accept(root.path(), "ctest_suite", "old\n", m).unwrap();
+        let e = withdraw(root.path(), "ctest_suite", "  ").unwrap_err();
+        assert!(e.to_string().contains("--reason"), "{e}");
+        assert!(current(root.path(), "ctest_suite").unwrap().is_some());
+
+        let moved = withdraw(root.path(), "ctest_suite", "no better than its ablation").unwrap();
+        let hist = history_dir(root.path(), "ctest_suite");
+        assert_eq!(moved, hist.join("2025-06-01T10-00-00Z.bpf.c"));
+        assert_eq!(current(root.path(), "ctest_suite").unwrap(), None);
+        assert!(list(root.path()).unwrap().is_empty());
+        let prev = previous(root.path(), "ctest_suite").unwrap().unwrap();
+        assert_eq!(prev.source, "old\n");
+        let w = prev.meta.withdrawn.unwrap();
+        assert_eq!(w.reason, "no better than its ablation");
+        assert!(w.at.ends_with('Z'), "{}", w.at);
+        // With nothing accepted, the next passing candidate needs no head-to-head win.
+        let next = meta("ctest_suite", "2025-06-02T10:00:00Z", 0.32, true);
+        assert!(matches!(
+            accept(root.path(), "ctest_suite", "new\n", next).unwrap(),
+            AcceptOutcome::Accepted { replaced: None, .. }
+        ));
     }
 
     #[test]

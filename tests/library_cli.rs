@@ -183,6 +183,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             holds: true,
             seconds: 600.0,
         }),
+        withdrawn: None,
     }
 }
 
@@ -219,6 +220,63 @@ fn an_empty_library_says_how_to_fill_it() {
     assert!(out.status.success());
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows, serde_json::json!([]));
+}
+
+#[test]
+fn withdraw_moves_a_scheduler_to_its_history_with_the_reason() {
+    let root = checkout();
+    accept(
+        root.path(),
+        "ctest_suite",
+        GENERATED,
+        meta("ctest_suite", "2026-01-01T10:00:00Z", 0.31, None),
+    );
+    // No reason: clap refuses, nothing moves.
+    let out = schedgen(root.path(), &["library", "withdraw", "ctest_suite"]);
+    assert!(!out.status.success(), "{:?}", text(&out));
+    assert!(text(&out).1.contains("--reason"), "{:?}", text(&out));
+    assert!(root
+        .path()
+        .join("bpf-generated/ctest_suite.bpf.c")
+        .is_file());
+
+    let out = schedgen(
+        root.path(),
+        &[
+            "library",
+            "withdraw",
+            "ctest_suite",
+            "--reason",
+            "no better than its ablation",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("bpf-generated/history/ctest_suite/2026-01-01T10-00-00Z.bpf.c"),
+        "{stdout}"
+    );
+    assert!(!root.path().join("bpf-generated/ctest_suite.bpf.c").exists());
+    let hist = root
+        .path()
+        .join("bpf-generated/history/ctest_suite/2026-01-01T10-00-00Z.json");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hist).unwrap()).unwrap();
+    assert_eq!(m["withdrawn"]["reason"], "no better than its ablation");
+    let out = schedgen(root.path(), &["library"]);
+    assert!(text(&out).0.contains("No accepted schedulers yet"));
+
+    // Twice: there is nothing left to withdraw, and the error says so.
+    let out = schedgen(
+        root.path(),
+        &["library", "withdraw", "ctest_suite", "--reason", "again"],
+    );
+    assert!(!out.status.success(), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("no accepted scheduler"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 #[test]

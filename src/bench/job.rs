@@ -309,87 +309,135 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
         arms.push(Arm::Incumbent);
     }
     arms.extend((0..job.production.len()).map(|i| Arm::Production(i as u8)));
-    let rounds = bench.warmup + bench.runs;
-    let total = arms.len() * rounds;
-    let runs_started = Instant::now();
-    let mut order = 0;
-    'rounds: for round in 0..rounds {
-        let warmup = round < bench.warmup;
+    let total = bench.warmup + arms.len() * bench.runs;
+    let mut pace = Pace {
+        started: Instant::now(),
+        total,
+        done: 0,
+    };
+    // A warm-up warms what every arm shares (the host's page cache behind virtiofs, the
+    // monitor); every run drops the guest's caches anyway, so a warm-up per arm only costs time.
+    for arm in warmup_arms(&arms, bench.warmup) {
+        if run_and_record(job, arm, true, &mut raw, &mut pace, progress) == Flow::Stop {
+            return raw;
+        }
+    }
+    for round in 0..bench.runs {
         if let Some(rule) = bench.stop_early {
-            let measured = round.saturating_sub(bench.warmup);
-            if !warmup && measured >= rule.min_runs && measured < bench.runs {
+            if round >= rule.min_runs {
                 if let Some(why) = super::summarize::settled(&raw.runs, rule.target) {
                     progress(&format!(
-                        "settled after {measured} runs per arm (of at most {}): {why}",
+                        "settled after {round} runs per arm (of at most {}): {why}",
                         bench.runs
                     ));
-                    raw.stopped_early = Some(format!("after {measured} runs per arm: {why}"));
-                    break 'rounds;
+                    raw.stopped_early = Some(format!("after {round} runs per arm: {why}"));
+                    break;
                 }
             }
         }
         for arm in round_order(&arms, round, bench.order_seed) {
-            if crate::interrupt::requested() {
-                raw.error = Some("interrupted".into());
-                break 'rounds;
-            }
-            drop_caches();
-            let sample = match arm {
-                Arm::Default => default_run(job, order, warmup),
-                Arm::Production(i) => match production_run(job, i, order, warmup) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        raw.error = Some(format!("{}: {e:#}", arm_name(job, arm)));
-                        break 'rounds;
-                    }
-                },
-                _ => match scheduler_run(job, arm, order, warmup) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        raw.error = Some(format!("{e:#}"));
-                        break 'rounds;
-                    }
-                },
-            };
-            let per_run = runs_started.elapsed().as_secs_f64() / (order + 1) as f64;
-            let eta = per_run * (total - order - 1) as f64;
-            progress(&format!(
-                "run {}/{total} {:<9}{}: {:.3} s{}{} · case done in ~{:.0}m{:02.0}s",
-                order + 1,
-                arm_name(job, arm),
-                if warmup { " (warm-up)" } else { "" },
-                sample.makespan_s,
-                sample
-                    .classifier
-                    .as_ref()
-                    .map(|c| format!(
-                        " · classifier: {} long of {} task processes, p50 {}",
-                        c.long_processes,
-                        c.task_processes,
-                        c.latency_p50_ms
-                            .map(|l| format!("{l:.1} ms"))
-                            .unwrap_or_else(|| "-".into())
-                    ))
-                    .unwrap_or_default(),
-                sample
-                    .invalid_reason
-                    .as_deref()
-                    .map(|r| format!(" INVALID: {r}"))
-                    .unwrap_or_default(),
-                (eta / 60.0).floor(),
-                eta % 60.0
-            ));
-            let ejected =
-                sample.arm != Arm::Default && sample.exit.as_ref().is_some_and(|e| e.is_ejection());
-            raw.runs.push(sample);
-            order += 1;
-            if ejected {
-                // An ejected scheduler is disqualified; more runs would only repeat it.
-                break 'rounds;
+            if run_and_record(job, arm, false, &mut raw, &mut pace, progress) == Flow::Stop {
+                return raw;
             }
         }
     }
     raw
+}
+
+/// The arms of the warm-up runs: the candidate first, then the others in turn.
+fn warmup_arms(arms: &[Arm], n: usize) -> Vec<Arm> {
+    let mut order: Vec<Arm> = arms.to_vec();
+    if let Some(i) = order.iter().position(|a| *a == Arm::Custom) {
+        order.rotate_left(i);
+    }
+    order.into_iter().cycle().take(n).collect()
+}
+
+/// Where a case's runs stand, for the progress line's estimate.
+struct Pace {
+    started: Instant,
+    total: usize,
+    done: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// One run of `arm`, recorded in `raw`; `Stop` when the case cannot go on (interrupted, a
+/// scheduler that did not start, or one the kernel ejected).
+fn run_and_record(
+    job: &CaseJob,
+    arm: Arm,
+    warmup: bool,
+    raw: &mut CaseRaw,
+    pace: &mut Pace,
+    progress: &mut dyn FnMut(&str),
+) -> Flow {
+    if crate::interrupt::requested() {
+        raw.error = Some("interrupted".into());
+        return Flow::Stop;
+    }
+    drop_caches();
+    let order = pace.done;
+    let sample = match arm {
+        Arm::Default => default_run(job, order, warmup),
+        Arm::Production(i) => match production_run(job, i, order, warmup) {
+            Ok(s) => s,
+            Err(e) => {
+                raw.error = Some(format!("{}: {e:#}", arm_name(job, arm)));
+                return Flow::Stop;
+            }
+        },
+        _ => match scheduler_run(job, arm, order, warmup) {
+            Ok(s) => s,
+            Err(e) => {
+                raw.error = Some(format!("{e:#}"));
+                return Flow::Stop;
+            }
+        },
+    };
+    pace.done += 1;
+    let per_run = pace.started.elapsed().as_secs_f64() / pace.done as f64;
+    let eta = per_run * pace.total.saturating_sub(pace.done) as f64;
+    progress(&format!(
+        "run {}/{} {:<9}{}: {:.3} s{}{} · case done in ~{:.0}m{:02.0}s",
+        pace.done,
+        pace.total,
+        arm_name(job, arm),
+        if warmup { " (warm-up)" } else { "" },
+        sample.makespan_s,
+        sample
+            .classifier
+            .as_ref()
+            .map(|c| format!(
+                " · classifier: {} long of {} task processes, p50 {}",
+                c.long_processes,
+                c.task_processes,
+                c.latency_p50_ms
+                    .map(|l| format!("{l:.1} ms"))
+                    .unwrap_or_else(|| "-".into())
+            ))
+            .unwrap_or_default(),
+        sample
+            .invalid_reason
+            .as_deref()
+            .map(|r| format!(" INVALID: {r}"))
+            .unwrap_or_default(),
+        (eta / 60.0).floor(),
+        eta % 60.0
+    ));
+    let ejected =
+        sample.arm != Arm::Default && sample.exit.as_ref().is_some_and(|e| e.is_ejection());
+    raw.runs.push(sample);
+    if ejected {
+        // An ejected scheduler is disqualified; more runs would only repeat it.
+        Flow::Stop
+    } else {
+        Flow::Continue
+    }
 }
 
 /// Run the job, appending one JSON line per finished case to `out`.
@@ -427,4 +475,37 @@ pub fn read_raw(path: &Path) -> Vec<CaseRaw> {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warm_up_runs_start_with_the_candidate_and_take_the_other_arms_in_turn() {
+        let arms = [Arm::Default, Arm::Custom, Arm::Ablation];
+        assert_eq!(warmup_arms(&arms, 0), Vec::<Arm>::new());
+        assert_eq!(warmup_arms(&arms, 1), vec![Arm::Custom]);
+        assert_eq!(
+            warmup_arms(&arms, 4),
+            vec![Arm::Custom, Arm::Ablation, Arm::Default, Arm::Custom]
+        );
+    }
+
+    #[test]
+    fn every_round_runs_every_arm_once_and_a_seed_repeats_its_order() {
+        let arms = [Arm::Default, Arm::Custom, Arm::Ablation, Arm::Incumbent];
+        for round in 0..8 {
+            let mut o = round_order(&arms, round, 42);
+            assert_eq!(o, round_order(&arms, round, 42));
+            o.sort_by_key(|a| a.label());
+            let mut all = arms.to_vec();
+            all.sort_by_key(|a| a.label());
+            assert_eq!(o, all);
+        }
+        let firsts: std::collections::BTreeSet<&str> = (0..16)
+            .map(|r| round_order(&arms, r, 42)[0].label())
+            .collect();
+        assert!(firsts.len() > 1, "the first arm never changes: {firsts:?}");
+    }
 }

@@ -44,7 +44,7 @@ pub fn render(r: &BenchResult) -> String {
             "Runs",
             format!(
                 "{} per arm{}, the arms in randomised order within each round (seed {}), after \
-                 {} warm-up round(s)",
+                 {} warm-up run(s)",
                 r.runs_per_arm,
                 if r.min_runs > 0 && r.min_runs < r.runs_per_arm {
                     format!(
@@ -55,7 +55,10 @@ pub fn render(r: &BenchResult) -> String {
                     String::new()
                 },
                 r.order_seed,
-                r.warmup
+                // Counted, not taken from `warmup`: older results ran a warm-up round per arm.
+                r.cases
+                    .first()
+                    .map_or(r.warmup, |c| c.runs.iter().filter(|x| x.warmup).count())
             ),
         ),
         ("Target cut", pct(r.target)),

@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::EXIT_OK;
-use crate::cli::LibraryArgs;
+use crate::cli::{LibraryAction, LibraryArgs};
 use crate::library::{self, Accepted};
 use crate::paths::ProjectPaths;
 
@@ -155,6 +155,15 @@ fn render(rows: &[Row]) -> String {
 }
 
 pub fn run(paths: &ProjectPaths, args: &LibraryArgs) -> Result<u8> {
+    if let Some(LibraryAction::Withdraw { case, reason }) = &args.action {
+        let moved = library::withdraw(&paths.root, case, reason)?;
+        println!(
+            "Withdrew `{case}`'s scheduler: it is now {} (reason recorded beside it); `{case}` \
+             has no accepted scheduler.",
+            shown(&paths.root, &moved)
+        );
+        return Ok(EXIT_OK);
+    }
     let rows: Vec<Row> = library::list(&paths.root)?
         .iter()
         .map(|a| row(&paths.root, a))

@@ -64,6 +64,7 @@ pub fn provenance(root: &Path, g: &Generation) -> Option<Provenance> {
         contribution: g.final_contribution().cloned(),
         rounds: g.rounds.clone(),
         confirmation: g.confirmation.clone(),
+        withdrawn: None,
     })
 }
 

@@ -6,8 +6,11 @@
 //! attempts so far) lives in one [`Loop`]. Every stage's failure is classified and, while
 //! attempts remain, sent back to the model with the evidence (compiler diagnostics, the
 //! verifier's log, the kernel's exit reason, the measured numbers). Every candidate and its logs
-//! stay in the run directory for review; only a candidate that passes the benchmark verdict and
-//! beats the accepted one reaches `bpf-generated/`.
+//! stay in the run directory for review. A round's benchmark runs the candidate against the
+//! default scheduler, its ablation and an earlier round's candidate; the case's accepted
+//! scheduler meets it only in the confirmation, fresh runs of the candidate a round kept, and
+//! only a candidate that passes there and beats the accepted one head to head reaches
+//! `bpf-generated/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,7 +195,7 @@ pub struct Confirmation {
     pub selection_cut: Option<crate::stats::CutEstimate>,
     pub selection_verdict: crate::bench::result::Verdict,
     /// Whether the confirmation's verdict passed too (and, with a scheduler accepted, it beat
-    /// that one head to head again).
+    /// that one head to head).
     pub holds: bool,
     /// How long the confirmation benchmark took.
     #[serde(default)]
@@ -681,10 +684,11 @@ struct Loop<'a> {
     /// The best candidate so far that passed the verdict.
     kept: Option<Kept>,
     /// A copy of the case's scheduler in `bpf-generated/`, if one is accepted: a candidate
-    /// replaces it only by beating it head to head.
+    /// replaces it only by beating it head to head, in the confirmation.
     accepted: Option<PathBuf>,
-    /// The scheduler the next round must beat: the kept one, else the accepted one, else the
-    /// last benchmarked one.
+    /// The scheduler the next round runs head to head: the kept one, else the last
+    /// benchmarked one. The accepted scheduler is not run in the rounds: a candidate that fails
+    /// on its own needs no duel, and one that passes meets it in the confirmation.
     incumbent: Option<PathBuf>,
     /// The bound the first benchmark measured; later ones at the same sizes reuse it.
     bound: Option<crate::bench::result::Bound>,
@@ -920,9 +924,9 @@ impl Loop<'_> {
     }
 
     /// After the rounds: the kept candidate was chosen by the runs of its round, so the number
-    /// the library records comes from a benchmark of its own: fresh runs, a new order, the
-    /// accepted scheduler (if any) head to head again. The candidate stays kept only if this
-    /// benchmark's verdict passes too.
+    /// the library records comes from a benchmark of its own: fresh runs, a new order, and the
+    /// accepted scheduler (if any) head to head. The candidate stays kept only if this
+    /// benchmark's verdict passes too and it beats the accepted one.
     fn confirm(&mut self) -> Result<()> {
         let Some(kept) = self.kept.take() else {
             return Ok(());
@@ -973,7 +977,7 @@ impl Loop<'_> {
                 kept.round,
                 cut(&kept.bench),
                 if bench.verdict.pass {
-                    "it did not beat the accepted scheduler head to head again".to_string()
+                    "it did not beat the accepted scheduler head to head".to_string()
                 } else {
                     bench.verdict.reason.clone()
                 }
@@ -1074,18 +1078,10 @@ impl Loop<'_> {
                 last.detail = bench.verdict.reason.clone();
             }
         }
-        // What is kept (or accepted) is replaced only by beating it head to head; the
-        // benchmark ran it as the incumbent.
-        let to_beat = self
-            .kept
-            .as_ref()
-            .map(|k| &k.file)
-            .or(self.accepted.as_ref());
-        let replaces = bench.verdict.pass
-            && match to_beat {
-                None => true,
-                Some(_) => bench.beats_incumbent() == Some(true),
-            };
+        // An earlier round's kept candidate is replaced only by beating it head to head (the
+        // benchmark ran it as the incumbent); the accepted scheduler waits for the confirmation.
+        let replaces =
+            bench.verdict.pass && (self.kept.is_none() || bench.beats_incumbent() == Some(true));
         if replaces {
             self.kept = Some(Kept {
                 round,
@@ -1102,12 +1098,7 @@ impl Loop<'_> {
             }
             None => {
                 self.gen.benchmark = Some(bench.clone());
-                // A pass that did not beat the accepted scheduler is still offered, so the
-                // library says why it keeps the old one (KEPT OLD, not REJECTED).
-                if bench.verdict.pass {
-                    self.gen.final_source = Some(std::fs::read_to_string(&candidate)?);
-                }
-                self.incumbent = Some(self.accepted.clone().unwrap_or(candidate));
+                self.incumbent = Some(candidate);
             }
         }
         self.gen.reason = format!("{}{}", bench.verdict.reason, self.kept_note(round));
@@ -1135,8 +1126,8 @@ fn accepted_copy(
     let copy = run_dir.join(format!("accepted-{}.bpf.c", case.id));
     std::fs::write(&copy, &a.source).with_context(|| format!("cannot write {}", copy.display()))?;
     say(&format!(
-        "{}: a scheduler is accepted (cut {:.1}%, {}); a candidate replaces it only by beating it \
-         head to head in the same benchmark",
+        "{}: a scheduler is accepted (cut {:.1}%, {}); a candidate that passes replaces it only by \
+         beating it head to head, in the confirmation's fresh runs",
         case.id,
         a.meta.cut.cut * 100.0,
         a.meta.accepted_at
@@ -1258,8 +1249,8 @@ pub fn generate_case(
         conv: Conversation::new(system, user),
         gen,
         kept: None,
-        accepted: accepted.clone(),
-        incumbent: accepted,
+        accepted,
+        incumbent: None,
         bound: None,
     };
     if !p.task_classes.separable {
