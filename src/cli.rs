@@ -114,11 +114,12 @@ pub enum Command {
     /// (or on a sched_ext host with `--backend host`). Exit status: 0 when every case passes,
     /// 1 when one fails, 2 on a usage or environment error, 130 after Ctrl-C.
     Benchmark(BenchmarkArgs),
-    /// Show the accepted schedulers: measured cut with its 95% interval, verdict, date,
-    /// provider and model, attempts, tokens and estimated cost.
+    /// Show the accepted schedulers (measured cut with its 95% interval, verdict, date,
+    /// provider and model, attempts, tokens and estimated cost), or withdraw one.
     ///
-    /// A scheduler is accepted into bpf-generated/ only when its benchmark passed and it cut
-    /// more than the one it replaces; the replaced ones are kept in bpf-generated/history/.
+    /// A scheduler is accepted into bpf-generated/ only when its confirmation benchmark passed
+    /// and, if one was accepted before, it beat that one head to head; replaced and withdrawn
+    /// ones are kept in bpf-generated/history/.
     Library(LibraryArgs),
     /// Show what an accepted scheduler changed: a unified diff against the reference it was
     /// shown, the scheduler it replaced, or any file.

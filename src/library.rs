@@ -692,6 +692,7 @@ mod tests {
                 incumbent_cut: None,
                 production: Vec::new(),
                 stopped_early: None,
+                resumed_after: Vec::new(),
                 classifier: None,
                 captured: None,
                 efficiency: None,

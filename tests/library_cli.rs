@@ -164,6 +164,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             incumbent_cut: None,
             production: Vec::new(),
             stopped_early: None,
+            resumed_after: Vec::new(),
             classifier: None,
             captured: None,
             efficiency: None,

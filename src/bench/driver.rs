@@ -238,6 +238,9 @@ pub fn run(
             min_runs,
             target: opts.target,
         }),
+        crash_after_round: std::env::var("SCHEDGEN_TEST_CRASH_AFTER_ROUND")
+            .ok()
+            .and_then(|v| v.parse().ok()),
     };
     let (raws, vm_error) = if bench_job.cases.is_empty() {
         (Vec::new(), None)
@@ -373,6 +376,7 @@ fn prepare_case(
         incumbent,
         production: Vec::new(),
         known_bound: opts.known_bound.clone(),
+        resume: None,
     })
 }
 
@@ -484,14 +488,20 @@ fn measure(
                 init_binary: Some(exe.clone()),
             };
             let mut raws: Vec<job::CaseRaw> = Vec::new();
+            // What a crashed boot completed of the case it was measuring.
+            let mut partial: Option<job::CaseRaw> = None;
             let mut boot = 0;
             loop {
                 boot += 1;
-                // After a guest crash, boot again for the cases not yet finished.
+                // After a guest crash, boot again for the cases not yet finished; the one the
+                // crash interrupted goes on from its last complete round.
                 let mut remaining = job.clone();
                 remaining
                     .cases
                     .retain(|c| !raws.iter().any(|r| r.test_id == c.request.case.id));
+                for c in &mut remaining.cases {
+                    c.resume = partial.clone().filter(|p| p.test_id == c.request.case.id);
+                }
                 // The guest sees the host's files except its /tmp (a tmpfs of its own), so the
                 // spec goes where schedgen's objects go, not necessarily beside the results.
                 let spec = crate::bpf::verify::build_dir()
@@ -510,6 +520,8 @@ fn measure(
                     unreachable!("a VM job has a VM outcome")
                 };
                 raws.extend(job::read_raw(&report.job_dir.join(RAW_FILE)));
+                partial = job::read_partial(&report.job_dir.join(job::PARTIAL_FILE))
+                    .filter(|p| !raws.iter().any(|r| r.test_id == p.test_id));
                 let _ = std::fs::copy(
                     report.console_log(),
                     work_dir.join(format!("console-{boot}.log")),
@@ -523,7 +535,17 @@ fn measure(
                     && boot < crate::bpf::verify::VM_TRIES
                     && !crate::interrupt::requested()
                 {
-                    progress("the guest kernel crashed (an emulation fault); booting again for the unfinished cases");
+                    progress(&match &partial {
+                        Some(p) => format!(
+                            "the guest kernel crashed (an emulation fault); booting again to go on \
+                             with {} from round {} and measure the unfinished cases",
+                            p.test_id,
+                            p.rounds_done + 1
+                        ),
+                        None => "the guest kernel crashed (an emulation fault); booting again for \
+                                 the unfinished cases"
+                            .into(),
+                    });
                     continue;
                 }
                 let error = match &report.end {

@@ -46,6 +46,10 @@ pub struct CaseJob {
     /// the tasks alone again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_bound: Option<Bound>,
+    /// What an earlier boot measured of this case before the guest crashed: its bound, warm-up
+    /// and complete rounds. The case goes on from the next round.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<CaseRaw>,
 }
 
 /// The whole measuring job.
@@ -63,6 +67,10 @@ pub struct BenchJob {
     /// (`runs` is the most); `None` always runs `runs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_early: Option<StopEarly>,
+    /// Fault injection for tests: on a case's first boot, crash the guest kernel once this many
+    /// rounds are complete (from `SCHEDGEN_TEST_CRASH_AFTER_ROUND`), so the resume is exercised.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_after_round: Option<usize>,
 }
 
 /// When a case may stop before `runs` rounds.
@@ -85,6 +93,35 @@ pub struct CaseRaw {
     /// Why the case stopped before its last round, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// Measured rounds completed (every arm ran once in each).
+    #[serde(default)]
+    pub rounds_done: usize,
+    /// The rounds completed each time the case was resumed on a new boot after a guest crash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_after: Vec<usize>,
+}
+
+/// Where the job keeps the case in progress, beside its results file: rewritten after the
+/// warm-up and after every round, so a guest crash loses at most the round it interrupted.
+pub const PARTIAL_FILE: &str = "bench-partial.json";
+
+/// The case in progress that a crashed boot left in `path`, if it left a readable one.
+pub fn read_partial(path: &Path) -> Option<CaseRaw> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
+/// Writes `raw` to `path` whole or not at all (a crash mid-write leaves the previous state).
+fn write_partial(path: &Path, raw: &CaseRaw) {
+    let tmp = path.with_extension("tmp");
+    let Ok(text) = serde_json::to_string(raw) else {
+        return;
+    };
+    if std::fs::write(&tmp, text).is_ok() {
+        if let Ok(f) = std::fs::File::open(&tmp) {
+            let _ = f.sync_all();
+        }
+        let _ = std::fs::rename(&tmp, path);
+    }
 }
 
 /// Drop clean page-cache pages so every run reads its inputs the same way.
@@ -279,8 +316,16 @@ pub fn round_order(arms: &[Arm], round: usize, seed: u64) -> Vec<Arm> {
     order
 }
 
-fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str)) -> CaseRaw {
-    let mut raw = CaseRaw {
+/// Panics the (guest) kernel as a TCG emulation fault would; only a test asks for it.
+fn crash_guest_for_test() {
+    if std::path::Path::new(crate::sandbox::guest::GUEST_JOB_DIR).is_dir() {
+        let _ = std::fs::write("/proc/sysrq-trigger", "c");
+    }
+}
+
+/// The case's record at its start: empty, or what a crashed boot completed of it.
+fn starting_record(job: &CaseJob) -> CaseRaw {
+    let fresh = CaseRaw {
         test_id: job.request.case.id.clone(),
         bound: None,
         runs: Vec::new(),
@@ -288,16 +333,44 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
         cpus: crate::system::cpu_count(),
         kernel_release: crate::system::kernel_release(),
         stopped_early: None,
+        rounds_done: 0,
+        resumed_after: Vec::new(),
     };
-    if let Some(b) = &job.known_bound {
-        raw.bound = Some(b.clone());
-    } else if bench.measure_bound {
-        progress("timing one short and the long task alone");
-        match bound(&job.request) {
-            Ok(b) => raw.bound = Some(b),
-            Err(e) => {
-                raw.error = Some(format!("{e:#}"));
-                return raw;
+    match &job.resume {
+        Some(r) if r.test_id == fresh.test_id && r.error.is_none() => {
+            let mut raw = r.clone();
+            raw.resumed_after.push(raw.rounds_done);
+            raw
+        }
+        _ => fresh,
+    }
+}
+
+fn measure_case(
+    job: &CaseJob,
+    bench: &BenchJob,
+    partial: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> CaseRaw {
+    let mut raw = starting_record(job);
+    if !raw.resumed_after.is_empty() {
+        progress(&format!(
+            "resuming after a guest crash: {} round(s) of {} done",
+            raw.rounds_done, bench.runs
+        ));
+    }
+    // A resumed case has its bound from before the crash.
+    if raw.bound.is_none() {
+        if let Some(b) = &job.known_bound {
+            raw.bound = Some(b.clone());
+        } else if bench.measure_bound {
+            progress("timing one short and the long task alone");
+            match bound(&job.request) {
+                Ok(b) => raw.bound = Some(b),
+                Err(e) => {
+                    raw.error = Some(format!("{e:#}"));
+                    return raw;
+                }
             }
         }
     }
@@ -313,16 +386,24 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
     let mut pace = Pace {
         started: Instant::now(),
         total,
-        done: 0,
+        done: raw.runs.len(),
+        done_before: raw.runs.len(),
     };
     // A warm-up warms what every arm shares (the host's page cache behind virtiofs, the
     // monitor); every run drops the guest's caches anyway, so a warm-up per arm only costs time.
-    for arm in warmup_arms(&arms, bench.warmup) {
+    let warmed = raw.runs.iter().any(|r| r.warmup);
+    let warmups = if warmed {
+        Vec::new()
+    } else {
+        warmup_arms(&arms, bench.warmup)
+    };
+    for arm in warmups {
         if run_and_record(job, arm, true, &mut raw, &mut pace, progress) == Flow::Stop {
             return raw;
         }
     }
-    for round in 0..bench.runs {
+    write_partial(partial, &raw);
+    for round in raw.rounds_done..bench.runs {
         if let Some(rule) = bench.stop_early {
             if round >= rule.min_runs {
                 if let Some(why) = super::summarize::settled(&raw.runs, rule.target) {
@@ -339,6 +420,11 @@ fn measure_case(job: &CaseJob, bench: &BenchJob, progress: &mut dyn FnMut(&str))
             if run_and_record(job, arm, false, &mut raw, &mut pace, progress) == Flow::Stop {
                 return raw;
             }
+        }
+        raw.rounds_done = round + 1;
+        write_partial(partial, &raw);
+        if bench.crash_after_round == Some(raw.rounds_done) && raw.resumed_after.is_empty() {
+            crash_guest_for_test();
         }
     }
     raw
@@ -358,6 +444,8 @@ struct Pace {
     started: Instant,
     total: usize,
     done: usize,
+    /// Runs an earlier boot did (a resumed case): not part of this boot's pace.
+    done_before: usize,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -400,7 +488,8 @@ fn run_and_record(
         },
     };
     pace.done += 1;
-    let per_run = pace.started.elapsed().as_secs_f64() / pace.done as f64;
+    let per_run = pace.started.elapsed().as_secs_f64()
+        / pace.done.saturating_sub(pace.done_before).max(1) as f64;
     let eta = per_run * pace.total.saturating_sub(pace.done) as f64;
     progress(&format!(
         "run {}/{} {:<9}{}: {:.3} s{}{} · case done in ~{:.0}m{:02.0}s",
@@ -458,7 +547,7 @@ pub fn run(job: &BenchJob, out: &Path) -> Result<()> {
                 start.elapsed().as_secs_f64()
             );
         };
-        let raw = measure_case(c, job, &mut progress);
+        let raw = measure_case(c, job, &out.with_file_name(PARTIAL_FILE), &mut progress);
         writeln!(file, "{}", serde_json::to_string(&raw)?)?;
         file.flush()?;
         if crate::interrupt::requested() {
@@ -480,6 +569,59 @@ pub fn read_raw(path: &Path) -> Vec<CaseRaw> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(resume: Option<CaseRaw>) -> CaseJob {
+        let case = crate::case::Case::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/cases/ctest_suite.toml"
+        )))
+        .unwrap();
+        let mut request = RunRequest::new(case, std::path::PathBuf::from("/nonexistent"));
+        request.scale = 0.03;
+        CaseJob {
+            request,
+            object: PathBuf::from("x.bpf.o"),
+            scheduler: SchedulerRef {
+                kind: "reference".into(),
+                path: "fifo".into(),
+                long_comms: Vec::new(),
+                classes: Default::default(),
+            },
+            knowledge: Knowledge::default(),
+            ablation: false,
+            incumbent: None,
+            production: Vec::new(),
+            known_bound: None,
+            resume,
+        }
+    }
+
+    #[test]
+    fn a_resumed_case_starts_from_what_the_crashed_boot_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(PARTIAL_FILE);
+        assert!(read_partial(&path).is_none());
+        let mut done = starting_record(&job(None));
+        assert!(done.runs.is_empty() && done.resumed_after.is_empty());
+        done.rounds_done = 2;
+        write_partial(&path, &done);
+        let back = read_partial(&path).unwrap();
+        assert_eq!(back.rounds_done, 2);
+
+        let resumed = starting_record(&job(Some(back.clone())));
+        assert_eq!(resumed.rounds_done, 2);
+        assert_eq!(resumed.resumed_after, vec![2]);
+        // Another case's record, or one that ended in an error, is not resumed.
+        let mut other = back.clone();
+        other.test_id = "compression".into();
+        assert_eq!(starting_record(&job(Some(other))).rounds_done, 0);
+        let mut failed = back;
+        failed.error = Some("interrupted".into());
+        assert_eq!(starting_record(&job(Some(failed))).rounds_done, 0);
+        // A torn write is no record at all.
+        std::fs::write(&path, "{\"test_id\": \"ctest").unwrap();
+        assert!(read_partial(&path).is_none());
+    }
 
     #[test]
     fn warm_up_runs_start_with_the_candidate_and_take_the_other_arms_in_turn() {

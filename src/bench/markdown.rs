@@ -210,6 +210,16 @@ fn case_section(s: &mut String, c: &CaseBench) {
             e.trim_end()
         );
     }
+    if let Some(why) = &c.stopped_early {
+        let _ = writeln!(s, "Stopped early, {why}.\n");
+    }
+    for done in &c.resumed_after {
+        let _ = writeln!(
+            s,
+            "The guest crashed after {done} complete round(s); a new boot went on from there \
+             (the interrupted round's runs are not counted).\n"
+        );
+    }
     let sched = &c.scheduler;
     let long = if sched.long_comms.is_empty() {
         String::new()

@@ -202,6 +202,9 @@ pub struct CaseBench {
     /// Why the case stopped before its last round (the verdict was settled), when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// The rounds complete each time a guest crash made the case go on in a new boot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed_after: Vec<usize>,
     /// A failure that stopped this case (setup, load, VM...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

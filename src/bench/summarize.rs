@@ -270,6 +270,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         },
         error: raw.error,
         stopped_early: raw.stopped_early,
+        resumed_after: raw.resumed_after,
     };
     bench.verdict = verdict(&bench, target);
     if let Some(h) = head_to_head(&bench) {
@@ -307,6 +308,8 @@ pub fn failed(meta: CaseMeta, error: String) -> CaseBench {
         cpus: 0,
         kernel_release: String::new(),
         stopped_early: None,
+        rounds_done: 0,
+        resumed_after: Vec::new(),
     };
     summarize(raw, meta, 0.0)
 }
@@ -367,6 +370,8 @@ mod tests {
             cpus: 2,
             kernel_release: String::new(),
             stopped_early: None,
+            rounds_done: 0,
+            resumed_after: Vec::new(),
         }
     }
 
