@@ -19,7 +19,9 @@
  *
  * A process forked but not yet through its own exec (its class is still the inherited one)
  * gets the whole head start for its first @young_ns of CPU: the work is recognised at exec,
- * so every task should get there quickly. The long tail runs with long slices, so that it
+ * so every task should get there quickly. Kernel threads get it too: they have no class, and
+ * the tasks wait on them (I/O completion, writeback); queued behind classified work they
+ * would serialise the very tasks that wait on them. The long tail runs with long slices, so that it
  * rarely gives up its CPU, and a long-tail task that has to queue preempts whatever runs on its
  * CPU; everything else rotates with short slices.
  */
@@ -48,6 +50,8 @@ static __always_inline u64 head_start(const struct task_struct *p)
 {
 	struct schedgen_task_class *c = schedgen_class_of(p);
 
+	if (schedgen_is_kthread(p))
+		return max_head_start_ns;
 	if (!c) {
 		__sync_fetch_and_add(&nr_unclassified, 1);
 		return 0;

@@ -12,6 +12,13 @@
  *   schedgen_is_long(p)             whether that class is the workload's long tail
  *   schedgen_expected_share(p)      that expected time as a share of the longest class's, in
  *                                   1/1024ths: 1024 for the longest work, 0 when unclassified
+ *   schedgen_is_kthread(p)          whether @p is a kernel thread (it has no class)
+ *
+ * schedgen's own process (the classifier that writes the map, and the runner that starts the
+ * tasks) is in the map as the longest work, flagged SCHEDGEN_CLASS_SERVICE: a task must never
+ * wait for its own classification behind tasks already classified. Kernel threads are not in
+ * the map; the workload waits on them too (I/O completion, writeback), so a scheduler that
+ * gives classified work a head start should give them the whole of it.
  */
 #ifndef __SCHEDGEN_CLASSES_BPF_H
 #define __SCHEDGEN_CLASSES_BPF_H
@@ -33,6 +40,7 @@ struct schedgen_task_class {
 
 #define SCHEDGEN_CLASS_LONG		1	/* the class is the long tail */
 #define SCHEDGEN_CLASS_INHERITED	2	/* given by the parent, not by a rule */
+#define SCHEDGEN_CLASS_SERVICE		4	/* schedgen's own process; not inherited */
 #define SCHEDGEN_MAX_CLASSIFIED		32768
 
 struct {
@@ -93,6 +101,18 @@ static __always_inline u64 schedgen_expected_share(const struct task_struct *p)
 	if (expected >= longest)
 		return 1024;
 	return expected / (longest / 1024 ? longest / 1024 : 1);
+}
+
+#ifndef PF_KTHREAD
+#define PF_KTHREAD	0x00200000	/* include/linux/sched.h */
+#endif
+
+/*
+ * schedgen_is_kthread - whether @p is a kernel thread.
+ */
+static __always_inline bool schedgen_is_kthread(const struct task_struct *p)
+{
+	return p->flags & PF_KTHREAD;
 }
 
 #endif /* __SCHEDGEN_CLASSES_BPF_H */

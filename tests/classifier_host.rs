@@ -61,6 +61,7 @@ fn classifies_at_exec_and_children_inherit() {
     std::thread::sleep(Duration::from_millis(300));
     let (lp, sp) = (long.id() as i32, short.id() as i32);
     let in_kernel = (c.class_of(lp), c.class_of(sp));
+    let service = c.class_of(std::process::id() as i32);
     long.wait().unwrap();
     short.wait().unwrap();
     std::thread::sleep(Duration::from_millis(100));
@@ -70,10 +71,16 @@ fn classifies_at_exec_and_children_inherit() {
     let (id, flags, ns) = l.expect("the long shell is in the kernel map");
     assert_eq!((id, flags & 1, ns), (1, 1, 4_000_000_000));
     assert_eq!(
-        s.map(|v| v.0),
-        Some(2),
-        "the other shell falls back to class 2"
+        s.map(|v| (v.0, v.2)),
+        Some((2, 50_000_000)),
+        "the other shell falls back to class 2, with class 2's expected time"
     );
+    // This process runs the classifier: it counts as the longest work, so that a scheduler's
+    // head start never queues the classifier behind the tasks it has yet to classify. Its
+    // children do not inherit that (the short shell above is a child of this process).
+    let (_, sflags, sns) = service.expect("the classifier's own process is in the map");
+    assert_eq!((sflags & 4, sns), (4, 4_000_000_000), "{service:?}");
+    assert_eq!(s.map(|v| v.1 & 4), Some(0), "{s:?}");
 
     let child_of = |pid: i32| {
         log.processes

@@ -108,6 +108,14 @@ int BPF_PROG(schedgen_on_fork, struct task_struct *parent, struct task_struct *c
 	if (c) {
 		inherited = *c;
 		inherited.flags |= SCHEDGEN_CLASS_INHERITED;
+		/*
+		 * schedgen's own process counts as the longest work; what it starts is a task
+		 * on its way to the exec that classifies it, and must not keep that.
+		 */
+		if (c->flags & SCHEDGEN_CLASS_SERVICE) {
+			inherited.flags &= ~SCHEDGEN_CLASS_SERVICE;
+			inherited.expected_ns = 0;
+		}
 		bpf_map_update_elem(&schedgen_classes, &ctgid, &inherited, BPF_ANY);
 	}
 	e = new_event(SCHEDGEN_EV_FORK, ctgid);

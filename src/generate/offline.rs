@@ -21,7 +21,7 @@ use super::llm::{
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-lpt-v3";
+pub const MODEL: &str = "schedgen-offline-lpt-v4";
 
 /// Asked to improve a scheduler whose schedule efficiency was within this of a perfect order,
 /// the synthesiser declines (see [`declines`]).
@@ -191,7 +191,8 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * (schedgen_expected_share()). The cap is the starvation guard: a task that has waited longer
  * than the cap goes before any task queued after it. A process not yet through its own exec
  * (still in the class it inherited) gets the whole head start for its first young_ns of CPU,
- * so that every task reaches the exec that identifies it quickly.
+ * so that every task reaches the exec that identifies it quickly. So do kernel threads, which
+ * have no class: the tasks wait on them (I/O completion, writeback).
  * The long tail runs with long slices, and a long-tail task that has to queue preempts
  * whatever runs on its CPU; everything else rotates with short slices.{variant_note}
  */
@@ -217,7 +218,10 @@ static __always_inline u64 task_key(const struct task_struct *p)
 	struct schedgen_task_class *c = schedgen_class_of(p);
 	u64 head = 0;
 
-	if (c && (c->flags & SCHEDGEN_CLASS_INHERITED) && p->se.sum_exec_runtime < young_ns)
+	if (schedgen_is_kthread(p))
+		head = max_head_start_ns;
+	else if (c && (c->flags & SCHEDGEN_CLASS_INHERITED) &&
+		 p->se.sum_exec_runtime < young_ns)
 		head = max_head_start_ns;
 	else if (c)
 		head = schedgen_expected_share(p) * (max_head_start_ns / 1024);
@@ -378,6 +382,11 @@ mod tests {
         // The longest class gets the whole head start, the others their share of it.
         assert!(
             src.contains("schedgen_expected_share(p) * (max_head_start_ns / 1024)"),
+            "{src}"
+        );
+        // Kernel threads, which have no class, get the whole head start.
+        assert!(
+            src.contains("if (schedgen_is_kthread(p))\n\t\thead = max_head_start_ns;"),
             "{src}"
         );
 
