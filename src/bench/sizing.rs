@@ -84,6 +84,50 @@ fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// The long task's sizes corrected by what the tasks took alone where the benchmark runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Corrected {
+    pub long_scale: f64,
+    /// The bound the measured times predict at the corrected sizes.
+    pub predicted: MakespanModel,
+    /// The measured long:short ratio over the one sizing aimed at, for the progress line.
+    pub measured_ratio: f64,
+    pub wanted_ratio: f64,
+}
+
+/// Correct `sized` by the short and long task timed alone at its sizes where the benchmark runs
+/// (`short_s`, `long_s`: the sandbox VM, whose fork, exec and page-ins cost far more than this
+/// host's, so a short task there is relatively longer). The long task is stretched, assuming
+/// its time grows linearly with its sizes, to the ideal length for the short task measured
+/// there, under the same cap in this host's seconds. None when the sizes are within 5%.
+pub fn correct(
+    sized: &Sizing,
+    short_s: f64,
+    long_s: f64,
+    opts: &SizingOptions,
+) -> Option<Corrected> {
+    if !(short_s > 0.0 && long_s > 0.0 && sized.long_cpu_s > 0.0) {
+        return None;
+    }
+    let ideal = ideal_long(SHORT_TASKS, short_s, opts.cpus);
+    // The cap is in this host's seconds: the long task may grow by at most cap/long here.
+    let most = long_s * opts.long_cap_s / sized.long_cpu_s;
+    let want = ideal.min(most.max(long_s));
+    let factor = want / long_s;
+    if (factor - 1.0).abs() < 0.05 {
+        return None;
+    }
+    let long_scale = clamp(sized.long_scale * factor, 0.01, 400.0);
+    let mut demands = vec![short_s; SHORT_TASKS];
+    demands.push(long_s * long_scale / sized.long_scale);
+    Some(Corrected {
+        long_scale,
+        predicted: MakespanModel::from_demands(&demands, opts.cpus),
+        measured_ratio: long_s / short_s,
+        wanted_ratio: want / short_s,
+    })
+}
+
 /// Find sizes for `case` on `opts.cpus` CPUs.
 pub fn auto_size(base: &RunRequest, opts: &SizingOptions) -> Result<Sizing> {
     let probe = 0.02;
@@ -124,4 +168,46 @@ pub fn auto_size(base: &RunRequest, opts: &SizingOptions) -> Result<Sizing> {
         predicted,
         note,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sized(long_scale: f64, long_cpu_s: f64) -> Sizing {
+        Sizing {
+            scale: 0.09,
+            long_scale,
+            short_cpu_s: 0.043,
+            long_cpu_s,
+            predicted: MakespanModel::from_demands(&[0.043, 1.62], 2),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn stretches_the_long_task_to_the_ideal_for_the_short_task_measured_in_the_vm() {
+        // ctest_suite on 2026-12-04: sized on this host for 32.5%; in the VM a short task took
+        // 1.004 s and the long one 26.93 s, a bound of 28.2%.
+        let opts = SizingOptions::default();
+        let c = correct(&sized(5.63, 1.62), 1.004, 26.93, &opts).expect("a correction");
+        let ideal = 39.0 * 1.004;
+        assert!((c.long_scale - 5.63 * ideal / 26.93).abs() < 1e-9, "{c:?}");
+        assert!((c.predicted.best_cut - 0.328).abs() < 0.002, "{c:?}");
+        assert!((c.measured_ratio - 26.82).abs() < 0.01 && (c.wanted_ratio - 39.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn keeps_the_cap_in_this_hosts_seconds_and_leaves_near_sizes_alone() {
+        // A 2 s cap here lets the 1.62 s long task grow by 2/1.62 at most.
+        let opts = SizingOptions {
+            long_cap_s: 2.0,
+            ..SizingOptions::default()
+        };
+        let c = correct(&sized(5.63, 1.62), 1.004, 26.93, &opts).unwrap();
+        assert!((c.long_scale - 5.63 * 2.0 / 1.62).abs() < 1e-9, "{c:?}");
+        // Within 5% of the ideal: nothing to correct; nothing measured: nothing to go on.
+        assert_eq!(correct(&sized(5.63, 1.62), 1.0, 38.0, &opts), None);
+        assert_eq!(correct(&sized(5.63, 1.62), 0.0, 26.93, &opts), None);
+    }
 }
