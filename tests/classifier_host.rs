@@ -81,6 +81,9 @@ fn classifies_at_exec_and_children_inherit() {
     let (_, sflags, sns) = service.expect("the classifier's own process is in the map");
     assert_eq!((sflags & 4, sns), (4, 4_000_000_000), "{service:?}");
     assert_eq!(s.map(|v| v.1 & 4), Some(0), "{s:?}");
+    // Both shells are through their exec: neither still counts as inherited (flag 2), which
+    // would give it a young process's whole head start.
+    assert_eq!((flags & 2, s.map(|v| v.1 & 2)), (0, Some(0)), "{l:?} {s:?}");
 
     let child_of = |pid: i32| {
         log.processes

@@ -399,17 +399,15 @@ impl State {
                 let args = (!e.args.is_empty()).then(|| e.args.clone());
                 let view = ProcessView::from_proc(e.tgid, args, Some(e.comm.clone()));
                 let verdict = self.classes.classify(&view, inherited);
-                if e.ppid == self.service {
-                    // The kernel half gave a child of schedgen's own process its class without
-                    // the expected time (the service's is the longest's): write the class's.
-                    let as_inherited = verdict.class().map(Verdict::Inherited);
-                    match verdict {
-                        Verdict::Matched(_) => self.write(e.tgid, verdict),
-                        _ => self.write(e.tgid, as_inherited.unwrap_or(verdict)),
-                    }
-                } else if verdict.class() != Some(e.cur_class)
-                    || matches!(verdict, Verdict::Matched(_))
-                {
+                // Only a process that keeps the class it inherited keeps the map's entry (and
+                // its `inherited` flag). One that fell back to the catch-all is through the exec
+                // that identifies it: without this write it would keep the flag, and with it the
+                // whole head start for its first young_ns, competing with the long task (about
+                // 2.4 s of a 40 s makespan on ctest_suite at its ideal sizes). A child of
+                // schedgen's own process got its class from the kernel without the class's
+                // expected time (the service's is the longest's): it is written in any case.
+                let keeps = matches!(verdict, Verdict::Inherited(c) if c == e.cur_class);
+                if !keeps || e.ppid == self.service {
                     self.write(e.tgid, verdict);
                 }
                 if verdict.class().is_some() {

@@ -109,6 +109,11 @@ pub fn run(
         let id = c.id.clone();
         let say = move |m: &str| {
             if !quiet {
+                // The benchmark's own messages already name their case.
+                let m = m
+                    .strip_prefix(id.as_str())
+                    .and_then(|r| r.strip_prefix(": "))
+                    .unwrap_or(m);
                 eprintln!("generate: {id}: {m}");
             }
         };
