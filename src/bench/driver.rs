@@ -458,6 +458,14 @@ pub fn size_and_prepare(
     Ok(req)
 }
 
+/// The most boots one benchmark may take while each crashed boot still records runs.
+const MAX_BENCH_BOOTS: u32 = 12;
+
+/// Runs recorded so far: those of finished cases and of the one a crashed boot left partial.
+fn recorded(raws: &[job::CaseRaw], partial: &Option<job::CaseRaw>) -> usize {
+    raws.iter().map(|r| r.runs.len()).sum::<usize>() + partial.as_ref().map_or(0, |p| p.runs.len())
+}
+
 /// Time one short and the long task alone in the sandbox VM at the sizes this host chose, and
 /// stretch the long task if the VM's ratio of the two is off the ideal: a fork, an exec and the
 /// page-ins after each run's cache drop cost far more there, so a short task is relatively
@@ -596,8 +604,12 @@ fn measure(
             // What a crashed boot completed of the case it was measuring.
             let mut partial: Option<job::CaseRaw> = None;
             let mut boot = 0;
+            // Boots in a row that crashed before recording a run: a guest that keeps crashing
+            // without progress is given up on; one that makes progress goes on.
+            let mut fruitless = 0;
             loop {
                 boot += 1;
+                let recorded_before = recorded(&raws, &partial);
                 // After a guest crash, boot again for the cases not yet finished; the one the
                 // crash interrupted goes on from its last complete round.
                 let mut remaining = job.clone();
@@ -625,7 +637,9 @@ fn measure(
                     unreachable!("a VM job has a VM outcome")
                 };
                 raws.extend(job::read_raw(&report.job_dir.join(RAW_FILE)));
+                // A boot that crashed before writing its own keeps the previous one's.
                 partial = job::read_partial(&report.job_dir.join(job::PARTIAL_FILE))
+                    .or(partial.take())
                     .filter(|p| !raws.iter().any(|r| r.test_id == p.test_id));
                 let _ = std::fs::copy(
                     report.console_log(),
@@ -635,16 +649,23 @@ fn measure(
                     .cases
                     .iter()
                     .all(|c| raws.iter().any(|r| r.test_id == c.request.case.id));
+                if recorded(&raws, &partial) > recorded_before {
+                    fruitless = 0;
+                } else {
+                    fruitless += 1;
+                }
                 if report.guest_crashed()
                     && !all_done
-                    && boot < crate::bpf::verify::VM_TRIES
+                    && fruitless < crate::bpf::verify::VM_TRIES
+                    && boot < MAX_BENCH_BOOTS
                     && !crate::interrupt::requested()
                 {
                     progress(&match &partial {
                         Some(p) => format!(
                             "the guest kernel crashed (an emulation fault); booting again to go on \
-                             with {} from round {} and measure the unfinished cases",
+                             with {} from run {} (round {}) and measure the unfinished cases",
                             p.test_id,
+                            p.runs.len() + 1,
                             p.rounds_done + 1
                         ),
                         None => "the guest kernel crashed (an emulation fault); booting again for \

@@ -101,8 +101,9 @@ pub struct CaseRaw {
     pub resumed_after: Vec<usize>,
 }
 
-/// Where the job keeps the case in progress, beside its results file: rewritten after the
-/// warm-up and after every round, so a guest crash loses at most the round it interrupted.
+/// Where the job keeps the case in progress, beside its results file: rewritten after every
+/// run, so a guest crash loses at most the run it interrupted. A resumed case goes on with the
+/// same round, in the same order, from the arm after the last one recorded.
 pub const PARTIAL_FILE: &str = "bench-partial.json";
 
 /// The case in progress that a crashed boot left in `path`, if it left a readable one.
@@ -316,6 +317,12 @@ pub fn round_order(arms: &[Arm], round: usize, seed: u64) -> Vec<Arm> {
     order
 }
 
+/// Measured runs of the round after the last complete one: what a crashed boot ran of it.
+fn runs_into_round(raw: &CaseRaw, arms: usize) -> usize {
+    let measured = raw.runs.iter().filter(|r| !r.warmup).count();
+    measured.saturating_sub(raw.rounds_done * arms).min(arms)
+}
+
 /// Panics the (guest) kernel as a TCG emulation fault would; only a test asks for it.
 fn crash_guest_for_test() {
     if std::path::Path::new(crate::sandbox::guest::GUEST_JOB_DIR).is_dir() {
@@ -404,7 +411,9 @@ fn measure_case(
     }
     write_partial(partial, &raw);
     for round in raw.rounds_done..bench.runs {
-        if let Some(rule) = bench.stop_early {
+        // A resumed case may have run part of this round before the crash.
+        let ran = runs_into_round(&raw, arms.len());
+        if let Some(rule) = bench.stop_early.filter(|_| ran == 0) {
             if round >= rule.min_runs {
                 if let Some(why) = super::summarize::settled(&raw.runs, rule.target) {
                     progress(&format!(
@@ -416,10 +425,14 @@ fn measure_case(
                 }
             }
         }
-        for arm in round_order(&arms, round, bench.order_seed) {
+        for arm in round_order(&arms, round, bench.order_seed)
+            .into_iter()
+            .skip(ran)
+        {
             if run_and_record(job, arm, false, &mut raw, &mut pace, progress) == Flow::Stop {
                 return raw;
             }
+            write_partial(partial, &raw);
         }
         raw.rounds_done = round + 1;
         write_partial(partial, &raw);
@@ -618,6 +631,26 @@ mod tests {
         let mut failed = back;
         failed.error = Some("interrupted".into());
         assert_eq!(starting_record(&job(Some(failed))).rounds_done, 0);
+        // Two runs of the third round were recorded before the crash: it goes on from there.
+        let mut mid = resumed.clone();
+        let sample = |warmup| RunSample {
+            arm: Arm::Default,
+            order: 0,
+            warmup,
+            makespan_s: 1.0,
+            scheduler: String::new(),
+            valid: true,
+            invalid_reason: None,
+            exit: None,
+            classifier: None,
+            tasks: Vec::new(),
+        };
+        mid.runs = std::iter::once(sample(true))
+            .chain((0..8).map(|_| sample(false)))
+            .collect();
+        assert_eq!(runs_into_round(&mid, 3), 2);
+        mid.runs.truncate(7);
+        assert_eq!(runs_into_round(&mid, 3), 0);
         // A torn write is no record at all.
         std::fs::write(&path, "{\"test_id\": \"ctest").unwrap();
         assert!(read_partial(&path).is_none());
