@@ -1,125 +1,101 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * lf_ctest_suite: long-task-first scheduler for the `ctest_suite` case, synthesised offline by schedgen
- * from the case's profile (variant 1).
+ * lpt_ctest_suite: longest-expected-work-first scheduler for the `ctest_suite` case, synthesised offline
+ * by schedgen (variant 1) from the task classes its profile learned:
  *
- * The profile shows one long task among 39 short ones. The makespan is shortest when the long
- * task never waits, so its processes (recognised by name below) go to a queue that every CPU
- * serves first; the short tasks share what is left. A CPU that has served long tasks
- * 16 times in a row lets one waiting short task through, so nothing starves.
+ *   class 1 `long` (long tail): comm is `long_integ_test` — expected 2.314 s CPU (1 task)
+ *   class 2 `other`: any process — expected 0.042 s CPU (39 tasks)
+ *
+ * schedgen's classifier puts each process into its class at exec (children inherit it) and
+ * records the class's expected CPU time, which schedgen_expected_ns() returns.
+ * The long tail's expected CPU time is 55x the shortest class's: it gets the whole
+ * head start as soon as the classifier has seen it exec.
+ *
+ * One queue ordered by a key: the time a task was queued minus a head start proportional to
+ * its expected CPU time, the longest class getting all of max_head_start_ns
+ * (schedgen_expected_share()). The cap is the starvation guard: a task that has waited longer
+ * than the cap goes before any task queued after it. A process not yet through its own exec
+ * (still in the class it inherited) gets the whole head start for its first young_ns of CPU,
+ * so that every task reaches the exec that identifies it quickly. So do kernel threads, which
+ * have no class: the tasks wait on them (I/O completion, writeback).
+ * The long tail runs with long slices, and a long-tail task that has to queue preempts
+ * whatever runs on its CPU; everything else rotates with short slices.
  */
 #include "schedgen.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
-#define LONG_DSQ	1
-#define SHORT_DSQ	2
-#define NR_LONG_NAMES	1
+#define SHARED_DSQ	1
 
-/* Slices: long enough that the long task rarely gives up its CPU; short tasks rotate. */
-const volatile u64 long_slice_ns = 40ULL * 1000 * 1000;
-const volatile u64 short_slice_ns = 10ULL * 1000 * 1000;
-const volatile u32 max_long_streak = 16;
-
-/* Process names (comm) of the long task, from the profile. */
-static const char long_names[NR_LONG_NAMES][TASK_COMM_LEN] = {
-	"long_integ_test",
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, u32);
-} long_streak SEC(".maps");
+/* Slice of a task (ns); long-tail tasks get long_slice_ns. */
+const volatile u64 slice_ns = 10ULL * 1000 * 1000;
+const volatile u64 long_slice_ns = 80ULL * 1000 * 1000;
+/* Largest head start a task's expected CPU time buys it in the queue (ns). */
+const volatile u64 max_head_start_ns = 2000000000ULL;
+/* CPU a process may use before its exec with the full head start (ns). */
+const volatile u64 young_ns = 200ULL * 1000 * 1000;
 
 /*
- * is_long - whether @p runs under one of the long task's names.
+ * task_key - queue position of @p: now, minus a head start that is its class's share of
+ * the longest class's expected CPU time, times the cap.
  */
-static __always_inline bool is_long(struct task_struct *p)
+static __always_inline u64 task_key(const struct task_struct *p)
 {
-	char comm[TASK_COMM_LEN] = {};
-	int i, j;
+	struct schedgen_task_class *c = schedgen_class_of(p);
+	u64 head = 0;
 
-	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
-	for (i = 0; i < NR_LONG_NAMES; i++) {
-		bool same = true;
-
-		for (j = 0; j < TASK_COMM_LEN; j++) {
-			if (comm[j] != long_names[i][j]) {
-				same = false;
-				break;
-			}
-			if (!comm[j])
-				break;
-		}
-		if (same)
-			return true;
-	}
-	return false;
+	if (schedgen_is_kthread(p))
+		head = max_head_start_ns;
+	else if (c && (c->flags & SCHEDGEN_CLASS_INHERITED) &&
+		 p->se.sum_exec_runtime < young_ns)
+		head = max_head_start_ns;
+	else if (c)
+		head = schedgen_expected_share(p) * (max_head_start_ns / 1024);
+	return bpf_ktime_get_ns() - head;
 }
 
-s32 BPF_STRUCT_OPS(lf_ctest_suite_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+s32 BPF_STRUCT_OPS(lpt_ctest_suite_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	bool is_idle = false;
 	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 
 	if (is_idle)
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, is_long(p) ? long_slice_ns : short_slice_ns, 0);
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, schedgen_is_long(p) ? long_slice_ns : slice_ns, 0);
 	return cpu;
 }
 
-void BPF_STRUCT_OPS(lf_ctest_suite_enqueue, struct task_struct *p, u64 enq_flags)
+void BPF_STRUCT_OPS(lpt_ctest_suite_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	bool long_task = is_long(p);
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, schedgen_is_long(p) ? long_slice_ns : slice_ns, task_key(p), enq_flags);
 
-	scx_bpf_dsq_insert(p, long_task ? LONG_DSQ : SHORT_DSQ,
-			   long_task ? long_slice_ns : short_slice_ns, enq_flags);
+	/* A long-tail task that has to queue takes a CPU back from a short one. */
+	if (schedgen_is_long(p))
+		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);
 }
 
-void BPF_STRUCT_OPS(lf_ctest_suite_dispatch, s32 cpu, struct task_struct *prev)
+void BPF_STRUCT_OPS(lpt_ctest_suite_dispatch, s32 cpu, struct task_struct *prev)
 {
-	u32 zero = 0;
-	u32 *streak = bpf_map_lookup_elem(&long_streak, &zero);
-
-	if (!streak)
-		return;
-	if (*streak >= max_long_streak && scx_bpf_dsq_nr_queued(SHORT_DSQ) > 0 &&
-	    scx_bpf_dsq_move_to_local(SHORT_DSQ)) {
-		*streak = 0;
-		return;
-	}
-	if (scx_bpf_dsq_move_to_local(LONG_DSQ)) {
-		*streak += 1;
-		return;
-	}
-	if (scx_bpf_dsq_move_to_local(SHORT_DSQ))
-		*streak = 0;
+	scx_bpf_dsq_move_to_local(SHARED_DSQ);
 }
 
-s32 BPF_STRUCT_OPS_SLEEPABLE(lf_ctest_suite_init)
+s32 BPF_STRUCT_OPS_SLEEPABLE(lpt_ctest_suite_init)
 {
-	s32 ret = scx_bpf_create_dsq(LONG_DSQ, -1);
+	s32 ret = scx_bpf_create_dsq(SHARED_DSQ, -1);
 
-	if (ret) {
-		scx_bpf_error("cannot create the long-task queue: %d", ret);
-		return ret;
-	}
-	ret = scx_bpf_create_dsq(SHORT_DSQ, -1);
 	if (ret)
-		scx_bpf_error("cannot create the short-task queue: %d", ret);
+		scx_bpf_error("cannot create the shared queue: %d", ret);
 	return ret;
 }
 
-SCHEDGEN_EXIT_INFO(lf_ctest_suite)
+SCHEDGEN_EXIT_INFO(lpt_ctest_suite)
 
 SEC(".struct_ops.link")
-struct sched_ext_ops lf_ctest_suite_ops = {
-	.select_cpu	= (void *)lf_ctest_suite_select_cpu,
-	.enqueue	= (void *)lf_ctest_suite_enqueue,
-	.dispatch	= (void *)lf_ctest_suite_dispatch,
-	.init		= (void *)lf_ctest_suite_init,
-	.exit		= (void *)lf_ctest_suite_exit,
+struct sched_ext_ops lpt_ctest_suite_ops = {
+	.select_cpu	= (void *)lpt_ctest_suite_select_cpu,
+	.enqueue	= (void *)lpt_ctest_suite_enqueue,
+	.dispatch	= (void *)lpt_ctest_suite_dispatch,
+	.init		= (void *)lpt_ctest_suite_init,
+	.exit		= (void *)lpt_ctest_suite_exit,
 	.timeout_ms	= 5000,
-	.name		= "lf_ctest_suite",
+	.name		= "lpt_ctest_suite",
 };

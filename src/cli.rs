@@ -562,8 +562,9 @@ pub struct GenerateArgs {
 /// How `benchmark` and `generate` compare schedulers: sizes, CPUs, and the cut to reach.
 #[derive(Debug, Args)]
 pub struct ComparisonArgs {
-    /// `auto` sizes each case for the CPU count used (long task ≈ 39·short/(CPUs−1));
-    /// otherwise a number or preset as for `run`.
+    /// `auto` sizes each case for the CPU count used (long task ≈ 39·short/(CPUs−1)), timing
+    /// tasks alone on this host and then, when the benchmark runs in the VM, once more there
+    /// (one boot) to correct the long task; otherwise a number or preset as for `run`.
     #[arg(long, default_value = "auto", value_name = "S")]
     pub scale: String,
 

@@ -428,7 +428,15 @@ fn an_accepted_scheduler_is_replaced_only_by_a_head_to_head_win_in_the_confirmat
 fn failing(steps: Vec<Step>, extra: &[&str]) -> (Output, FakeOpenAi) {
     let root = temp_root();
     let server = FakeOpenAi::start(steps);
-    let mut args = vec!["--max-attempts", "1", "--max-rounds", "1"];
+    // A fixed scale: these fail before any benchmark, so auto-sizing's VM check is not needed.
+    let mut args = vec![
+        "--max-attempts",
+        "1",
+        "--max-rounds",
+        "1",
+        "--scale",
+        "0.03",
+    ];
     args.extend_from_slice(extra);
     let o = generate(root.path(), &server, &args);
     assert!(!root.path().join("bpf-generated/ctest_suite.bpf.c").exists());

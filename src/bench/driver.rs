@@ -90,6 +90,9 @@ pub struct BenchOptions {
     /// A bound an earlier benchmark measured at the same sizes, on the same kind of machine,
     /// with where it came from: reused instead of timing the tasks alone again (a single case).
     pub known_bound: Option<super::result::Bound>,
+    /// With `--scale auto` and the VM, check the host-chosen sizes there (one boot) and
+    /// correct the long task's; off when nothing will be benchmarked.
+    pub size_in_vm: bool,
 }
 
 /// Resolve the scheduler source for a case.
@@ -427,7 +430,7 @@ pub fn size_and_prepare(
             req.scale = s.scale;
             req.long_scale = s.long_scale;
             let mut best_cut = s.predicted.best_cut;
-            if sandbox::choose(opts.backend)? == Place::Vm {
+            if opts.size_in_vm && sandbox::choose(opts.backend)? == Place::Vm {
                 let sizing_opts = SizingOptions {
                     cpus,
                     short_target_s: opts.short_target_s,

@@ -68,6 +68,7 @@ pub fn run(
                     .with_context(|| format!("the incumbent {} does not exist", p.display()))
             })
             .transpose()?,
+        size_in_vm: true,
     };
     let say = |m: &str| {
         if !quiet {

@@ -559,6 +559,8 @@ fn bench_options(
         order_seed: opts.order_seed,
         against: Vec::new(),
         known_bound: None,
+        // A verify-only run benchmarks nothing: the host's sizes are enough to verify at.
+        size_in_vm: !opts.verify_only,
     }
 }
 
