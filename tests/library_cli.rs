@@ -354,12 +354,18 @@ fn the_library_lists_each_accepted_scheduler() {
 #[test]
 fn a_scheduler_accepted_before_confirmations_is_shown_unconfirmed() {
     let root = checkout();
-    // The checkout's own accepted ctest_suite scheduler predates confirmation benchmarks.
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf-generated");
+    // The checkout's ctest_suite scheduler accepted on 2026-11-25 (replaced on 2026-12-04, now
+    // in its history) predates confirmation benchmarks.
+    let old = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bpf-generated/history/ctest_suite/2026-11-25T20-05-41Z");
     let lib = root.path().join("bpf-generated");
     std::fs::create_dir_all(&lib).unwrap();
-    for f in ["ctest_suite.bpf.c", "ctest_suite.json"] {
-        std::fs::copy(repo.join(f), lib.join(f)).unwrap();
+    for ext in ["bpf.c", "json"] {
+        std::fs::copy(
+            old.with_extension(ext),
+            lib.join(format!("ctest_suite.{ext}")),
+        )
+        .unwrap();
     }
     let out = schedgen(root.path(), &["library"]);
     let (stdout, stderr) = text(&out);
