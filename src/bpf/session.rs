@@ -124,12 +124,7 @@ pub const LONGEST_KNOB: &str = "schedgen_longest_ns";
 /// the object has it (it includes schedgen's class header) and the user did not set it.
 pub fn load_settings(object: &Path, knowledge: &Knowledge) -> Vec<Setting> {
     let mut settings = knowledge.settings.clone();
-    let longest = knowledge
-        .classes
-        .classes
-        .iter()
-        .map(|c| c.expected_cpu_s)
-        .fold(0.0, f64::max);
+    let longest = knowledge.classes.longest_expected_cpu_s();
     if longest > 0.0 && !settings.iter().any(|s| s.name == LONGEST_KNOB) {
         let s = Setting {
             name: LONGEST_KNOB.into(),

@@ -314,6 +314,15 @@ impl ClassSet {
         }
     }
 
+    /// The longest class's expected CPU seconds (0 without classes): what the loader tells a
+    /// scheduler as `schedgen_longest_ns`, and what schedgen's own process counts as.
+    pub fn longest_expected_cpu_s(&self) -> f64 {
+        self.classes
+            .iter()
+            .map(|c| c.expected_cpu_s)
+            .fold(0.0, f64::max)
+    }
+
     /// The long tail's classes.
     pub fn long_classes(&self) -> impl Iterator<Item = &TaskClass> {
         self.classes.iter().filter(|c| c.long)

@@ -266,12 +266,7 @@ impl State {
     fn mark_service(&mut self, tgid: i32) {
         self.service = tgid;
         let class = self.procs.get(&tgid).map(|p| p.class).unwrap_or(0);
-        let longest = self
-            .classes
-            .classes
-            .iter()
-            .map(|c| c.expected_cpu_s)
-            .fold(0.0, f64::max);
+        let longest = self.classes.longest_expected_cpu_s();
         let _ = self.map.update(
             &(tgid as u32).to_ne_bytes(),
             &class_value(class, FLAG_SERVICE, longest),
