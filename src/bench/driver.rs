@@ -261,7 +261,7 @@ pub fn run(
                 measured_cpus = raw.cpus.max(1);
                 out.push(summarize::summarize(raw.clone(), meta, opts.target));
             }
-            None => out.push(summarize::failed(
+            None => out.push(summarize::unmeasured(
                 meta,
                 vm_error
                     .clone()
@@ -366,10 +366,16 @@ fn prepare_case(
     let knowledge = Knowledge {
         settings: opts.settings.clone(),
         attach_cpu: opts.attach_cpu,
+        // Every arm gets the names (an incumbent written before task classes may need them);
+        // the loader writes them only into a scheduler with a map for them.
         long_comms: meta.scheduler.long_comms.clone(),
         classes,
         tracer,
     };
+    // The report says the scheduler was told the names only when it had a map for them.
+    if !crate::bpf::loader::takes_long_comms(&object)? {
+        meta.scheduler.long_comms.clear();
+    }
     Ok(CaseJob {
         request: req,
         object,

@@ -17,4 +17,4 @@ pub mod summarize;
 pub mod table;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;

@@ -208,6 +208,11 @@ pub struct CaseBench {
     /// A failure that stopped this case (setup, load, VM...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The sandbox could not measure the case at all (the VM kept crashing, timed out, or
+    /// stopped without a result): `error` says why, and the verdict says nothing about the
+    /// scheduler.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmeasured: bool,
 }
 
 impl CaseBench {

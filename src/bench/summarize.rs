@@ -271,6 +271,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         error: raw.error,
         stopped_early: raw.stopped_early,
         resumed_after: raw.resumed_after,
+        unmeasured: false,
     };
     bench.verdict = verdict(&bench, target);
     if let Some(h) = head_to_head(&bench) {
@@ -299,6 +300,14 @@ pub fn head_to_head(c: &CaseBench) -> Option<String> {
 }
 
 /// A case that never reached the measuring job.
+/// A case the sandbox could not measure at all (see `CaseBench::unmeasured`).
+pub fn unmeasured(meta: CaseMeta, error: String) -> CaseBench {
+    CaseBench {
+        unmeasured: true,
+        ..failed(meta, error)
+    }
+}
+
 pub fn failed(meta: CaseMeta, error: String) -> CaseBench {
     let raw = CaseRaw {
         test_id: meta.test_id.clone(),

@@ -44,6 +44,16 @@ fn take_log() -> String {
         .unwrap_or_default()
 }
 
+/// Whether a compiled scheduler has the `long_comms` map (schedulers written before task
+/// classes): only then are the case's long-task names given to it. Opening needs no privileges.
+pub fn takes_long_comms(object: &Path) -> Result<bool> {
+    let open = ObjectBuilder::default()
+        .open_file(object)
+        .with_context(|| format!("cannot open {}", object.display()))?;
+    let found = open.maps().any(|m| m.name() == LONG_COMMS_MAP);
+    Ok(found)
+}
+
 /// Why loading failed, with everything libbpf said (the verifier's log among it).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]

@@ -19,7 +19,8 @@ use crate::sandbox::Backend;
 struct Row {
     case: String,
     outcome: String,
-    /// A passing scheduler is in `bpf-generated/` for the case (ACCEPTED or KEPT OLD).
+    /// The case got as far as asked: a passing scheduler is in `bpf-generated/` (ACCEPTED,
+    /// KEPT OLD), or the candidate verified (VERIFIED) or passed unconfirmed (PASSED).
     ok: bool,
     cut: String,
     /// The best possible cut measured for the case's sizes (the bound), for scale.
@@ -156,23 +157,10 @@ pub fn run(
             prices.estimate_calls(&calls).usd
         };
         let outcome = keep::keep(&paths.root, &gen)?;
-        let (label, detail) = match &outcome {
-            Some(AcceptOutcome::Accepted { source_path, .. }) => {
-                gen.accepted = true;
-                (
-                    "ACCEPTED".to_string(),
-                    format!("{} ({})", source_path.display(), gen.reason),
-                )
-            }
-            // A passing candidate that does not beat the accepted one leaves a passing
-            // scheduler in place: the case is done, just not improved.
-            Some(AcceptOutcome::Rejected { reason }) if candidate_passed(&gen) => {
-                ("KEPT OLD".to_string(), reason.clone())
-            }
-            Some(AcceptOutcome::Rejected { reason }) => ("REJECTED".to_string(), reason.clone()),
-            None if gen.verified.is_some() => ("VERIFIED".to_string(), gen.reason.clone()),
-            None => ("REJECTED".to_string(), gen.reason.clone()),
-        };
+        let (label, detail) = outcome_label(outcome.as_ref(), &gen);
+        if label == "ACCEPTED" {
+            gen.accepted = true;
+        }
         // What the model wrote, against what the prompt showed it, and whether its own
         // change beat the copy it started from.
         let detail = match gen.final_contribution() {
@@ -227,7 +215,12 @@ pub fn run(
         println!("  candidates and logs: {}", run_dir.display());
         rows.push(Row {
             case: c.id.clone(),
-            ok: label == "ACCEPTED" || label == "KEPT OLD" || label == "VERIFIED",
+            // What the user asked for was done: a passing scheduler is in place, or (with
+            // --verify-only or --confirm-runs 0) the candidate got as far as asked.
+            ok: matches!(
+                label.as_str(),
+                "ACCEPTED" | "KEPT OLD" | "VERIFIED" | "PASSED"
+            ),
             outcome: label,
             cut,
             best,
@@ -275,6 +268,38 @@ fn candidate_passed(g: &Generation) -> bool {
     g.benchmark.as_ref().is_some_and(|b| b.verdict.pass)
 }
 
+/// The case's one-word outcome and its detail, from what the library did with the generation.
+fn outcome_label(outcome: Option<&AcceptOutcome>, gen: &Generation) -> (String, String) {
+    let (label, detail) = match outcome {
+        Some(AcceptOutcome::Accepted { source_path, .. }) => (
+            "ACCEPTED",
+            format!("{} ({})", source_path.display(), gen.reason),
+        ),
+        // A candidate that passed its confirmation but did not beat the accepted one leaves a
+        // passing scheduler in place: the case is done, just not improved.
+        Some(AcceptOutcome::Rejected { reason })
+            if candidate_passed(gen) && gen.confirmation.is_some() =>
+        {
+            ("KEPT OLD", reason.clone())
+        }
+        // The sandbox failed before a verdict: no statement about the scheduler.
+        _ if gen.sandbox_error.is_some() => ("ERROR", gen.reason.clone()),
+        // Passed, but the user skipped the confirmation, without which nothing is kept.
+        Some(AcceptOutcome::Rejected { .. }) if candidate_passed(gen) => (
+            "PASSED",
+            format!(
+                "{}; not kept: only a scheduler confirmed in fresh runs is kept, and \
+                 --confirm-runs 0 skipped the confirmation",
+                gen.reason
+            ),
+        ),
+        Some(AcceptOutcome::Rejected { reason }) => ("REJECTED", reason.clone()),
+        None if gen.verified.is_some() => ("VERIFIED", gen.reason.clone()),
+        None => ("REJECTED", gen.reason.clone()),
+    };
+    (label.to_string(), detail)
+}
+
 /// The run's outcome per case as a Markdown table, for a reviewer or a README.
 fn summary_markdown(rows: &[Row]) -> String {
     let mut md = String::from(
@@ -292,4 +317,64 @@ fn summary_markdown(rows: &[Row]) -> String {
         );
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::pipeline::Confirmation;
+
+    fn passed() -> Generation {
+        let mut bench = crate::bench::fixture::bench().cases.remove(0);
+        bench.verdict.pass = true;
+        Generation {
+            benchmark: Some(bench),
+            reason: "cut 32.1% ≥ 30% target".into(),
+            ..Generation::empty("ctest_suite")
+        }
+    }
+
+    fn rejected() -> AcceptOutcome {
+        AcceptOutcome::Rejected {
+            reason: "not better than the accepted one".into(),
+        }
+    }
+
+    #[test]
+    fn a_pass_without_its_confirmation_is_passed_and_says_nothing_was_kept() {
+        let (label, detail) = outcome_label(Some(&rejected()), &passed());
+        assert_eq!(label, "PASSED");
+        assert!(
+            detail.contains("not kept") && detail.contains("--confirm-runs 0"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn a_confirmed_pass_that_lost_head_to_head_keeps_the_old_one() {
+        let mut g = passed();
+        g.confirmation = Some(Confirmation {
+            round: 1,
+            selection_cut: None,
+            selection_verdict: g.benchmark.as_ref().unwrap().verdict.clone(),
+            holds: false,
+            seconds: 1.0,
+        });
+        let (label, detail) = outcome_label(Some(&rejected()), &g);
+        assert_eq!(label, "KEPT OLD");
+        assert_eq!(detail, "not better than the accepted one");
+    }
+
+    #[test]
+    fn a_sandbox_failure_is_an_error_not_a_verdict() {
+        let mut g = Generation::empty("ctest_suite");
+        g.sandbox_error = Some("the VM stopped without a result".into());
+        g.reason = "round 1's benchmark could not measure the candidate".into();
+        let (label, detail) = outcome_label(None, &g);
+        assert_eq!(label, "ERROR");
+        assert_eq!(detail, g.reason);
+        // A plain failure stays a rejection.
+        let (label, _) = outcome_label(None, &Generation::empty("ctest_suite"));
+        assert_eq!(label, "REJECTED");
+    }
 }

@@ -184,6 +184,10 @@ pub struct Generation {
     /// provider that answers by rule; the loop then stops).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declined: Option<String>,
+    /// Why a benchmark could not measure at all (the sandbox failed, not the scheduler): the
+    /// case then ends in an error rather than a verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_error: Option<String>,
 }
 
 /// A kept candidate measured again in runs that did not choose it.
@@ -221,6 +225,40 @@ pub struct RoundRecord {
 }
 
 impl Generation {
+    /// A generation with nothing done yet, for tests.
+    #[cfg(test)]
+    pub(crate) fn empty(case_id: &str) -> Generation {
+        Generation {
+            case_id: case_id.into(),
+            started_at: String::new(),
+            provider: ProviderInfo {
+                provider: "offline".into(),
+                model: "m".into(),
+                endpoint_host: None,
+            },
+            templates: Vec::new(),
+            prompt_hash: String::new(),
+            shown_references: Vec::new(),
+            dialect: Dialect::Schedgen,
+            kernel_release: String::new(),
+            classes: ClassSet::default(),
+            attempts: Vec::new(),
+            tokens: TokenUsage::default(),
+            cost_usd: None,
+            benchmark: None,
+            accepted: false,
+            reason: String::new(),
+            verified: None,
+            run_dir: String::new(),
+            final_source: None,
+            rounds: Vec::new(),
+            kept_round: None,
+            confirmation: None,
+            declined: None,
+            sandbox_error: None,
+        }
+    }
+
     /// What the kept candidate (or, with none kept, the last one) owes to the references shown.
     pub fn final_contribution(&self) -> Option<&Contribution> {
         match self.kept_round {
@@ -943,6 +981,19 @@ impl Loop<'_> {
         let seed = self.set.opts.order_seed.map(|s| s ^ 0x5EED_C0F1);
         let (bench, seconds) =
             self.benchmark(&kept.file, "confirm", self.accepted.clone(), runs, seed)?;
+        if bench.unmeasured {
+            let e = bench.error.clone().unwrap_or_default();
+            self.gen.reason = format!(
+                "round {}'s scheduler passed, but its confirmation could not be measured \
+                 (the sandbox failed, not the scheduler): {}; nothing is kept",
+                kept.round,
+                e.lines().next().unwrap_or("")
+            );
+            self.gen.sandbox_error = Some(e);
+            (self.set.say)(&format!("confirm: {}", self.gen.reason));
+            self.gen.final_source = None;
+            return self.save();
+        }
         let holds = bench.verdict.pass
             && (self.accepted.is_none() || bench.beats_incumbent() == Some(true));
         let cut = |b: &CaseBench| {
@@ -1043,6 +1094,21 @@ impl Loop<'_> {
         )?;
         if let Some(last) = self.gen.attempts.last_mut() {
             last.seconds.benchmark = Some(seconds);
+        }
+        if bench.unmeasured {
+            // No runs, so nothing to tell the model: asking it to improve on a number that
+            // was never measured would only waste a round.
+            let e = bench.error.clone().unwrap_or_default();
+            self.gen.reason = format!(
+                "round {round}'s benchmark could not measure the candidate (the sandbox failed, \
+                 not the scheduler): {}{}",
+                e.lines().next().unwrap_or(""),
+                self.kept_note(round)
+            );
+            self.gen.sandbox_error = Some(e);
+            (self.set.say)(&format!("round {round}: {}", self.gen.reason));
+            self.save()?;
+            return Ok(RoundEnd::Stop);
         }
         (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
         self.judge(round, candidate, bench)
@@ -1217,6 +1283,7 @@ pub fn generate_case(
         kept_round: None,
         confirmation: None,
         declined: None,
+        sandbox_error: None,
     };
     let tracer = if classes.is_empty() {
         None
@@ -1306,32 +1373,8 @@ mod tests {
 
     fn generation(rounds: Vec<RoundRecord>) -> Generation {
         Generation {
-            case_id: "ctest_suite".into(),
-            started_at: String::new(),
-            provider: ProviderInfo {
-                provider: "offline".into(),
-                model: "m".into(),
-                endpoint_host: None,
-            },
-            templates: Vec::new(),
-            prompt_hash: String::new(),
-            shown_references: Vec::new(),
-            dialect: Dialect::Schedgen,
-            kernel_release: String::new(),
-            classes: ClassSet::default(),
-            attempts: Vec::new(),
-            tokens: TokenUsage::default(),
-            cost_usd: None,
-            benchmark: None,
-            accepted: false,
-            reason: String::new(),
-            verified: None,
-            run_dir: String::new(),
-            final_source: None,
             rounds,
-            kept_round: None,
-            confirmation: None,
-            declined: None,
+            ..Generation::empty("ctest_suite")
         }
     }
 
