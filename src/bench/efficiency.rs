@@ -162,6 +162,8 @@ mod tests {
                 start_s: 0.0,
                 end_s: makespan,
                 cpu_s: speed,
+                sys_s: 0.0,
+                involuntary_switches: 0,
             })
             .collect();
         tasks.push(TaskTime {
@@ -170,6 +172,8 @@ mod tests {
             start_s: 0.0,
             end_s: makespan,
             cpu_s: 39.0 * speed,
+            sys_s: 0.0,
+            involuntary_switches: 0,
         });
         RunSample {
             arm,

@@ -30,6 +30,8 @@ fn tasks(arm: Arm, makespan: f64) -> Vec<TaskTime> {
                 start_s,
                 end_s,
                 cpu_s: if long { 4.8 } else { 0.22 },
+                sys_s: 0.0,
+                involuntary_switches: 0,
             }
         })
         .collect()

@@ -141,6 +141,8 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
             start_s: t.start_s,
             end_s: t.end_s,
             cpu_s: t.cpu_s,
+            sys_s: t.sys_s,
+            involuntary_switches: t.involuntary_switches,
         })
         .collect()
 }

@@ -81,6 +81,13 @@ pub struct TaskTime {
     pub start_s: f64,
     pub end_s: f64,
     pub cpu_s: f64,
+    /// The system part of `cpu_s`, and the context switches the task did not ask for: where
+    /// a task's CPU time grows from run to run, these say whether the kernel or preemption is
+    /// where it went.
+    #[serde(default)]
+    pub sys_s: f64,
+    #[serde(default)]
+    pub involuntary_switches: u64,
 }
 
 /// One measured run of one arm.
