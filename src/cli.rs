@@ -140,6 +140,12 @@ pub enum Command {
     /// numbers → keep in bpf-generated/ when it passes the verdict and beats the accepted one.
     /// Every candidate and log stays in runs/<time>/<case>/. With no endpoint configured
     /// (OPENAI_BASE_URL / --base-url) the offline provider is used, and the output says so.
+    ///
+    /// Each case ends ACCEPTED, KEPT OLD (passed, but did not beat the accepted scheduler head
+    /// to head), PASSED (passed with --confirm-runs 0: nothing kept), VERIFIED (--verify-only),
+    /// REJECTED, or ERROR (the case could not be prepared, or the sandbox could not measure).
+    /// Exit status: 0 when every case ends in one of the first four, 1 when one does not, 2 on a
+    /// usage or environment error before any case ran, 130 after Ctrl-C.
     Generate(GenerateArgs),
     /// The in-kernel part of `verify` (run inside the sandbox, not by users).
     #[command(hide = true)]
@@ -532,7 +538,8 @@ pub struct GenerateArgs {
 
     /// Most runs per arm of the confirmation: the kept candidate is benchmarked once more, in
     /// fresh runs, and the library records that cut, not the one of the runs that chose it
-    /// (those are biased upwards). 0 skips it, and then nothing is kept [default: --runs].
+    /// (those are biased upwards). 0 skips it, and then nothing is kept: a pass ends PASSED
+    /// [default: --runs].
     #[arg(long, value_name = "N")]
     pub confirm_runs: Option<u64>,
 
