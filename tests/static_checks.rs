@@ -135,3 +135,28 @@ fn the_longest_class_reaches_schedulers_that_declare_it() {
     let simple = object("tests/fixtures/scx/scx_simple.bpf.c");
     assert!(load_settings(&simple, &knowledge).is_empty());
 }
+
+/// The benchmark report says a scheduler was told the long tasks' names only when the compiled
+/// object has the `long_comms` map that receives them.
+#[test]
+fn only_a_scheduler_with_the_names_map_takes_the_names() {
+    use schedgen::bpf::loader::takes_long_comms;
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let kernel = schedgen::kernel::select(None).expect("run `schedgen kernel fetch` first");
+    let headers = schedgen::kernel::header_dir(&kernel).unwrap();
+    let object = |src: &std::path::Path| {
+        let c = schedgen::bpf::verify::compile_for(src, &headers, &root.join("bpf-reference"), &[])
+            .unwrap();
+        assert!(c.ok, "{} does not compile", src.display());
+        std::path::PathBuf::from(c.object.unwrap())
+    };
+    let longfirst = object(&root.join("bpf-reference/longfirst.bpf.c"));
+    assert!(!takes_long_comms(&longfirst).unwrap());
+    // The same scheduler declaring the map, as schedulers written before task classes did.
+    let dir = tempfile::tempdir().unwrap();
+    let with_map = dir.path().join("named.bpf.c");
+    let source = std::fs::read_to_string(root.join("bpf-reference/longfirst.bpf.c")).unwrap();
+    std::fs::write(&with_map, format!("{source}\nSCHEDGEN_LONG_COMMS;\n")).unwrap();
+    assert!(takes_long_comms(&object(&with_map)).unwrap());
+}
