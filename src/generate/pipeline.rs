@@ -225,17 +225,12 @@ pub struct RoundRecord {
 }
 
 impl Generation {
-    /// A generation with nothing done yet, for tests.
-    #[cfg(test)]
-    pub(crate) fn empty(case_id: &str) -> Generation {
+    /// A generation of `case_id` by `provider` with nothing done yet.
+    pub fn new(case_id: &str, provider: ProviderInfo) -> Generation {
         Generation {
             case_id: case_id.into(),
             started_at: String::new(),
-            provider: ProviderInfo {
-                provider: "offline".into(),
-                model: "m".into(),
-                endpoint_host: None,
-            },
+            provider,
             templates: Vec::new(),
             prompt_hash: String::new(),
             shown_references: Vec::new(),
@@ -257,6 +252,19 @@ impl Generation {
             declined: None,
             sandbox_error: None,
         }
+    }
+
+    /// A generation with nothing done yet, by the offline provider, for tests.
+    #[cfg(test)]
+    pub(crate) fn empty(case_id: &str) -> Generation {
+        Generation::new(
+            case_id,
+            ProviderInfo {
+                provider: "offline".into(),
+                model: "m".into(),
+                endpoint_host: None,
+            },
+        )
     }
 
     /// What the kept candidate (or, with none kept, the last one) owes to the references shown.
@@ -1258,9 +1266,7 @@ pub fn generate_case(
     let accepted = accepted_copy(paths, case, run_dir, say)?;
     let classes = prepared.classes().clone();
     let gen = Generation {
-        case_id: case.id.clone(),
         started_at: chrono::Local::now().to_rfc3339(),
-        provider: provider.info(),
         templates: [&t_system, &t_generate, &t_repair, &t_improve]
             .iter()
             .map(|t| t.id())
@@ -1270,20 +1276,8 @@ pub fn generate_case(
         dialect: opts.dialect,
         kernel_release: kernel.release.clone(),
         classes: classes.clone(),
-        attempts: Vec::new(),
-        tokens: TokenUsage::default(),
-        cost_usd: None,
-        benchmark: None,
-        accepted: false,
-        reason: String::new(),
-        verified: None,
         run_dir: run_dir.display().to_string(),
-        final_source: None,
-        rounds: Vec::new(),
-        kept_round: None,
-        confirmation: None,
-        declined: None,
-        sandbox_error: None,
+        ..Generation::new(&case.id, provider.info())
     };
     let tracer = if classes.is_empty() {
         None
