@@ -23,7 +23,8 @@
  * the tasks wait on them (I/O completion, writeback); queued behind classified work they
  * would serialise the very tasks that wait on them. The long tail runs with long slices, so that it
  * rarely gives up its CPU, and a long-tail task that has to queue preempts whatever runs on its
- * CPU; everything else rotates with short slices.
+ * CPU; everything else rotates with short slices. A task whose slice runs out while nothing
+ * waits stays on its CPU.
  */
 #include "schedgen.bpf.h"
 
@@ -85,11 +86,20 @@ s32 BPF_STRUCT_OPS(longfirst_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 
 /*
  * longfirst_enqueue - queue @p by its key: queued time minus its head start.
+ *
+ * A task whose slice ran out while nothing waits keeps its CPU instead: through the shared
+ * queue the other CPU may take it, and every move starts it on a cold cache and TLB.
  */
 void BPF_STRUCT_OPS(longfirst_enqueue, struct task_struct *p, u64 enq_flags)
 {
-	u64 key = bpf_ktime_get_ns() - head_start(p);
+	u64 key;
 
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p), enq_flags);
+		return;
+	}
+
+	key = bpf_ktime_get_ns() - head_start(p);
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, task_slice(p), key, enq_flags);
 	if (schedgen_is_long(p))
 		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);

@@ -21,7 +21,7 @@ use super::llm::{
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-lpt-v4";
+pub const MODEL: &str = "schedgen-offline-lpt-v5";
 
 /// Asked to improve a scheduler whose schedule efficiency was within this of a perfect order,
 /// the synthesiser declines (see [`declines`]).
@@ -194,7 +194,8 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * so that every task reaches the exec that identifies it quickly. So do kernel threads, which
  * have no class: the tasks wait on them (I/O completion, writeback).
  * The long tail runs with long slices, and a long-tail task that has to queue preempts
- * whatever runs on its CPU; everything else rotates with short slices.{variant_note}
+ * whatever runs on its CPU; everything else rotates with short slices. A task whose slice
+ * ran out while nothing else waits stays on its CPU instead of going round the queue.{variant_note}
  */
 {includes}
 char _license[] SEC("license") = "GPL";
@@ -240,6 +241,15 @@ s32 BPF_STRUCT_OPS({name}_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 
 void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 {{
+	/*
+	 * A task whose slice ran out while nothing waits keeps its CPU. Through the shared
+	 * queue the other CPU may take it, and every move starts it on a cold cache and TLB.
+	 */
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {{
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, {slice_of}, enq_flags);
+		return;
+	}}
+
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, {slice_of}, task_key(p), enq_flags);{preempt}
 }}
 
