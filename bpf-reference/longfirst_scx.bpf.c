@@ -94,8 +94,9 @@ s32 BPF_STRUCT_OPS(longfirst_select_cpu, struct task_struct *p, s32 prev_cpu, u6
 /*
  * longfirst_enqueue - queue @p by its key: queued time minus its head start.
  *
- * A task whose slice ran out while nothing waits keeps its CPU instead: through the shared
- * queue the other CPU may take it, and every move starts it on a cold cache and TLB.
+ * A task queued without waking up (its slice ran out, it was preempted or it is new) while
+ * nothing waits stays on its CPU instead: through the shared queue the other CPU may take it,
+ * and every move starts it on a cold cache and TLB.
  */
 void BPF_STRUCT_OPS(longfirst_enqueue, struct task_struct *p, u64 enq_flags)
 {

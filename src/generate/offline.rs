@@ -242,8 +242,9 @@ s32 BPF_STRUCT_OPS({name}_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 {{
 	/*
-	 * A task whose slice ran out while nothing waits keeps its CPU. Through the shared
-	 * queue the other CPU may take it, and every move starts it on a cold cache and TLB.
+	 * A task queued without waking up (its slice ran out, it was preempted or it is new)
+	 * while nothing waits stays on its CPU. Through the shared queue the other CPU may
+	 * take it, and every move starts it on a cold cache and TLB.
 	 */
 	if (!(enq_flags & SCX_ENQ_WAKEUP) && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {{
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, {slice_of}, enq_flags);
