@@ -187,6 +187,31 @@ fn load_runs_a_command_under_the_scheduler_and_passes_its_status() {
 }
 
 #[test]
+fn a_crashed_guest_kernel_is_booted_again_then_reported() {
+    require_vm();
+    // sysrq `c` panics the guest as the emulator's rare `Oops: int3` does: `load` boots again
+    // (a crash is never the scheduler's verdict), and after the last boot says what happened.
+    let o = load(&[
+        "bpf-reference/fifo.bpf.c",
+        "--",
+        "sh",
+        "-c",
+        "echo c > /proc/sysrq-trigger",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("boot 2 of at most 3"), "{err}");
+    assert!(err.contains("boot 3 of at most 3"), "{err}");
+    assert!(!err.contains("boot 4"), "{err}");
+    assert!(
+        err.contains("the guest kernel crashed on each of 3 boots")
+            && err.contains("sysrq triggered crash"),
+        "{err}"
+    );
+    no_vm_left();
+}
+
+#[test]
 fn load_reports_an_ejection_during_the_command() {
     require_vm();
     let o = load(&[&fixture("never_dispatch.bpf.c"), "--", "sleep", "6"]);

@@ -665,7 +665,7 @@ fn measure(
                 }
                 if report.guest_crashed()
                     && !all_done
-                    && fruitless < crate::bpf::verify::VM_TRIES
+                    && fruitless < crate::sandbox::VM_TRIES
                     && boot < MAX_BENCH_BOOTS
                     && !crate::interrupt::requested()
                 {

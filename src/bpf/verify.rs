@@ -15,11 +15,9 @@ use super::compile::{self, CompileReport, Headers};
 use super::globals::Knob;
 use super::runtime::{self, Failure, RuntimeJob, RuntimeReport, Stage};
 use super::session::Knowledge;
-use crate::sandbox::{self, job, vm, Backend, Outcome, Place};
+use crate::sandbox::{self, job, vm, Backend, Place};
 
 pub const VERIFY_SCHEMA: &str = "schedgen.verify/1";
-/// Boots tried when the guest kernel crashes under emulation.
-pub const VM_TRIES: u32 = 3;
 /// File the in-kernel job writes its report to.
 const RUNTIME_FILE: &str = "runtime.json";
 
@@ -262,22 +260,9 @@ fn run_in_vm(
         timeout: Duration::from_secs_f64(opts.duration_s + 120.0),
         init_binary: Some(exe),
     };
-    let mut tries = 0;
-    let vm_report = loop {
-        tries += 1;
-        let outcome = sandbox::run_job(&job, Place::Vm, opts.kernel.as_deref(), &vm_opts)?;
-        let Outcome::Vm(vm_report) = outcome else {
-            unreachable!("a VM job has a VM outcome")
-        };
-        if vm_report.guest_crashed() && tries < VM_TRIES && !crate::interrupt::requested() {
-            eprintln!(
-                "schedgen: the guest kernel crashed during the job (an emulation fault, log in {}); running it again",
-                vm_report.console_log().display()
-            );
-            continue;
-        }
-        break vm_report;
-    };
+    let vm_report = sandbox::run_in_vm(&job, opts.kernel.as_deref(), &vm_opts, &|m| {
+        eprintln!("schedgen: {m}")
+    })?;
     report.console_log = Some(vm_report.console_log().display().to_string());
     report.vm_start_s = vm_report.start_to_job.map(|d| d.as_secs_f64());
     let file = vm_report.job_dir.join(RUNTIME_FILE);

@@ -9,7 +9,7 @@ use crate::bpf::session::{Knowledge, Session, StartError};
 use crate::bpf::verify::{compile_for, target_headers};
 use crate::cli::LoadArgs;
 use crate::paths::ProjectPaths;
-use crate::sandbox::{self, job, vm, Backend, Outcome, Place};
+use crate::sandbox::{self, job, vm, Backend, Place};
 
 pub fn run(
     paths: &ProjectPaths,
@@ -107,9 +107,7 @@ pub fn run(
                 timeout: Duration::from_secs_f64(args.timeout),
                 init_binary: Some(exe),
             };
-            let Outcome::Vm(report) = sandbox::run_job(&j, Place::Vm, kernel, &opts)? else {
-                unreachable!("a VM job has a VM outcome")
-            };
+            let report = sandbox::run_in_vm(&j, kernel, &opts, &|m| eprintln!("schedgen: {m}"))?;
             match report.end {
                 vm::VmEnd::Finished(r) => Ok(r.status_code().clamp(0, 255) as u8),
                 vm::VmEnd::TimedOut => {
@@ -118,10 +116,18 @@ pub fn run(
                 }
                 vm::VmEnd::Interrupted => Ok(super::EXIT_INTERRUPTED),
                 vm::VmEnd::NoResult => {
-                    eprintln!(
-                        "schedgen: the VM stopped without a result:\n{}",
-                        report.console_tail(15)
-                    );
+                    match report.crash_line() {
+                        Some(line) => eprintln!(
+                            "schedgen: the VM stopped without a result: the guest kernel crashed \
+                             on each of {} boots, last with `{line}` (full log: {})",
+                            sandbox::VM_TRIES,
+                            report.console_log().display()
+                        ),
+                        None => eprintln!(
+                            "schedgen: the VM stopped without a result:\n{}",
+                            report.console_tail(15)
+                        ),
+                    }
                     Ok(EXIT_ERROR)
                 }
             }

@@ -102,6 +102,39 @@ pub fn run_job(
     }
 }
 
+/// Boots tried for one VM job when the guest kernel crashes under emulation.
+pub const VM_TRIES: u32 = 3;
+
+/// Run a job in a VM, booting again (at most [`VM_TRIES`] boots in all) when the guest kernel
+/// crashed rather than the job failing: multi-threaded TCG now and then kills the guest with an
+/// `Oops: int3` as a sched_ext scheduler is enabled or disabled (see
+/// [`vm::VmReport::guest_crashed`]), which says nothing about the job. The guest's root is the
+/// host's, read-only, so running the job again changes nothing outside its own job directory.
+/// `say` hears about each new boot.
+pub fn run_in_vm(
+    job: &job::Job,
+    kernel: Option<&Path>,
+    opts: &vm::VmOptions,
+    say: &dyn Fn(&str),
+) -> Result<vm::VmReport> {
+    let k = crate::kernel::select(kernel)?;
+    let mut boots = 0;
+    loop {
+        boots += 1;
+        let report = vm::run(&k, job, opts)?;
+        if report.guest_crashed() && boots < VM_TRIES && !crate::interrupt::requested() {
+            say(&format!(
+                "the guest kernel crashed during the job (an emulation fault, log in {}); \
+                 running it again (boot {} of at most {VM_TRIES})",
+                report.console_log().display(),
+                boots + 1
+            ));
+            continue;
+        }
+        return Ok(report);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -412,8 +412,26 @@ impl VmReport {
         if !matches!(self.end, VmEnd::NoResult) {
             return false;
         }
+        self.crash_line().is_some()
+    }
+
+    /// The console line that names the guest kernel's crash (`Oops: …`, else `Kernel panic …`),
+    /// when the guest died instead of finishing.
+    pub fn crash_line(&self) -> Option<String> {
+        if !matches!(self.end, VmEnd::NoResult) {
+            return None;
+        }
         let console = std::fs::read_to_string(self.console_log()).unwrap_or_default();
-        console.contains("Kernel panic")
+        if !console.contains("Kernel panic") {
+            return None;
+        }
+        let find = |needle: &str| {
+            console
+                .lines()
+                .find(|l| l.contains(needle))
+                .map(|l| l.trim().to_string())
+        };
+        find("Oops:").or_else(|| find("Kernel panic"))
     }
 }
 
