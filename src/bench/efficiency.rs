@@ -44,6 +44,46 @@ pub struct Efficiency {
     /// exceed 1: CPU time the policy saves is not in the headroom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_captured: Option<f64>,
+    /// Where the machine's CPU time went during each arm's runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_default: Option<CpuSplit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_custom: Option<CpuSplit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ablation: Option<CpuSplit>,
+}
+
+/// The machine's CPU time during an arm's runs, as shares of it (summed over the runs): in the
+/// tasks' processes, elsewhere (the kernel's threads and interrupts, the runner, the
+/// classifier, the emulator's own work inside the guest), and idle. An idle share well above
+/// zero while tasks were still waiting means the schedule left a CPU unused; CPU-bound tasks
+/// blocked on I/O show up there too.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
+pub struct CpuSplit {
+    pub tasks: f64,
+    pub other: f64,
+    pub idle: f64,
+}
+
+/// The split over `arm`'s measured runs that recorded the machine's time.
+fn cpu_split(runs: &[RunSample], arm: Arm) -> Option<CpuSplit> {
+    let (mut tasks, mut busy, mut idle) = (0.0, 0.0, 0.0);
+    for r in measured(runs, arm) {
+        let Some(m) = r.machine_cpu else { continue };
+        tasks += r.tasks.iter().map(|t| t.cpu_s).sum::<f64>();
+        busy += m.busy_s;
+        idle += m.idle_s;
+    }
+    let total = busy + idle;
+    (total > 0.0).then(|| {
+        // Tick-based machine counters and rusage disagree by a tick or two; never below zero.
+        let tasks = tasks.min(busy);
+        CpuSplit {
+            tasks: tasks / total,
+            other: (busy - tasks) / total,
+            idle: idle / total,
+        }
+    })
 }
 
 /// The best makespan `run`'s tasks' CPU times allow on `cpus` CPUs, when it has tasks.
@@ -100,6 +140,9 @@ pub fn of_case(
         policy_order_cut: both(&a, &c),
         ablation_headroom,
         policy_captured,
+        cpu_default: cpu_split(runs, Arm::Default),
+        cpu_custom: cpu_split(runs, Arm::Custom),
+        cpu_ablation: cpu_split(runs, Arm::Ablation),
     })
 }
 
@@ -144,6 +187,30 @@ pub fn describe(e: &Efficiency) -> Vec<String> {
             cut(o)
         ));
     }
+    let split = |name: &str, c: &Option<CpuSplit>| {
+        c.map(|c| {
+            format!(
+                "{name} {:.0}/{:.0}/{:.0}%",
+                c.tasks * 100.0,
+                c.other * 100.0,
+                c.idle * 100.0
+            )
+        })
+    };
+    let splits: Vec<String> = [
+        split("default", &e.cpu_default),
+        split("candidate", &e.cpu_custom),
+        split("ablation", &e.cpu_ablation),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !splits.is_empty() {
+        lines.push(format!(
+            "The machine's CPU time during the runs, in the tasks / elsewhere / idle: {}",
+            splits.join(", ")
+        ));
+    }
     lines
 }
 
@@ -186,6 +253,7 @@ mod tests {
             exit: None,
             classifier: None,
             tasks,
+            machine_cpu: None,
         }
     }
 
@@ -251,5 +319,29 @@ mod tests {
         assert_eq!((e.default.n, e.custom.n, e.ablation.n), (0, 1, 0));
         assert_eq!(e.ablation_headroom, None);
         assert_eq!(e.policy_captured, None);
+    }
+
+    #[test]
+    fn the_machines_time_splits_into_tasks_elsewhere_and_idle() {
+        use crate::workload::machine_cpu::MachineCpu;
+        // 78 s of task CPU in a 58.5 s run on 2 CPUs: 117 CPU-seconds, 80 busy, 37 idle.
+        let mut r = run(Arm::Custom, 1.0, 58.5);
+        r.machine_cpu = Some(MachineCpu {
+            busy_s: 80.0,
+            idle_s: 37.0,
+        });
+        let e = of_case(&[run(Arm::Default, 1.0, 58.5), r], 2, None).unwrap();
+        assert_eq!(e.cpu_default, None);
+        let c = e.cpu_custom.unwrap();
+        assert!((c.tasks - 78.0 / 117.0).abs() < 1e-9, "{c:?}");
+        assert!((c.other - 2.0 / 117.0).abs() < 1e-9, "{c:?}");
+        assert!((c.idle - 37.0 / 117.0).abs() < 1e-9, "{c:?}");
+        assert!(
+            describe(&e)
+                .iter()
+                .any(|l| l.contains("candidate 67/2/32%")),
+            "{:?}",
+            describe(&e)
+        );
     }
 }

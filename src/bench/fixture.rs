@@ -58,6 +58,7 @@ fn runs(default: &[f64], custom: &[f64]) -> Vec<RunSample> {
                 exit: None,
                 classifier: None,
                 tasks: tasks(arm, m),
+                machine_cpu: None,
             });
         }
     }

@@ -238,6 +238,7 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
         exit: ended.exit,
         classifier,
         tasks: task_times(&r),
+        machine_cpu: r.machine_cpu,
     })
 }
 
@@ -276,6 +277,7 @@ fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<Ru
         exit: None,
         classifier: None,
         tasks: task_times(&r),
+        machine_cpu: r.machine_cpu,
     })
 }
 
@@ -304,6 +306,7 @@ fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
         exit: None,
         classifier: None,
         tasks: task_times(&r),
+        machine_cpu: r.machine_cpu,
     }
 }
 
@@ -646,6 +649,7 @@ mod tests {
             exit: None,
             classifier: None,
             tasks: Vec::new(),
+            machine_cpu: None,
         };
         mid.runs = std::iter::once(sample(true))
             .chain((0..8).map(|_| sample(false)))

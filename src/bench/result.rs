@@ -112,6 +112,9 @@ pub struct RunSample {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<ClassifierRun>,
     pub tasks: Vec<TaskTime>,
+    /// The whole machine's busy and idle CPU seconds during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_cpu: Option<crate::workload::machine_cpu::MachineCpu>,
 }
 
 /// The classifier over a case's measured candidate runs.

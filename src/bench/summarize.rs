@@ -359,6 +359,7 @@ mod tests {
             exit: None,
             classifier: None,
             tasks: vec![],
+            machine_cpu: None,
         }
     }
 

@@ -6,6 +6,7 @@
 //! all come back as a [`RunResult`] with a status, and nothing is left running.
 
 pub mod deps;
+pub mod machine_cpu;
 pub mod monitor;
 pub mod prepare;
 pub mod result;
@@ -113,6 +114,7 @@ fn empty_result(req: &RunRequest, started_at: String) -> RunResult {
         skew_ratio: 0.0,
         model: None,
         monitor: None,
+        machine_cpu: None,
         cleanup: CleanupReport::default(),
         expected_improvement: req.case.expected_improvement,
         long_task_comm: req.case.long_task.comm.clone(),
@@ -216,7 +218,9 @@ fn run_tasks(
         long_hint: &req.case.long_task,
         progress: &report,
     };
+    let before = machine_cpu::snapshot();
     let exec = tasks::execute(&specs, &opts);
+    let after = machine_cpu::snapshot();
 
     // Cleanup runs whatever happened above.
     progress(Progress::Cleanup);
@@ -225,6 +229,7 @@ fn run_tasks(
     let exec = exec?;
     res.tasks = exec.tasks;
     res.monitor = exec.monitor;
+    res.machine_cpu = before.zip(after).map(|(a, b)| machine_cpu::between(a, b));
     res.derive_stats();
     match exec.outcome {
         Outcome::Interrupted => {

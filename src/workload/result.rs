@@ -212,6 +212,10 @@ pub struct RunResult {
     /// The bound computed from the measured task CPU times.
     pub model: Option<MakespanModel>,
     pub monitor: Option<MonitorReport>,
+    /// The whole machine's busy and idle CPU time from the first task's start to the last
+    /// one's end (reaping included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_cpu: Option<super::machine_cpu::MachineCpu>,
     pub cleanup: CleanupReport,
     pub expected_improvement: f64,
     /// The case's promise of how the long task's processes are named (`comm`).
