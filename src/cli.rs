@@ -104,7 +104,9 @@ pub enum Command {
     /// Run a command with a scheduler attached, then detach it.
     ///
     /// In the sandbox VM unless `--backend host`. Exits with the command's status, or 1 when
-    /// the scheduler was ejected while it ran (the kernel's reason is printed).
+    /// the scheduler was ejected while it ran (the kernel's reason is printed). When the guest
+    /// kernel crashes (an emulation fault now and then as a scheduler attaches or detaches),
+    /// the VM boots again and runs the command anew, up to 3 boots; then exit 2 with the crash.
     Load(LoadArgs),
     /// Compare the default kernel scheduler with a custom one: interleaved runs, statistics,
     /// the theoretical bound, a verdict per case, and reports in results/<time>/.
