@@ -409,9 +409,6 @@ impl VmReport {
     /// flips when a sched_ext scheduler is enabled or disabled), which kills the guest with an
     /// `Oops: int3`: the job itself is not at fault and can be run again.
     pub fn guest_crashed(&self) -> bool {
-        if !matches!(self.end, VmEnd::NoResult) {
-            return false;
-        }
         self.crash_line().is_some()
     }
 
