@@ -520,12 +520,14 @@ fn run_and_record(
             .classifier
             .as_ref()
             .map(|c| format!(
-                " · classifier: {} long of {} task processes, p50 {}",
+                " · classifier: {} long of {} task processes, p50 {} · the long task moved {} times between CPUs ({} switches)",
                 c.long_processes,
                 c.task_processes,
                 c.latency_p50_ms
                     .map(|l| format!("{l:.1} ms"))
-                    .unwrap_or_else(|| "-".into())
+                    .unwrap_or_else(|| "-".into()),
+                c.long_moves,
+                c.long_switches
             ))
             .unwrap_or_default(),
         sample

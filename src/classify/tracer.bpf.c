@@ -32,7 +32,8 @@ struct schedgen_event {
 	u64 cpu_ns;		/* exit: CPU time of the whole process */
 	char comm[TASK_COMM_LEN];
 	u32 args_len;
-	u32 _pad;
+	u32 moves;		/* exit: moves between CPUs of the main thread */
+	u64 switches;		/* exit: context switches of the main thread */
 	char args[ARGS_MAX];
 };
 
@@ -62,7 +63,8 @@ static __always_inline struct schedgen_event *new_event(u32 kind, u32 tgid)
 	e->ts_ns = bpf_ktime_get_ns();
 	e->cpu_ns = 0;
 	e->args_len = 0;
-	e->_pad = 0;
+	e->moves = 0;
+	e->switches = 0;
 	return e;
 }
 
@@ -128,7 +130,9 @@ int BPF_PROG(schedgen_on_fork, struct task_struct *parent, struct task_struct *c
 }
 
 /*
- * schedgen_on_exit - a process ended: report its CPU time and forget its class.
+ * schedgen_on_exit - a process ended: report its CPU time, how often it moved between CPUs
+ * and was switched out, and forget its class. Moves are worth counting: under emulation a
+ * task that moves to another vCPU starts on a cold software TLB.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(schedgen_on_exit, struct task_struct *p)
@@ -142,6 +146,8 @@ int BPF_PROG(schedgen_on_exit, struct task_struct *p)
 	if (e) {
 		e->ppid = BPF_CORE_READ(p, real_parent, tgid);
 		e->cpu_ns = p->se.sum_exec_runtime + BPF_CORE_READ(p, signal, sum_sched_runtime);
+		e->moves = p->se.nr_migrations;
+		e->switches = p->nvcsw + p->nivcsw;
 		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->comm);
 		bpf_ringbuf_submit(e, 0);
 	}

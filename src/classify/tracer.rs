@@ -42,7 +42,7 @@ const FLAG_LONG: u32 = 1;
 const FLAG_INHERITED: u32 = 2;
 const FLAG_SERVICE: u32 = 4;
 const COMM_LEN: usize = 16;
-const HEADER_LEN: usize = 4 * 4 + 8 + 8 + COMM_LEN + 4 + 4;
+const HEADER_LEN: usize = 4 * 4 + 8 + 8 + COMM_LEN + 4 + 4 + 8;
 
 /// One decoded event (layout of `struct schedgen_event`).
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +54,8 @@ struct Event {
     ts_ns: u64,
     cpu_ns: u64,
     comm: String,
+    moves: u32,
+    switches: u64,
     args: Vec<String>,
 }
 
@@ -74,6 +76,8 @@ fn parse_event(b: &[u8]) -> Option<Event> {
         ts_ns: u64_at(16),
         cpu_ns: u64_at(24),
         comm: String::from_utf8_lossy(&comm_bytes[..end]).into_owned(),
+        moves: u32_at(52),
+        switches: u64_at(56),
         args: split_args(&b[HEADER_LEN..HEADER_LEN + args_len]),
     })
 }
@@ -91,6 +95,11 @@ pub struct Seen {
     pub how: String,
     /// CPU seconds at exit, when it exited while we watched.
     pub cpu_s: Option<f64>,
+    /// Its main thread's moves between CPUs and context switches, counted at exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moves: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switches: Option<u64>,
 }
 
 /// Everything the classifier thread saw.
@@ -289,6 +298,8 @@ impl State {
             class: 0,
             how: String::new(),
             cpu_s: None,
+            moves: None,
+            switches: None,
         });
         e.ppid = ppid;
         e.comm = view.comm.clone();
@@ -427,6 +438,8 @@ impl State {
                     class: 0,
                     how: "none".into(),
                     cpu_s: None,
+                    moves: None,
+                    switches: None,
                 });
                 seen.ppid = e.ppid;
                 if let Some(p) = parent {
@@ -451,6 +464,8 @@ impl State {
             EV_EXIT => {
                 if let Some(s) = self.procs.get_mut(&e.tgid) {
                     s.cpu_s = Some(e.cpu_ns as f64 * 1e-9);
+                    s.moves = Some(e.moves);
+                    s.switches = Some(e.switches);
                 }
             }
             _ => {}
@@ -540,6 +555,17 @@ pub struct ClassifierRun {
     /// CPU of the classifier thread over the time it ran, as a share of one CPU.
     pub cpu_share: f64,
     pub dropped: u64,
+    /// Moves between CPUs and context switches of the processes of the long task(s) and of
+    /// the short ones (main threads, counted as each exits). Under emulation a move costs a
+    /// cold software TLB, so a long task that moves often runs longer than alone.
+    #[serde(default)]
+    pub long_moves: u64,
+    #[serde(default)]
+    pub long_switches: u64,
+    #[serde(default)]
+    pub short_moves: u64,
+    #[serde(default)]
+    pub short_switches: u64,
 }
 
 /// Summarise a log against the tasks the runner started.
@@ -578,6 +604,18 @@ pub fn summarize(log: &ClassifierLog, classes: &ClassSet, roots: &[TaskRoot]) ->
             run.long_processes += 1;
         }
         *long_tasks.entry(root.index).or_insert(false) |= long;
+        let moves = u64::from(p.moves.unwrap_or(0));
+        let switches = p.switches.unwrap_or(0);
+        match root.group {
+            Group::Long => {
+                run.long_moves += moves;
+                run.long_switches += switches;
+            }
+            Group::Short => {
+                run.short_moves += moves;
+                run.short_switches += switches;
+            }
+        }
     }
     for r in roots {
         let seen_long = long_tasks.get(&r.index).copied().unwrap_or(false);
@@ -657,6 +695,8 @@ mod tests {
         b[32..36].copy_from_slice(b"work");
         let args = b"work\0--n\0\x31\x30\x30\0";
         b[48..52].copy_from_slice(&(args.len() as u32).to_ne_bytes());
+        b[52..56].copy_from_slice(&3u32.to_ne_bytes());
+        b[56..64].copy_from_slice(&1234u64.to_ne_bytes());
         b[HEADER_LEN..HEADER_LEN + args.len()].copy_from_slice(args);
         let e = parse_event(&b).unwrap();
         assert_eq!(
@@ -664,6 +704,7 @@ mod tests {
             (1, 42, 7, 2, 99)
         );
         assert_eq!(e.comm, "work");
+        assert_eq!((e.moves, e.switches), (3, 1234));
         assert_eq!(e.args, vec!["work", "--n", "100"]);
         assert!(parse_event(&b[..10]).is_none());
     }
@@ -677,6 +718,8 @@ mod tests {
             class,
             how: "rule".into(),
             cpu_s: None,
+            moves: Some(tgid as u32 % 10),
+            switches: Some(100),
         }
     }
 
@@ -742,5 +785,9 @@ mod tests {
         assert_eq!(r.latency_p50_ms, Some(2.0));
         assert_eq!(r.latency_p99_ms, Some(3.0));
         assert!((r.cpu_share - 0.05).abs() < 1e-12);
+        // Moves are tgid % 10 in this log: the long task's 30 and 31, the short ones' 10, 11,
+        // 20 and 21; 99 is not a task's.
+        assert_eq!((r.long_moves, r.long_switches), (1, 200));
+        assert_eq!((r.short_moves, r.short_switches), (2, 400));
     }
 }
