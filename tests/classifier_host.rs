@@ -96,6 +96,11 @@ fn classifies_at_exec_and_children_inherit() {
     let sc = child_of(sp);
     assert_eq!((sc.class, sc.how.as_str()), (2, "fallback"), "{sc:?}");
     assert!(lc.cpu_s.is_some(), "exit events carry CPU time");
+    // `sleep 0.6` blocks once at least, so its exit event counts a context switch.
+    assert!(
+        lc.switches.is_some_and(|n| n >= 1) && lc.moves.is_some(),
+        "exit events carry switches and moves: {lc:?}"
+    );
 
     let run = tracer::summarize(
         &log,
@@ -115,6 +120,10 @@ fn classifies_at_exec_and_children_inherit() {
     );
     assert_eq!((run.short_as_long, run.long_as_short), (0, 0), "{run:?}");
     assert!(run.long_processes >= 2, "{run:?}");
+    assert!(
+        run.long_switches >= 1 && run.short_switches >= 1,
+        "each task's sleep switched out: {run:?}"
+    );
     let p99 = run.latency_p99_ms.expect("execs were classified");
     assert!(p99 < 1000.0, "exec to class took {p99} ms");
     eprintln!(
