@@ -132,7 +132,7 @@ int BPF_PROG(schedgen_on_fork, struct task_struct *parent, struct task_struct *c
 /*
  * schedgen_on_exit - a process ended: report its CPU time, how often it moved between CPUs
  * and was switched out, and forget its class. Moves are worth counting: under emulation a
- * task that moves to another vCPU starts on a cold software TLB.
+ * long task that moved between the vCPUs ran measurably slower per CPU-second.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(schedgen_on_exit, struct task_struct *p)

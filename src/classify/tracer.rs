@@ -556,8 +556,9 @@ pub struct ClassifierRun {
     pub cpu_share: f64,
     pub dropped: u64,
     /// Moves between CPUs and context switches of the processes of the long task(s) and of
-    /// the short ones (main threads, counted as each exits). Under emulation a move costs a
-    /// cold software TLB, so a long task that moves often runs longer than alone.
+    /// the short ones (main threads, counted as each exits). Under emulation a long task that
+    /// moved between the vCPUs beside the short ones ran measurably slower per CPU-second (the
+    /// README's compiler_build notes), so a benchmark shows how often it moved.
     #[serde(default)]
     pub long_moves: u64,
     #[serde(default)]
