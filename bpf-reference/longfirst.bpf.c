@@ -8,29 +8,37 @@
  * the classes learned from the workload's profile and records the CPU time a task of that class
  * needs (schedgen_expected_ns() in schedgen.bpf.h), so this one object serves every workload.
  *
- * One queue ordered by a key: the time a task was queued, minus a head start proportional to
- * its expected CPU time (longest processing time first): the longest class gets all of
- * @max_head_start_ns, the others their share of it (schedgen_expected_share()). Scaling by
- * the share, not using the expected time itself, keeps the classes apart: a 1 s short class
- * and a 36 s long one would otherwise both sit near the cap, and the long task would queue
- * behind short ones. The cap is the starvation guard: a task that has waited longer than the
- * cap goes before any task queued after it, whatever their classes, so nothing waits much
- * longer than the cap.
+ * A long-tail task keeps a CPU to itself: it is queued on that CPU's own queue, keeps running
+ * when its slice ends, and takes the CPU back from anything else when it wakes up. Moving it
+ * would cost it more than waiting: on these machines a long task moved between CPUs ran
+ * measurably slower.
+ *
+ * Every other task goes through one shared queue that the other CPUs serve, ordered by a key:
+ * the time it was queued, minus a head start proportional to its expected CPU time (longest
+ * processing time first): the longest class gets all of @max_head_start_ns, the others their
+ * share of it (schedgen_expected_share()). Scaling by the share, not using the expected time
+ * itself, keeps the classes apart: a 1 s short class and a 36 s long one would otherwise both
+ * sit near the cap.
  *
  * A process forked but not yet through its own exec (its class is still the inherited one)
  * gets the whole head start for its first @young_ns of CPU: the work is recognised at exec,
  * so every task should get there quickly. Kernel threads get it too: they have no class, and
- * the tasks wait on them (I/O completion, writeback); queued behind classified work they
- * would serialise the very tasks that wait on them. The long tail runs with long slices, so that it
- * rarely gives up its CPU, and a long-tail task that has to queue preempts whatever runs on its
- * CPU; everything else rotates with short slices. A task whose slice runs out while nothing
- * waits stays on its CPU.
+ * the tasks wait on them (I/O completion, writeback). A CPU's own kernel threads preempt
+ * whatever runs there: virtio-fs, for one, completes its requests in a worker of the CPU that
+ * took the interrupt, and behind a long slice every request of the other tasks would wait up
+ * to a slice.
+ *
+ * Guards: a CPU stays a long-tail task's only while no other long-tail task ran there in the
+ * last @owner_ttl_ns, so two long tasks spread over two CPUs instead of sharing one; and once
+ * the head of the shared queue has waited @guard_ns past its head start, no long-tail task
+ * keeps its CPU until it has run, so nothing waits much longer than the head start's cap.
  */
 #include "schedgen.bpf.h"
 
 char _license[] SEC("license") = "GPL";
 
 #define SHARED_DSQ	1
+#define MAX_CPUS	1024
 
 /* Slices of the long tail and of every other task (ns). */
 const volatile u64 long_slice_ns = 80ULL * 1000 * 1000;
@@ -39,6 +47,10 @@ const volatile u64 slice_ns = 10ULL * 1000 * 1000;
 const volatile u64 max_head_start_ns = 2000ULL * 1000 * 1000;
 /* CPU a process may use before its exec with the full head start (ns). */
 const volatile u64 young_ns = 200ULL * 1000 * 1000;
+/* How long the head of the shared queue may wait past its head start (ns). */
+const volatile u64 guard_ns = 250ULL * 1000 * 1000;
+/* How long a CPU stays a long-tail task's after it last ran there (ns). */
+const volatile u64 owner_ttl_ns = 50ULL * 1000 * 1000;
 
 /* Counters the loader may read: tasks queued with a class, and without one. */
 volatile u64 nr_classified, nr_unclassified;
@@ -71,47 +83,138 @@ static __always_inline u64 task_slice(const struct task_struct *p)
 	return schedgen_is_long(p) ? long_slice_ns : slice_ns;
 }
 
+/* The long-tail task that last ran on each CPU, and when. */
+struct owner {
+	u32 pid;
+	u64 seen;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CPUS);
+	__type(key, u32);
+	__type(value, struct owner);
+} owners SEC(".maps");
+
 /*
- * longfirst_select_cpu - run a waking task at once on an idle CPU.
+ * starving - whether the head of the shared queue has waited @guard_ns past its head start.
+ */
+static __always_inline bool starving(u64 now)
+{
+	struct task_struct *head = NULL;
+	struct bpf_iter_scx_dsq it;
+	bool ret = false;
+
+	if (!bpf_iter_scx_dsq_new(&it, SHARED_DSQ, 0))
+		head = bpf_iter_scx_dsq_next(&it);
+	if (head)
+		ret = (s64)(now - head->scx.dsq_vtime) > (s64)(max_head_start_ns + guard_ns);
+	bpf_iter_scx_dsq_destroy(&it);
+	return ret;
+}
+
+/*
+ * may_keep_cpu - whether long-tail task @p may stay on @cpu: it may run there, no other
+ * long-tail task ran there lately, and nothing in the shared queue is starving.
+ */
+static __always_inline bool may_keep_cpu(const struct task_struct *p, s32 cpu)
+{
+	u32 idx = cpu;
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+	u64 now = bpf_ktime_get_ns();
+
+	if (!o || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		return false;
+	if (o->pid != p->pid && now - o->seen < owner_ttl_ns)
+		return false;
+	return !starving(now);
+}
+
+/*
+ * own - record that long-tail task @p runs on its CPU.
+ */
+static __always_inline void own(const struct task_struct *p)
+{
+	u32 idx = scx_bpf_task_cpu(p);
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+
+	if (o && schedgen_is_long(p)) {
+		o->pid = p->pid;
+		o->seen = bpf_ktime_get_ns();
+	}
+}
+
+/*
+ * longfirst_select_cpu - keep a long-tail task where it was; run any other waking task at
+ * once on an idle CPU.
  */
 s32 BPF_STRUCT_OPS(longfirst_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {
 	bool is_idle = false;
-	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	s32 cpu;
 
+	if (schedgen_is_long(p) && may_keep_cpu(p, prev_cpu))
+		return prev_cpu;
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle)
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p), 0);
 	return cpu;
 }
 
 /*
- * longfirst_enqueue - queue @p by its key: queued time minus its head start.
- *
- * A task queued without waking up (its slice ran out, it was preempted or it is new) while
- * nothing waits stays on its CPU instead: through the shared queue the other CPU may take it,
- * and every move starts it on a cold cache and TLB.
+ * longfirst_enqueue - a CPU's own kernel threads and a long-tail task that may keep its CPU
+ * go to that CPU's queue; everything else to the shared queue by its key, waking an idle CPU.
  */
 void BPF_STRUCT_OPS(longfirst_enqueue, struct task_struct *p, u64 enq_flags)
 {
+	s32 cpu = scx_bpf_task_cpu(p), idle;
 	u64 key;
 
-	if (!(enq_flags & SCX_ENQ_WAKEUP) && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, task_slice(p), enq_flags);
+	if (p->nr_cpus_allowed == 1) {
+		if (schedgen_is_kthread(p))
+			enq_flags |= SCX_ENQ_PREEMPT;
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, task_slice(p), enq_flags);
+		return;
+	}
+	if (schedgen_is_long(p) && may_keep_cpu(p, cpu)) {
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, long_slice_ns, enq_flags);
+		if (enq_flags & SCX_ENQ_WAKEUP)
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 		return;
 	}
 
 	key = bpf_ktime_get_ns() - head_start(p);
 	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, task_slice(p), key, enq_flags);
-	if (schedgen_is_long(p))
-		scx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);
+	idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (idle >= 0)
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+	else if (schedgen_is_long(p))
+		/* A long-tail task that has to queue takes a CPU back from a short one. */
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 }
 
 /*
- * longfirst_dispatch - give this CPU the task with the smallest key.
+ * longfirst_dispatch - a long-tail task whose slice ran out keeps its CPU while the other
+ * CPUs serve the shared queue; otherwise this CPU takes the task with the smallest key.
  */
 void BPF_STRUCT_OPS(longfirst_dispatch, s32 cpu, struct task_struct *prev)
 {
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED) && schedgen_is_long(prev) &&
+	    may_keep_cpu(prev, cpu)) {
+		prev->scx.slice = long_slice_ns;
+		return;
+	}
 	scx_bpf_dsq_move_to_local(SHARED_DSQ);
+}
+
+void BPF_STRUCT_OPS(longfirst_running, struct task_struct *p)
+{
+	own(p);
+}
+
+void BPF_STRUCT_OPS(longfirst_tick, struct task_struct *p)
+{
+	own(p);
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(longfirst_init)
@@ -130,6 +233,8 @@ struct sched_ext_ops longfirst_ops = {
 	.select_cpu	= (void *)longfirst_select_cpu,
 	.enqueue	= (void *)longfirst_enqueue,
 	.dispatch	= (void *)longfirst_dispatch,
+	.running	= (void *)longfirst_running,
+	.tick		= (void *)longfirst_tick,
 	.init		= (void *)longfirst_init,
 	.exit		= (void *)longfirst_exit,
 	.timeout_ms	= 5000,

@@ -21,7 +21,7 @@ use super::llm::{
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-lpt-v5";
+pub const MODEL: &str = "schedgen-offline-lpt-v6";
 
 /// Asked to improve a scheduler whose schedule efficiency was within this of a perfect order,
 /// the synthesiser declines (see [`declines`]).
@@ -74,6 +74,8 @@ fn exit_and_ops(name: &str, dialect: Dialect) -> String {
         ("select_cpu", format!("(void *){name}_select_cpu")),
         ("enqueue", format!("(void *){name}_enqueue")),
         ("dispatch", format!("(void *){name}_dispatch")),
+        ("running", format!("(void *){name}_running")),
+        ("tick", format!("(void *){name}_tick")),
         ("init", format!("(void *){name}_init")),
         ("exit", format!("(void *){name}_exit")),
         ("timeout_ms", "5000".to_string()),
@@ -167,9 +169,6 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
     // rotate faster.
     let (long_slice_ms, slice_ms) = if improved { (160, 5) } else { (80, 10) };
     let slice_of = "schedgen_is_long(p) ? long_slice_ns : slice_ns";
-    let preempt =
-        "\n\n\t/* A long-tail task that has to queue takes a CPU back from a short one. */\n\
-         \tif (schedgen_is_long(p))\n\t\tscx_bpf_kick_cpu(scx_bpf_task_cpu(p), SCX_KICK_PREEMPT);";
     let variant_note = if improved {
         "\n * Variant 2 (asked to improve): the long tail's slice doubles, short tasks' halves."
     } else {
@@ -186,21 +185,29 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * schedgen's classifier puts each process into its class at exec (children inherit it) and
  * records the class's expected CPU time, which schedgen_expected_ns() returns.{ratio}
  *
- * One queue ordered by a key: the time a task was queued minus a head start proportional to
- * its expected CPU time, the longest class getting all of max_head_start_ns
- * (schedgen_expected_share()). The cap is the starvation guard: a task that has waited longer
- * than the cap goes before any task queued after it. A process not yet through its own exec
- * (still in the class it inherited) gets the whole head start for its first young_ns of CPU,
- * so that every task reaches the exec that identifies it quickly. So do kernel threads, which
- * have no class: the tasks wait on them (I/O completion, writeback).
- * The long tail runs with long slices, and a long-tail task that has to queue preempts
- * whatever runs on its CPU; everything else rotates with short slices. A task whose slice
- * ran out while nothing else waits stays on its CPU instead of going round the queue.{variant_note}
+ * A long-tail task keeps a CPU to itself: it is queued on that CPU's own queue, keeps running
+ * when its slice ends, and takes the CPU back from anything else when it wakes up. Moving it
+ * would cost it more than waiting: on these machines a long task moved between CPUs ran
+ * measurably slower. Every other task goes through one shared queue that the other CPUs serve,
+ * ordered by a key: the time it was queued minus a head start proportional to its expected
+ * CPU time (its class's share of the longest class's, times max_head_start_ns). A process not
+ * yet through its own exec (still in the class it inherited) gets the whole head start for
+ * its first young_ns of CPU, so that every task reaches the exec that identifies it quickly;
+ * so do kernel threads, which have no class: the tasks wait on them.
+ *
+ * Guards: a CPU stays a long-tail task's only while no other long-tail task ran there in the
+ * last owner_ttl_ns, so two long tasks spread over two CPUs instead of sharing one; and once
+ * the head of the shared queue has waited guard_ns past its head start, no long-tail task
+ * keeps its CPU until it has run, so nothing waits much longer than the head start's cap.
+ * A CPU's own kernel threads preempt whatever runs there: virtio-fs, for one, completes its
+ * requests in a worker of the CPU that took the interrupt, and behind a long slice every
+ * request of the other tasks would wait up to a slice.{variant_note}
  */
 {includes}
 char _license[] SEC("license") = "GPL";
 {exit_decl}
 #define SHARED_DSQ	1
+#define MAX_CPUS	1024
 
 /* Slice of a task (ns); long-tail tasks get long_slice_ns. */
 const volatile u64 slice_ns = {slice_ms}ULL * 1000 * 1000;
@@ -209,6 +216,23 @@ const volatile u64 long_slice_ns = {long_slice_ms}ULL * 1000 * 1000;
 const volatile u64 max_head_start_ns = {cap}ULL;
 /* CPU a process may use before its exec with the full head start (ns). */
 const volatile u64 young_ns = 200ULL * 1000 * 1000;
+/* How long the head of the shared queue may wait past its head start (ns). */
+const volatile u64 guard_ns = 250ULL * 1000 * 1000;
+/* How long a CPU stays a long-tail task's after it last ran there (ns). */
+const volatile u64 owner_ttl_ns = 50ULL * 1000 * 1000;
+
+/* The long-tail task that last ran on each CPU, and when. */
+struct owner {{
+	u32 pid;
+	u64 seen;
+}};
+
+struct {{
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_CPUS);
+	__type(key, u32);
+	__type(value, struct owner);
+}} owners SEC(".maps");
 
 /*
  * task_key - queue position of @p: now, minus a head start that is its class's share of
@@ -229,11 +253,62 @@ static __always_inline u64 task_key(const struct task_struct *p)
 	return bpf_ktime_get_ns() - head;
 }}
 
+/*
+ * starving - whether the head of the shared queue has waited @guard_ns past its head start.
+ */
+static __always_inline bool starving(u64 now)
+{{
+	struct task_struct *head = NULL;
+	struct bpf_iter_scx_dsq it;
+	bool ret = false;
+
+	if (!bpf_iter_scx_dsq_new(&it, SHARED_DSQ, 0))
+		head = bpf_iter_scx_dsq_next(&it);
+	if (head)
+		ret = (s64)(now - head->scx.dsq_vtime) > (s64)(max_head_start_ns + guard_ns);
+	bpf_iter_scx_dsq_destroy(&it);
+	return ret;
+}}
+
+/*
+ * may_keep_cpu - whether long-tail task @p may stay on @cpu: it may run there, no other
+ * long-tail task ran there lately, and nothing in the shared queue is starving.
+ */
+static __always_inline bool may_keep_cpu(const struct task_struct *p, s32 cpu)
+{{
+	u32 idx = cpu;
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+	u64 now = bpf_ktime_get_ns();
+
+	if (!o || !bpf_cpumask_test_cpu(cpu, p->cpus_ptr))
+		return false;
+	if (o->pid != p->pid && now - o->seen < owner_ttl_ns)
+		return false;
+	return !starving(now);
+}}
+
+/*
+ * own - record that long-tail task @p runs on its CPU.
+ */
+static __always_inline void own(const struct task_struct *p)
+{{
+	u32 idx = scx_bpf_task_cpu(p);
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+
+	if (o && schedgen_is_long(p)) {{
+		o->pid = p->pid;
+		o->seen = bpf_ktime_get_ns();
+	}}
+}}
+
 s32 BPF_STRUCT_OPS({name}_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
 {{
 	bool is_idle = false;
-	s32 cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	s32 cpu;
 
+	if (schedgen_is_long(p) && may_keep_cpu(p, prev_cpu))
+		return prev_cpu;
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle)
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, {slice_of}, 0);
 	return cpu;
@@ -241,22 +316,52 @@ s32 BPF_STRUCT_OPS({name}_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 
 void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 {{
-	/*
-	 * A task queued without waking up (its slice ran out, it was preempted or it is new)
-	 * while nothing waits stays on its CPU. Through the shared queue the other CPU may
-	 * take it, and every move starts it on a cold cache and TLB.
-	 */
-	if (!(enq_flags & SCX_ENQ_WAKEUP) && !scx_bpf_dsq_nr_queued(SHARED_DSQ)) {{
-		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, {slice_of}, enq_flags);
+	s32 cpu = scx_bpf_task_cpu(p), idle;
+
+	if (p->nr_cpus_allowed == 1) {{
+		if (schedgen_is_kthread(p))
+			enq_flags |= SCX_ENQ_PREEMPT;
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, {slice_of}, enq_flags);
+		return;
+	}}
+	if (schedgen_is_long(p) && may_keep_cpu(p, cpu)) {{
+		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, long_slice_ns, enq_flags);
+		if (enq_flags & SCX_ENQ_WAKEUP)
+			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 		return;
 	}}
 
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, {slice_of}, task_key(p), enq_flags);{preempt}
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, {slice_of}, task_key(p), enq_flags);
+	idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
+	if (idle >= 0)
+		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
+	else if (schedgen_is_long(p))
+		/* A long-tail task that has to queue takes a CPU back from a short one. */
+		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
 }}
 
+/*
+ * A long-tail task whose slice ran out keeps its CPU while the other CPUs serve the shared
+ * queue; otherwise this CPU takes the task with the smallest key.
+ */
 void BPF_STRUCT_OPS({name}_dispatch, s32 cpu, struct task_struct *prev)
 {{
+	if (prev && (prev->scx.flags & SCX_TASK_QUEUED) && schedgen_is_long(prev) &&
+	    may_keep_cpu(prev, cpu)) {{
+		prev->scx.slice = long_slice_ns;
+		return;
+	}}
 	scx_bpf_dsq_move_to_local({move_args});
+}}
+
+void BPF_STRUCT_OPS({name}_running, struct task_struct *p)
+{{
+	own(p);
+}}
+
+void BPF_STRUCT_OPS({name}_tick, struct task_struct *p)
+{{
+	own(p);
 }}
 
 s32 BPF_STRUCT_OPS_SLEEPABLE({name}_init)
@@ -398,6 +503,22 @@ mod tests {
         // Kernel threads, which have no class, get the whole head start.
         assert!(
             src.contains("if (schedgen_is_kthread(p))\n\t\thead = max_head_start_ns;"),
+            "{src}"
+        );
+        // The long tail keeps its CPU: its own CPU's queue, a refilled slice at the end of one,
+        // and a guard for other long tasks and for the shared queue's starving head.
+        assert!(src.contains(
+            "if (schedgen_is_long(p) && may_keep_cpu(p, cpu)) {\n\t\tscx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu"
+        ), "{src}");
+        assert!(src.contains("prev->scx.slice = long_slice_ns;"), "{src}");
+        assert!(src.contains("o->pid != p->pid && now - o->seen < owner_ttl_ns"));
+        assert!(
+            src.contains("(s64)(now - head->scx.dsq_vtime) > (s64)(max_head_start_ns + guard_ns)")
+        );
+        // A CPU's own kernel threads preempt.
+        assert!(src.contains("if (schedgen_is_kthread(p))\n\t\t\tenq_flags |= SCX_ENQ_PREEMPT;"));
+        assert!(
+            src.contains("\t.tick\t\t= (void *)lpt_same_binary_args_tick,"),
             "{src}"
         );
 

@@ -124,6 +124,11 @@ mod tests {
             "scx_bpf_dsq_nr_queued",
             "scx_bpf_kick_cpu",
             "scx_bpf_task_cpu",
+            "scx_bpf_pick_idle_cpu",
+            "bpf_cpumask_test_cpu",
+            "bpf_iter_scx_dsq_new",
+            "bpf_iter_scx_dsq_next",
+            "bpf_iter_scx_dsq_destroy",
         ] {
             k.insert(extra.into());
         }
