@@ -8,10 +8,11 @@
 //! every other task goes through one queue ordered by queued time minus a head start
 //! proportional to the class's expected CPU time; guards keep two long tasks off one CPU and
 //! give the queue's head a CPU once it has waited past its head start. Asked to improve (the
-//! loop marks such requests and attaches what the benchmark measured), it doubles the long tail's slice and halves the others', unless the
-//! scheduler was already within 5% of the best order of its own CPU time, or that variant was
-//! already tried: then it declines, saying why, and the loop stops. It cannot repair code it did not get
-//! right, so a repair request gets the same source back (and the loop reports that).
+//! loop marks such requests and attaches what the benchmark measured), it doubles the long
+//! tail's slice and halves the others', unless the scheduler was already within 5% of the best
+//! order of its own CPU time, or that variant was already tried: then it declines, saying why,
+//! and the loop stops. It cannot repair code it did not get right, so a repair request gets the
+//! same source back (and the loop reports that).
 
 use std::time::Instant;
 
