@@ -127,8 +127,8 @@ fn repairs_compile_and_verifier_failures_then_accepts() {
             "0.10",
             "--verify-duration",
             "4",
-            // The default sizes (about a minute per run): at smaller ones the tasks' start-up
-            // under emulation swamps the long task and the cut falls to about 11% [−0.3, 22.3].
+            // The default sizes (16-24 s per run): at smaller ones the tasks' start-up under
+            // emulation takes more of the short tasks' time and the best possible cut shrinks.
             // This test is about the repair loop and the library; five runs per arm cannot
             // reliably separate the candidate from its ablation (the next test runs it).
             "--no-ablation",

@@ -30,7 +30,7 @@ impl Default for SizingOptions {
     fn default() -> Self {
         SizingOptions {
             cpus: 2,
-            short_target_s: 0.05,
+            short_target_s: 0.02,
             long_cap_s: 4.0,
         }
     }
