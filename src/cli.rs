@@ -578,8 +578,9 @@ pub struct ComparisonArgs {
     pub scale: String,
 
     /// With `--scale auto`: CPU seconds a short task should take on this host. The default
-    /// gives ctest_suite runs of 16-24 s in the VM; larger sizes only lengthen the benchmark.
-    #[arg(long, default_value_t = 0.02, value_name = "SECS")]
+    /// gives ctest_suite runs of 16-24 s in the VM; a larger target lengthens the benchmark
+    /// but makes start-up a smaller part of short tasks that exec a compiler or interpreter.
+    #[arg(long, default_value_t = crate::bench::sizing::DEFAULT_SHORT_TARGET_S, value_name = "SECS")]
     pub short_target: f64,
 
     /// With `--scale auto`: most CPU seconds the long task may take on this host.
