@@ -260,6 +260,32 @@ impl Case {
             .collect()
     }
 
+    /// The scale the short tasks' sizes really have at `scale` once integers are rounded:
+    /// the mean ratio of each scaled short size to its nominal value (`scale` when the case has
+    /// none). At small scales a size of 60 becomes 1 or 2, far off `scale · 60`.
+    pub fn effective_scale(&self, scale: f64) -> f64 {
+        let scaled = self.sizes_for(scale, 1.0);
+        let ratios: Vec<f64> = self
+            .sizes
+            .iter()
+            .filter(|(k, _)| !k.starts_with("long_"))
+            .filter_map(|(k, v)| {
+                let nominal = match v {
+                    toml::Value::Integer(i) => *i as f64,
+                    toml::Value::Float(x) => *x,
+                    _ => return None,
+                };
+                let now: f64 = scaled.get(k)?.parse().ok()?;
+                (nominal > 0.0).then(|| now / nominal)
+            })
+            .collect();
+        if ratios.is_empty() {
+            scale
+        } else {
+            ratios.iter().sum::<f64>() / ratios.len() as f64
+        }
+    }
+
     /// Fixed parameters as exported strings.
     pub fn param_values(&self) -> BTreeMap<String, String> {
         self.params
@@ -374,6 +400,16 @@ long = "true"
             ("100", "10")
         );
         assert_eq!(c.param_values()["width"], "640");
+    }
+
+    #[test]
+    fn the_effective_scale_is_that_of_the_rounded_short_sizes() {
+        let d = tempfile::tempdir().unwrap();
+        let c = Case::load(&write(d.path(), "demo.toml", GOOD)).unwrap();
+        // short_iters = 100 rounds to 1 at 0.012 (a scale of 0.01), to 5 at 0.047.
+        assert!((c.effective_scale(0.012) - 0.01).abs() < 1e-12);
+        assert!((c.effective_scale(0.047) - 0.05).abs() < 1e-12);
+        assert!((c.effective_scale(2.0) - 2.0).abs() < 1e-12);
     }
 
     #[test]

@@ -696,6 +696,8 @@ mod tests {
                 unmeasured: false,
                 classifier: None,
                 captured: None,
+                ablation_best_cut: None,
+                policy_of_best: None,
                 efficiency: None,
                 verdict,
                 error: None,

@@ -168,6 +168,8 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             unmeasured: false,
             classifier: None,
             captured: None,
+            ablation_best_cut: None,
+            policy_of_best: None,
             efficiency: None,
             verdict,
             error: None,

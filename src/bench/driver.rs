@@ -386,6 +386,7 @@ fn prepare_case(
         production: Vec::new(),
         known_bound: opts.known_bound.clone(),
         resume: None,
+        short_probes: Vec::new(),
     })
 }
 
@@ -442,8 +443,8 @@ pub fn size_and_prepare(
                     short_target_s: opts.short_target_s,
                     long_cap_s: opts.long_cap_s,
                 };
-                if let Some(c) = correct_in_vm(&mut req, &s, &sizing_opts, opts, progress)? {
-                    best_cut = c.predicted.best_cut;
+                if let Some(m) = correct_in_vm(&mut req, &s, &sizing_opts, opts, progress)? {
+                    best_cut = m.best_cut;
                 }
             }
             if best_cut < opts.target {
@@ -476,58 +477,126 @@ fn recorded(raws: &[job::CaseRaw], partial: &Option<job::CaseRaw>) -> usize {
 }
 
 /// Time one short and the long task alone in the sandbox VM at the sizes this host chose, and
-/// stretch the long task if the VM's ratio of the two is off the ideal: a fork, an exec and the
-/// page-ins after each run's cache drop cost far more there, so a short task is relatively
-/// longer and host-chosen sizes offer less of a tail than predicted (ctest_suite, 2026-12-04:
-/// 32.5% predicted, 28.2% measured). Costs one boot and the two tasks' time (about 35 s at
-/// ctest_suite's sizes). The request comes back prepared at the final sizes.
+/// correct the sizes by what the VM measured: a fork, an exec and the page-ins after each run's
+/// cache drop cost far more there, so a short task is relatively longer and host-chosen sizes
+/// offer less of a tail than predicted (ctest_suite, 2026-12-04: 32.5% predicted, 28.2%
+/// measured). The short task is timed once more at a larger size to tell its start-up from its
+/// work; when start-up is most of it, every size grows until it is at most half
+/// ([`sizing::MAX_STARTUP_SHARE`]). Then the long task is stretched to the ideal length for the
+/// short task there. Costs one boot and the tasks' time (about 40 s at ctest_suite's sizes).
+/// The request comes back prepared at the final sizes, with the bound they predict when the
+/// sizes changed.
 fn correct_in_vm(
     req: &mut RunRequest,
     sized: &sizing::Sizing,
     sizing_opts: &SizingOptions,
     opts: &BenchOptions,
     progress: Progress,
-) -> Result<Option<sizing::Corrected>> {
+) -> Result<Option<crate::model::MakespanModel>> {
     let id = req.case.id.clone();
     progress(&format!("{id}: preparing data"));
     req.prepared = Some(prepare::prepare(req)?);
+    // The probe's long task is not run: keep its data at the short tasks' scale.
+    let mut probe = req.clone();
+    probe.scale = req.scale * sizing::STARTUP_PROBE_FACTOR;
+    probe.long_scale = 1.0 / sizing::STARTUP_PROBE_FACTOR;
+    probe.prepared = Some(prepare::prepare(&probe)?);
     progress(&format!(
-        "{id}: timing one short and the long task alone in the sandbox VM at these sizes"
+        "{id}: timing one short and the long task alone in the sandbox VM at these sizes, and a short one at {}x",
+        sizing::STARTUP_PROBE_FACTOR
     ));
-    let bound = time_alone_in_vm(req, opts, progress)?;
-    let corrected = sizing::correct(sized, bound.short_alone_s, bound.long_alone_s, sizing_opts);
-    match &corrected {
-        None => progress(&format!(
-            "{id}: in the VM a short task took {:.3} s and the long one {:.3} s: best possible cut {:.1}%, sizes kept",
-            bound.short_alone_s,
-            bound.long_alone_s,
-            bound.model.best_cut * 100.0
+    let probe_scale = probe.scale;
+    let (bound, probes) = time_alone_in_vm(req, vec![probe], opts, progress)?;
+    let (short_s, long_s) = (bound.short_alone_s, bound.long_alone_s);
+    progress(&format!(
+        "{id}: in the VM a short task took {short_s:.3} s and the long one {long_s:.3} s ({:.1}x, best possible cut {:.1}%)",
+        long_s / short_s.max(1e-9),
+        bound.model.best_cut * 100.0
+    ));
+
+    let effective = |scale: f64| req.case.effective_scale(scale);
+    let fit = probes.first().and_then(|&p| {
+        sizing::StartUp::fit(effective(req.scale), short_s, effective(probe_scale), p)
+    });
+    match (&fit, probes.first()) {
+        (Some(f), Some(p)) => progress(&format!(
+            "{id}: a short task at {}x its size took {p:.3} s: {:.3} s of one at these sizes is start-up ({:.0}%)",
+            sizing::STARTUP_PROBE_FACTOR,
+            f.fixed_s,
+            f.share(effective(req.scale)) * 100.0
         )),
+        (None, Some(p)) => progress(&format!(
+            "{id}: a short task at {}x its size took {p:.3} s, no longer: its start-up is not told from its work, sizes kept",
+            sizing::STARTUP_PROBE_FACTOR
+        )),
+        (_, None) => progress(&format!(
+            "{id}: the short task was not timed at a larger size; its start-up is not known"
+        )),
+    }
+    let raise = fit.and_then(|f| {
+        sizing::startup_raise(sized, effective(req.scale), &f, long_s, sizing_opts)
+            .map(|factor| (f, factor))
+    });
+
+    // What the tasks take in the VM at the sizes chosen so far: measured, or predicted from
+    // the start-up fit after a raise (the long task's time assumed linear in its sizes).
+    let mut at = sized.clone();
+    let (mut short_vm, mut long_vm) = (short_s, long_s);
+    if let Some((f, factor)) = raise {
+        let scale = req.scale * factor;
+        short_vm = f.at(effective(scale));
+        long_vm = long_s * factor;
+        at.scale = scale;
+        at.long_cpu_s = sized.long_cpu_s * factor;
+        progress(&format!(
+            "{id}: sizes ×{factor:.2} so that start-up is at most {:.0}% of a short task: about {short_vm:.3} s there",
+            sizing::MAX_STARTUP_SHARE * 100.0
+        ));
+        req.scale = scale;
+    }
+    let corrected = sizing::correct(&at, short_vm, long_vm, sizing_opts);
+    let predicted = match &corrected {
         Some(c) => {
             progress(&format!(
-                "{id}: in the VM a short task took {:.3} s and the long one {:.3} s ({:.1}x, best possible cut {:.1}%): long ×{:.2} for {:.1}x → best possible cut {:.1}%",
-                bound.short_alone_s,
-                bound.long_alone_s,
-                c.measured_ratio,
-                bound.model.best_cut * 100.0,
-                c.long_scale,
+                "{id}: long task ×{:.2} for {:.1}x a short one → best possible cut {:.1}%",
+                c.long_scale / at.long_scale,
                 c.wanted_ratio,
                 c.predicted.best_cut * 100.0
             ));
             req.long_scale = c.long_scale;
-            progress(&format!("{id}: preparing data"));
-            req.prepared = Some(prepare::prepare(req)?);
+            Some(c.predicted)
         }
+        None if raise.is_some() => {
+            let mut demands = vec![short_vm; crate::case::SHORT_TASKS];
+            demands.push(long_vm);
+            let m = crate::model::MakespanModel::from_demands(&demands, sizing_opts.cpus);
+            progress(&format!(
+                "{id}: long task kept at {:.1}x a short one → best possible cut {:.1}%",
+                long_vm / short_vm.max(1e-9),
+                m.best_cut * 100.0
+            ));
+            Some(m)
+        }
+        None => {
+            progress(&format!("{id}: sizes kept"));
+            None
+        }
+    };
+    if predicted.is_some() {
+        progress(&format!("{id}: preparing data"));
+        req.prepared = Some(prepare::prepare(req)?);
     }
-    Ok(corrected)
+    Ok(predicted)
 }
 
-/// The sandbox's half of a benchmark with no runs: boot, time the tasks alone, power off.
+/// The sandbox's half of a benchmark with no runs: boot, time the tasks alone (and the first
+/// short task of each probe), power off.
 fn time_alone_in_vm(
     req: &RunRequest,
+    probes: Vec<RunRequest>,
     opts: &BenchOptions,
     progress: Progress,
-) -> Result<super::result::Bound> {
+) -> Result<(super::result::Bound, Vec<f64>)> {
     let job = BenchJob {
         cases: vec![CaseJob {
             request: req.clone(),
@@ -544,6 +613,7 @@ fn time_alone_in_vm(
             production: Vec::new(),
             known_bound: None,
             resume: None,
+            short_probes: probes,
         }],
         runs: 0,
         warmup: 0,
@@ -558,7 +628,7 @@ fn time_alone_in_vm(
     let (raws, vm_error) = measured?;
     let raw = raws.into_iter().next();
     match raw.as_ref().and_then(|r| r.bound.clone()) {
-        Some(b) => Ok(b),
+        Some(b) => Ok((b, raw.map(|r| r.short_probes).unwrap_or_default())),
         None => anyhow::bail!(
             "timing the tasks alone in the VM failed: {}",
             raw.and_then(|r| r.error)

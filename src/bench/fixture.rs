@@ -115,6 +115,8 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
         unmeasured: false,
         classifier: None,
         captured,
+        ablation_best_cut: None,
+        policy_of_best: None,
         efficiency,
         runs,
         verdict: Verdict {
@@ -186,6 +188,8 @@ pub(crate) fn bench() -> BenchResult {
         unmeasured: false,
         classifier: None,
         captured: None,
+        ablation_best_cut: None,
+        policy_of_best: None,
         efficiency: None,
         verdict: Verdict {
             pass: false,

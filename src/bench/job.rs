@@ -50,6 +50,10 @@ pub struct CaseJob {
     /// and complete rounds. The case goes on from the next round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<CaseRaw>,
+    /// The same case prepared at other sizes, whose first short task is timed alone after the
+    /// bound: the sizing's VM check tells start-up from work with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub short_probes: Vec<RunRequest>,
 }
 
 /// The whole measuring job.
@@ -99,6 +103,9 @@ pub struct CaseRaw {
     /// The rounds completed each time the case was resumed on a new boot after a guest crash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed_after: Vec<usize>,
+    /// CPU seconds of the first short task alone in each of the job's `short_probes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub short_probes: Vec<f64>,
 }
 
 /// Where the job keeps the case in progress, beside its results file: rewritten after every
@@ -147,10 +154,12 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
         .collect()
 }
 
-fn bound(req: &RunRequest) -> Result<Bound> {
+/// CPU seconds of each group's first task in `tasks`, run alone one after the other, and the
+/// CPUs they ran on.
+fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(f64, f64, usize)> {
     let mut alone = req.clone();
     alone.sequential = true;
-    alone.only_tasks = Some(vec![0, SHORT_TASKS]);
+    alone.only_tasks = Some(tasks);
     let r = run_case(&alone, &|_| {});
     if r.status != RunStatus::Success {
         anyhow::bail!("timing tasks alone failed: {}", r.error.unwrap_or_default());
@@ -162,13 +171,17 @@ fn bound(req: &RunRequest) -> Result<Bound> {
             .map(|t| t.cpu_s)
             .unwrap_or(0.0)
     };
-    let (s, l) = (cpu(Group::Short), cpu(Group::Long));
+    Ok((cpu(Group::Short), cpu(Group::Long), r.system.cpus))
+}
+
+fn bound(req: &RunRequest) -> Result<Bound> {
+    let (s, l, cpus) = time_alone(req, vec![0, SHORT_TASKS])?;
     let mut demands = vec![s; SHORT_TASKS];
     demands.push(l);
     Ok(Bound {
         short_alone_s: s,
         long_alone_s: l,
-        model: MakespanModel::from_demands(&demands, r.system.cpus),
+        model: MakespanModel::from_demands(&demands, cpus),
         reused_from: None,
     })
 }
@@ -347,6 +360,7 @@ fn starting_record(job: &CaseJob) -> CaseRaw {
         stopped_early: None,
         rounds_done: 0,
         resumed_after: Vec::new(),
+        short_probes: Vec::new(),
     };
     match &job.resume {
         Some(r) if r.test_id == fresh.test_id && r.error.is_none() => {
@@ -383,6 +397,19 @@ fn measure_case(
                     raw.error = Some(format!("{e:#}"));
                     return raw;
                 }
+            }
+        }
+    }
+    for probe in job.short_probes.iter().skip(raw.short_probes.len()) {
+        progress(&format!(
+            "timing one short task alone at scale {:.4}",
+            probe.scale
+        ));
+        match time_alone(probe, vec![0]) {
+            Ok((s, _, _)) => raw.short_probes.push(s),
+            Err(e) => {
+                raw.error = Some(format!("{e:#}"));
+                return raw;
             }
         }
     }
@@ -613,6 +640,7 @@ mod tests {
             production: Vec::new(),
             known_bound: None,
             resume,
+            short_probes: Vec::new(),
         }
     }
 

@@ -295,6 +295,17 @@ fn case_section(s: &mut String, c: &CaseBench) {
                     None => ".".into(),
                 }
             );
+            if let (Some(best), Some(share)) = (c.ablation_best_cut, c.policy_of_best) {
+                let _ = writeln!(
+                    s,
+                    "- Against the ablation ({:.3} s) that best schedule would cut {}; the \
+                     candidate's policy cut {}, {} of it.",
+                    c.ablation.mean,
+                    pct(best),
+                    c.policy_cut.map_or_else(|| NONE.into(), |p| pct(p.cut)),
+                    pct(share)
+                );
+            }
             if let Some(from) = &b.reused_from {
                 let _ = writeln!(
                     s,

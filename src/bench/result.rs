@@ -204,6 +204,13 @@ pub struct CaseBench {
     pub classifier: Option<ClassifierSummary>,
     /// Share of the best possible cut the scheduler reached (cut / bound.best_cut).
     pub captured: Option<f64>,
+    /// The best possible cut against the ablation: what the bound's best schedule (the tasks'
+    /// alone times, the long task first) would cut from the ablation's mean makespan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ablation_best_cut: Option<f64>,
+    /// The policy's cut (candidate against ablation) as a share of `ablation_best_cut`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_of_best: Option<f64>,
     /// Each arm's schedule efficiency (makespan over the best makespan of the run's own CPU
     /// times), the cut split into order and work, and the room the ablation left.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -133,6 +133,80 @@ pub fn correct(
     })
 }
 
+/// Largest part of a short task its start-up may be after the VM check. A short task that is
+/// mostly start-up (a compiler or an interpreter exec'd at a tiny size) does not behave like the
+/// CPU-time model: the start-ups of 39 of them crowd the long task's CPU and the shared file
+/// system, so a scheduler cannot reach the model's best schedule however it orders them
+/// (compiler_build, 2026-12-05: 25% of the best possible cut with start-up 70% of a short task,
+/// 46% with it about half).
+pub const MAX_STARTUP_SHARE: f64 = 0.5;
+
+/// The VM check times the short task a second time at this multiple of its scale, to tell its
+/// start-up from the work that grows with its sizes.
+pub const STARTUP_PROBE_FACTOR: f64 = 4.0;
+
+/// The most the VM check multiplies the scale by, so that a case whose short tasks are nearly
+/// all start-up (pandas' import) is not stretched into an hour-long benchmark.
+const MAX_STARTUP_RAISE: f64 = 8.0;
+
+/// A short task's time as `fixed_s + per_scale_s · scale`: start-up, and the work its sizes set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartUp {
+    pub fixed_s: f64,
+    pub per_scale_s: f64,
+}
+
+impl StartUp {
+    /// The line through two timings of the short task at two scales (the effective scales of
+    /// its rounded sizes). None when the larger size did not take longer: nothing to go on.
+    pub fn fit(scale: f64, short_s: f64, probe_scale: f64, probe_s: f64) -> Option<StartUp> {
+        let usable = scale > 0.0 && probe_scale > scale && short_s > 0.0 && probe_s > short_s;
+        if !usable {
+            return None;
+        }
+        let per_scale_s = (probe_s - short_s) / (probe_scale - scale);
+        Some(StartUp {
+            fixed_s: (short_s - per_scale_s * scale).max(0.0),
+            per_scale_s,
+        })
+    }
+
+    pub fn at(&self, scale: f64) -> f64 {
+        self.fixed_s + self.per_scale_s * scale
+    }
+
+    /// The part of a short task at `scale` that is start-up.
+    pub fn share(&self, scale: f64) -> f64 {
+        self.fixed_s / self.at(scale).max(1e-9)
+    }
+}
+
+/// How much to multiply the scale by so that start-up is at most [`MAX_STARTUP_SHARE`] of a
+/// short task, as far as the long-task cap still lets the long task reach its ideal length.
+/// `sized` is what this host chose, `scale` the short task's effective scale there, `long_s`
+/// the long task's time in the VM at those sizes. None when no raise of 20% or more is needed or
+/// possible.
+pub fn startup_raise(
+    sized: &Sizing,
+    scale: f64,
+    fit: &StartUp,
+    long_s: f64,
+    opts: &SizingOptions,
+) -> Option<f64> {
+    if fit.share(scale) <= MAX_STARTUP_SHARE || fit.per_scale_s <= 0.0 || scale <= 0.0 {
+        return None;
+    }
+    let own = fit.per_scale_s * scale;
+    let wanted = fit.fixed_s * (1.0 - MAX_STARTUP_SHARE) / MAX_STARTUP_SHARE / own;
+    // The ideal long task for the larger short one must stay within the cap (this host's
+    // seconds), assuming the long task's time grows linearly with the scale.
+    let host_per_vm = sized.long_cpu_s / long_s.max(1e-9);
+    let short_at_cap = opts.long_cap_s / host_per_vm / ideal_long(SHORT_TASKS, 1.0, opts.cpus);
+    let capped = (short_at_cap - fit.fixed_s) / own;
+    let f = wanted.min(capped).min(MAX_STARTUP_RAISE);
+    (f >= 1.2).then_some(f)
+}
+
 /// Find sizes for `case` on `opts.cpus` CPUs.
 pub fn auto_size(base: &RunRequest, opts: &SizingOptions) -> Result<Sizing> {
     let probe = 0.02;
@@ -200,6 +274,74 @@ mod tests {
         assert!((c.long_scale - 5.63 * ideal / 26.93).abs() < 1e-9, "{c:?}");
         assert!((c.predicted.best_cut - 0.328).abs() < 0.002, "{c:?}");
         assert!((c.measured_ratio - 26.82).abs() < 0.01 && (c.wanted_ratio - 39.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn start_up_is_told_from_work_by_two_sizes() {
+        // compiler_build on 2026-12-05: one function per short unit took 1.49 s in the VM, two
+        // took 2.06 s; the line says 0.92 s of a one-function compile is gcc's start-up.
+        let f = StartUp::fit(1.0 / 60.0, 1.49, 2.0 / 60.0, 2.06).unwrap();
+        assert!((f.fixed_s - 0.92).abs() < 1e-9, "{f:?}");
+        assert!((f.share(1.0 / 60.0) - 0.92 / 1.49).abs() < 1e-9);
+        assert!((f.at(2.0 / 60.0) - 2.06).abs() < 1e-9);
+        // A larger size that took no longer says nothing; neither do unusable inputs.
+        assert_eq!(StartUp::fit(0.02, 0.6, 0.08, 0.6), None);
+        assert_eq!(StartUp::fit(0.08, 0.6, 0.02, 0.9), None);
+        assert_eq!(StartUp::fit(0.0, 0.6, 0.08, 0.9), None);
+        // Work that grows faster than the sizes: no negative start-up.
+        assert_eq!(StartUp::fit(0.02, 0.1, 0.08, 1.0).unwrap().fixed_s, 0.0);
+    }
+
+    #[test]
+    fn raises_sizes_until_start_up_is_half_a_short_task() {
+        let opts = SizingOptions::default();
+        // The host took 1.62 s for a long task that took 40 s in the VM.
+        let host = sized(5.63, 1.62);
+        // Start-up 0.9 s and 0.3 s of work at scale 0.01: the work must triple.
+        let f = StartUp {
+            fixed_s: 0.9,
+            per_scale_s: 30.0,
+        };
+        let raise = startup_raise(&host, 0.01, &f, 40.0, &opts).unwrap();
+        assert!((raise - 3.0).abs() < 1e-9, "{raise}");
+        // ctest_suite's short task (0.41 s, 0.13 s of it start-up) is left alone.
+        let ctest = StartUp::fit(0.037, 0.41, 0.148, 1.25).unwrap();
+        assert!(ctest.share(0.037) < MAX_STARTUP_SHARE);
+        assert_eq!(startup_raise(&host, 0.037, &ctest, 40.0, &opts), None);
+    }
+
+    #[test]
+    fn a_raise_stays_within_the_long_task_cap_and_its_own_limit() {
+        let host = sized(5.63, 1.62);
+        let f = StartUp {
+            fixed_s: 0.9,
+            per_scale_s: 30.0,
+        };
+        // A 2.5 s cap here allows a long task of 2.5 / 1.62 · 40 = 61.7 s in the VM, so a
+        // short one of 61.7 / 39 = 1.58 s: 0.68 s of work, ×2.28.
+        let capped = SizingOptions {
+            long_cap_s: 2.5,
+            ..SizingOptions::default()
+        };
+        let raise = startup_raise(&host, 0.01, &f, 40.0, &capped).unwrap();
+        let want = ((2.5 / 1.62 * 40.0 / 39.0) - 0.9) / 0.3;
+        assert!((raise - want).abs() < 1e-9, "{raise} vs {want}");
+        // A cap that leaves less than 20% more: no raise.
+        let tight = SizingOptions {
+            long_cap_s: 1.62,
+            ..SizingOptions::default()
+        };
+        assert_eq!(startup_raise(&host, 0.01, &f, 40.0, &tight), None);
+        // Nearly all start-up (an interpreter importing a library): at most ×8.
+        let import = StartUp {
+            fixed_s: 7.0,
+            per_scale_s: 10.0,
+        };
+        let roomy = SizingOptions {
+            long_cap_s: 1000.0,
+            ..SizingOptions::default()
+        };
+        assert_eq!(startup_raise(&host, 0.01, &import, 40.0, &roomy), Some(8.0));
     }
 
     #[test]
