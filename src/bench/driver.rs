@@ -480,9 +480,9 @@ fn recorded(raws: &[job::CaseRaw], partial: &Option<job::CaseRaw>) -> usize {
 /// correct the sizes by what the VM measured: a fork, an exec and the page-ins after each run's
 /// cache drop cost far more there, so a short task is relatively longer and host-chosen sizes
 /// offer less of a tail than predicted (ctest_suite, 2026-12-04: 32.5% predicted, 28.2%
-/// measured). The short task is timed twice more, at these sizes and at larger ones, to tell
-/// its start-up from its work; when start-up is most of it, every size grows until it is at most
-/// half ([`sizing::MAX_STARTUP_SHARE`]). Then the long task is stretched to the ideal length for
+/// measured). A short task is timed once more at larger sizes to tell its start-up from its
+/// work; when start-up is most of it, every size grows until it is at most half
+/// ([`sizing::MAX_STARTUP_SHARE`]). Then the long task is stretched to the ideal length for
 /// the short task there. Costs one boot and the tasks' time (about 40 s at ctest_suite's sizes).
 /// The request comes back prepared at the final sizes, with the bound they predict when the
 /// sizes changed.
@@ -496,48 +496,47 @@ fn correct_in_vm(
     let id = req.case.id.clone();
     progress(&format!("{id}: preparing data"));
     req.prepared = Some(prepare::prepare(req)?);
-    // The short task is timed again at these sizes and at larger ones after the bound: warm,
-    // as all but the first of a run's short tasks are (the bound's first one pays the page-ins
-    // of the programs). The larger probe's long task is not run: its data stays small.
+    // The larger probe's long task is not run: its data stays small.
     let mut larger = req.clone();
     larger.scale = req.scale * sizing::STARTUP_PROBE_FACTOR;
     larger.long_scale = 1.0 / sizing::STARTUP_PROBE_FACTOR;
     larger.prepared = Some(prepare::prepare(&larger)?);
     progress(&format!(
-        "{id}: timing one short and the long task alone in the sandbox VM at these sizes, then a short one again and at {}x",
+        "{id}: timing two short tasks and the long one alone in the sandbox VM at these sizes, then a short one at {}x",
         sizing::STARTUP_PROBE_FACTOR
     ));
     let larger_scale = larger.scale;
-    let (bound, probes) = time_alone_in_vm(req, vec![req.clone(), larger], opts, progress)?;
+    let (bound, probes) = time_alone_in_vm(req, vec![larger], opts, progress)?;
     let (short_s, long_s) = (bound.short_alone_s, bound.long_alone_s);
     progress(&format!(
-        "{id}: in the VM a short task took {short_s:.3} s and the long one {long_s:.3} s ({:.1}x, best possible cut {:.1}%)",
+        "{id}: in the VM a short task took {short_s:.3} s ({:.3} s the first, paging in its programs) and the long one {long_s:.3} s ({:.1}x, best possible cut {:.1}%)",
+        bound.first_short_s.unwrap_or(short_s),
         long_s / short_s.max(1e-9),
         bound.model.best_cut * 100.0
     ));
 
     let effective = |scale: f64| req.case.effective_scale(scale);
-    let fit = match probes[..] {
-        [warm, big] => {
+    let fit = match probes.first() {
+        Some(&big) => {
             let fit =
-                sizing::StartUp::fit(effective(req.scale), warm, effective(larger_scale), big);
+                sizing::StartUp::fit(effective(req.scale), short_s, effective(larger_scale), big);
             progress(&match &fit {
                 Some(f) => format!(
-                    "{id}: timed again, a short task took {warm:.3} s, and {big:.3} s at {}x its size: {:.3} s of it is start-up ({:.0}%)",
+                    "{id}: a short task at {}x its size took {big:.3} s: {:.3} s of one at these sizes is start-up ({:.0}%)",
                     sizing::STARTUP_PROBE_FACTOR,
                     f.fixed_s,
                     f.share(effective(req.scale)) * 100.0
                 ),
                 None => format!(
-                    "{id}: timed again, a short task took {warm:.3} s, and {big:.3} s at {}x its size: start-up not told from work, sizes kept",
+                    "{id}: a short task at {}x its size took {big:.3} s, no longer: start-up not told from work, sizes kept",
                     sizing::STARTUP_PROBE_FACTOR
                 ),
             });
             fit
         }
-        _ => {
+        None => {
             progress(&format!(
-                "{id}: the short task was not timed again; its start-up is not known"
+                "{id}: the short task was not timed at a larger size; its start-up is not known"
             ));
             None
         }
@@ -553,8 +552,7 @@ fn correct_in_vm(
     let (mut short_vm, mut long_vm) = (short_s, long_s);
     if let Some((f, factor)) = raise {
         let scale = req.scale * factor;
-        // Scaled like the warm timings, from the bound's (the benchmark's bound times it so).
-        short_vm = short_s * f.at(effective(scale)) / f.at(effective(req.scale));
+        short_vm = f.at(effective(scale));
         long_vm = long_s * factor;
         at.scale = scale;
         at.long_cpu_s = sized.long_cpu_s * factor;

@@ -132,6 +132,7 @@ pub(crate) fn bench() -> BenchResult {
     demands.push(4.8);
     let bound = Bound {
         short_alone_s: 0.22,
+        first_short_s: None,
         long_alone_s: 4.8,
         model: MakespanModel::from_demands(&demands, 2),
         reused_from: None,

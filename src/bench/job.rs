@@ -18,8 +18,7 @@ use super::result::{Arm, Bound, RunSample, SchedulerRef, TaskTime};
 use crate::bpf::session::{Knowledge, Session};
 use crate::case::SHORT_TASKS;
 use crate::classify::tracer::{self, TaskRoot};
-use crate::model::MakespanModel;
-use crate::workload::result::{Group, RunResult, RunStatus};
+use crate::workload::result::{RunResult, RunStatus};
 use crate::workload::{run_case, RunRequest};
 
 /// One case to measure.
@@ -154,9 +153,9 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
         .collect()
 }
 
-/// CPU seconds of each group's first task in `tasks`, run alone one after the other, and the
-/// CPUs they ran on.
-fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(f64, f64, usize)> {
+/// CPU seconds of each of `tasks`, run alone one after the other in index order, and the CPUs
+/// they ran on.
+fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(Vec<(usize, f64)>, usize)> {
     let mut alone = req.clone();
     alone.sequential = true;
     alone.only_tasks = Some(tasks);
@@ -164,26 +163,20 @@ fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(f64, f64, usize)> 
     if r.status != RunStatus::Success {
         anyhow::bail!("timing tasks alone failed: {}", r.error.unwrap_or_default());
     }
-    let cpu = |g: Group| {
-        r.tasks
-            .iter()
-            .find(|t| t.group == g)
-            .map(|t| t.cpu_s)
-            .unwrap_or(0.0)
-    };
-    Ok((cpu(Group::Short), cpu(Group::Long), r.system.cpus))
+    let times = r.tasks.iter().map(|t| (t.index, t.cpu_s)).collect();
+    Ok((times, r.system.cpus))
 }
 
+/// Time two short tasks and the long one alone. The first short task pays the page-ins of the
+/// programs every task runs (a run starts from dropped caches, so one of its short tasks pays
+/// them too; in the VM a one-function `gcc -c` took 1.54 s so and 0.43 s after); the second
+/// is what the others cost. The long task comes last, as warm as a run's is.
 fn bound(req: &RunRequest) -> Result<Bound> {
-    let (s, l, cpus) = time_alone(req, vec![0, SHORT_TASKS])?;
-    let mut demands = vec![s; SHORT_TASKS];
-    demands.push(l);
-    Ok(Bound {
-        short_alone_s: s,
-        long_alone_s: l,
-        model: MakespanModel::from_demands(&demands, cpus),
-        reused_from: None,
-    })
+    let (times, cpus) = time_alone(req, vec![0, 1, SHORT_TASKS])?;
+    let cpu = |i: usize| times.iter().find(|(k, _)| *k == i).map(|(_, c)| *c);
+    let (first, l) = (cpu(0).unwrap_or(0.0), cpu(SHORT_TASKS).unwrap_or(0.0));
+    let s = cpu(1).unwrap_or(first);
+    Ok(Bound::new(first, s, l, cpus))
 }
 
 /// Why a run of the workload itself failed, when it did.
@@ -406,7 +399,7 @@ fn measure_case(
             probe.scale
         ));
         match time_alone(probe, vec![0]) {
-            Ok((s, _, _)) => raw.short_probes.push(s),
+            Ok((times, _)) => raw.short_probes.push(times.first().map_or(0.0, |t| t.1)),
             Err(e) => {
                 raw.error = Some(format!("{e:#}"));
                 return raw;

@@ -422,6 +422,7 @@ mod tests {
         demands.push(10.0);
         r.bound = Some(crate::bench::result::Bound {
             short_alone_s: 10.0 / 39.0,
+            first_short_s: None,
             long_alone_s: 10.0,
             model: crate::model::MakespanModel::from_demands(&demands, 2),
             reused_from: None,
