@@ -573,13 +573,15 @@ pub struct GenerateArgs {
 pub struct ComparisonArgs {
     /// `auto` sizes each case for the CPU count used (long task ≈ 39·short/(CPUs−1)), timing
     /// tasks alone on this host and then, when the benchmark runs in the VM, once more there
-    /// (one boot) to correct the long task; otherwise a number or preset as for `run`.
+    /// (one boot) to correct the sizes; otherwise a number or preset as for `run`.
     #[arg(long, default_value = "auto", value_name = "S")]
     pub scale: String,
 
     /// With `--scale auto`: CPU seconds a short task should take on this host. The default
-    /// gives ctest_suite runs of 16-24 s in the VM; a larger target lengthens the benchmark
-    /// but makes start-up a smaller part of short tasks that exec a compiler or interpreter.
+    /// gives ctest_suite runs of 16-24 s in the VM. The VM check raises every size on its own
+    /// when start-up is more than half of a short task there (a compiler or an interpreter
+    /// exec'd on a tiny input); a larger target shrinks that share further and lengthens the
+    /// benchmark.
     #[arg(long, default_value_t = crate::bench::sizing::DEFAULT_SHORT_TARGET_S, value_name = "SECS")]
     pub short_target: f64,
 

@@ -383,7 +383,7 @@ fn measure_case(
         if let Some(b) = &job.known_bound {
             raw.bound = Some(b.clone());
         } else if bench.measure_bound {
-            progress("timing one short and the long task alone");
+            progress("timing two short tasks and the long one alone");
             match bound(&job.request) {
                 Ok(b) => raw.bound = Some(b),
                 Err(e) => {
