@@ -144,7 +144,7 @@ pub enum Command {
     /// (OPENAI_BASE_URL / --base-url) the offline provider is used, and the output says so.
     ///
     /// Each case ends ACCEPTED, KEPT OLD (passed, but did not beat the accepted scheduler head
-    /// to head), PASSED (passed with --confirm-runs 0: nothing kept), VERIFIED (--verify-only),
+    /// to head, or is the accepted scheduler's code again), PASSED (passed with --confirm-runs 0: nothing kept), VERIFIED (--verify-only),
     /// REJECTED, or ERROR (the case could not be prepared, or the sandbox could not measure).
     /// Exit status: 0 when every case ends in one of the first four, 1 when one does not, 2 on a
     /// usage or environment error before any case ran, 130 after Ctrl-C.

@@ -284,6 +284,8 @@ fn outcome_label(outcome: Option<&AcceptOutcome>, gen: &Generation) -> (String, 
         }
         // The sandbox failed before a verdict: no statement about the scheduler.
         _ if gen.sandbox_error.is_some() => ("ERROR", gen.reason.clone()),
+        // The candidate that passed is the accepted scheduler again: it stays.
+        None if gen.same_as_accepted && candidate_passed(gen) => ("KEPT OLD", gen.reason.clone()),
         // Passed, but the user skipped the confirmation, without which nothing is kept.
         Some(AcceptOutcome::Rejected { .. }) if candidate_passed(gen) => (
             "PASSED",
@@ -363,6 +365,19 @@ mod tests {
         let (label, detail) = outcome_label(Some(&rejected()), &g);
         assert_eq!(label, "KEPT OLD");
         assert_eq!(detail, "not better than the accepted one");
+    }
+
+    #[test]
+    fn the_accepted_code_again_keeps_the_old_one_without_a_confirmation() {
+        let mut g = passed();
+        g.same_as_accepted = true;
+        g.reason = "cut 32.1% ≥ 30% target; round 1's scheduler is the accepted one's code".into();
+        let (label, detail) = outcome_label(None, &g);
+        assert_eq!(label, "KEPT OLD");
+        assert_eq!(detail, g.reason);
+        // Only a pass counts: a failing run of the same code is a rejection.
+        g.benchmark.as_mut().unwrap().verdict.pass = false;
+        assert_eq!(outcome_label(None, &g).0, "REJECTED");
     }
 
     #[test]

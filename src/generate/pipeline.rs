@@ -188,6 +188,10 @@ pub struct Generation {
     /// case then ends in an error rather than a verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_error: Option<String>,
+    /// The passing candidate is the accepted scheduler's code (comments aside), so there was
+    /// nothing to confirm or replace: the library keeps its entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub same_as_accepted: bool,
 }
 
 /// A kept candidate measured again in runs that did not choose it.
@@ -251,6 +255,7 @@ impl Generation {
             confirmation: None,
             declined: None,
             sandbox_error: None,
+            same_as_accepted: false,
         }
     }
 
@@ -979,6 +984,26 @@ impl Loop<'_> {
         let Some(kept) = self.kept.take() else {
             return Ok(());
         };
+        if let Some(accepted) = &self.accepted {
+            if same_code(&kept.file, accepted)? {
+                // A head to head would race the program against itself, and a tie keeps the
+                // accepted one anyway; the round's runs already show it passing at these sizes.
+                self.gen.same_as_accepted = true;
+                self.gen.final_source = None;
+                self.gen.reason = format!(
+                    "{}; round {}'s scheduler is the accepted one's code (comments aside), so \
+                     there is nothing to confirm or replace",
+                    kept.bench.verdict.reason, kept.round
+                );
+                (self.set.say)(&format!(
+                    "round {}'s scheduler is the accepted one's code, comments aside (the \
+                     synthesiser writes the measured times into them): no confirmation, the \
+                     accepted scheduler stays",
+                    kept.round
+                ));
+                return self.save();
+            }
+        }
         let runs = self.set.opts.confirm_runs;
         (self.set.say)(&format!(
             "confirming round {}'s scheduler in fresh runs: the runs that chose it do not also \
@@ -1188,6 +1213,14 @@ impl Loop<'_> {
     }
 }
 
+/// Whether two scheduler sources are the same C code once comments and layout are gone.
+fn same_code(a: &Path, b: &Path) -> Result<bool> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    Ok(super::contribution::tokens(&read(a)?) == super::contribution::tokens(&read(b)?))
+}
+
 /// A copy of the case's accepted scheduler in the run directory (the library file may be
 /// replaced while this run goes on, and the benchmark records the hash of what it ran).
 fn accepted_copy(
@@ -1344,6 +1377,25 @@ pub fn generate_case(
 mod tests {
     use super::*;
     use crate::stats::{CutEstimate, IntervalMethod};
+
+    #[test]
+    fn the_same_code_is_the_same_whatever_its_comments_say() {
+        let d = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = d.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let a = write("a.bpf.c", "/* expected 0.972 s CPU */\nint x = 1;\n");
+        let b = write(
+            "b.bpf.c",
+            "/* expected 0.886 s CPU */\nint  x = 1; // same\n",
+        );
+        let c = write("c.bpf.c", "/* expected 0.886 s CPU */\nint x = 2;\n");
+        assert!(same_code(&a, &b).unwrap());
+        assert!(!same_code(&a, &c).unwrap());
+        assert!(same_code(&a, &d.path().join("missing.bpf.c")).is_err());
+    }
 
     fn round(n: u32, candidate: &str, incumbent: Option<&str>) -> RoundRecord {
         let h2h = CutEstimate {
