@@ -1,0 +1,94 @@
+//! `--scale auto` in the sandbox VM: the check there tells a short task's start-up from its work
+//! and grows a case whose short task is mostly start-up, and the bound it measures counts the
+//! first short task (which pages in the programs) apart from the others. interpreter_rows'
+//! short task, `python3 job.py --rows N` at the default short target, is about 80% interpreter
+//! start-up in the VM. Needs `schedgen kernel fetch` (scripts/setup.sh does it).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn require_vm() {
+    assert!(
+        std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
+        "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
+    );
+}
+
+/// The number after `key` in `line` (`scale 0.0166, long ×6.48` → 0.0166 for `scale `).
+fn number_after(line: &str, key: &str) -> Option<f64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+#[test]
+fn a_short_task_that_is_mostly_start_up_grows_until_it_is_half() {
+    require_vm();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let save = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_schedgen"))
+        .args(["--root", root, "benchmark", "--test", "interpreter_rows"])
+        .args(["--reference", "fifo", "--no-ablation"])
+        .args(["--runs", "1", "--min-runs", "1", "--warmup", "0"])
+        .args(["--order-seed", "3", "--save"])
+        .arg(save.path())
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let all = format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{stderr}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    // One run per arm cannot pass a verdict; the sizing is what is tested.
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{all}");
+
+    let host_scale = stderr
+        .lines()
+        .find(|l| l.contains("interpreter_rows: scale "))
+        .and_then(|l| number_after(l, "scale "))
+        .unwrap_or_else(|| panic!("no host sizing line: {all}"));
+    let share_line = stderr
+        .lines()
+        .find(|l| l.contains("of one at these sizes is start-up"))
+        .unwrap_or_else(|| panic!("no start-up fit: {all}"));
+    let share = number_after(share_line, "start-up (").expect("a share") / 100.0;
+    assert!(
+        share > 0.5,
+        "start-up {share} of a short task: {share_line}"
+    );
+    let factor = stderr
+        .lines()
+        .find(|l| l.contains("so that start-up is at most 50%"))
+        .and_then(|l| number_after(l, "sizes ×"))
+        .unwrap_or_else(|| panic!("no raise: {all}"));
+    assert!((1.2..=8.0).contains(&factor), "×{factor}: {all}");
+
+    let bench: Value =
+        serde_json::from_str(&std::fs::read_to_string(save.path().join("bench.json")).unwrap())
+            .unwrap();
+    let case = &bench["cases"][0];
+    // The benchmark ran at the grown sizes.
+    let scale = case["scale"].as_f64().unwrap();
+    assert!(
+        (scale / host_scale - factor).abs() < 0.01 * factor,
+        "scale {scale} is not {host_scale} × {factor}: {case}"
+    );
+    // Its bound timed a first short task apart from the rest, and modelled them so.
+    let b = &case["bound"];
+    let first = b["first_short_s"].as_f64().unwrap();
+    let short = b["short_alone_s"].as_f64().unwrap();
+    let long = b["long_alone_s"].as_f64().unwrap();
+    assert!(first > 0.0 && short > 0.0 && long > short, "{b}");
+    let mut demands = vec![short; 39];
+    demands[0] = first;
+    demands.push(long);
+    let cpus = b["model"]["cpus"].as_u64().unwrap() as usize;
+    let model = schedgen::model::MakespanModel::from_demands(&demands, cpus);
+    let fair = b["model"]["fair_share_makespan_s"].as_f64().unwrap();
+    assert!((fair - model.fair_share_makespan_s).abs() < 1e-6, "{b}");
+}
