@@ -143,9 +143,14 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
 /// Whether more runs could still change the verdict: `Some(why)` when it is settled. PASS is
 /// settled when the cut's whole interval is at or above the target, the cut against the
 /// ablation (if it runs) is above zero, and the head-to-head interval against the incumbent
-/// (if it runs) excludes zero; FAIL when even the interval's top is below the target, or the
-/// cut against the ablation cannot be above zero. Intervals are Welch's t at these run counts,
-/// so at 3 runs only clear cases settle.
+/// (if it runs) excludes zero or lies within ±[`TIE_MARGIN`]; FAIL when even the interval's top
+/// is below the target, or the cut against the ablation cannot be above zero. Intervals are
+/// Welch's t at these run counts, so at 3 runs only clear cases settle.
+/// A head to head whose whole interval lies within this much either way is a tie: more runs
+/// could at most show one scheduler ahead by less, which is not worth replacing an accepted
+/// one for, so the confirmation stops (the incumbent stays).
+pub const TIE_MARGIN: f64 = 0.03;
+
 pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
     let d = makespans(runs, Arm::Default);
     let c = makespans(runs, Arm::Custom);
@@ -181,12 +186,24 @@ pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
             pct(p.ci_high)
         ));
     }
+    let tie = |h: &stats::CutEstimate| h.ci_low > -TIE_MARGIN && h.ci_high < TIE_MARGIN;
     let pass = cut.ci_low >= target
         && policy.is_none_or(|p| p.ci_low > 0.0)
-        && head.is_none_or(|h| h.ci_low > 0.0 || h.ci_high < 0.0);
+        && head.is_none_or(|h| h.ci_low > 0.0 || h.ci_high < 0.0 || tie(&h));
     pass.then(|| {
+        let tied = head
+            .filter(|h| tie(h) && h.ci_low <= 0.0)
+            .map(|h| {
+                format!(
+                    "; head to head [{}, {}], within ±{}: a tie",
+                    pct(h.ci_low),
+                    pct(h.ci_high),
+                    pct(TIE_MARGIN)
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "PASS: the cut's interval [{}, {}] lies above the {} target",
+            "PASS: the cut's interval [{}, {}] lies above the {} target{tied}",
             pct(cut.ci_low),
             pct(cut.ci_high),
             pct(target)
@@ -533,6 +550,26 @@ mod tests {
         let mut warm = raw(&[]);
         warm.runs.truncate(2);
         assert_eq!(settled(&warm.runs, 0.20), None);
+    }
+
+    #[test]
+    fn a_close_tie_with_the_incumbent_settles_a_wide_one_does_not() {
+        let with = |incumbent: &[f64]| {
+            let mut r = raw(&[(10.0, 6.8), (10.1, 6.85), (9.9, 6.75)]);
+            for (i, m) in incumbent.iter().enumerate() {
+                r.runs.push(run(Arm::Incumbent, 10 + i, *m, false));
+            }
+            r
+        };
+        // The same scheduler twice: within ±3% after three runs each.
+        let twin = with(&[6.82, 6.78, 6.84]);
+        let why = settled(&twin.runs, 0.20).expect("settled");
+        assert!(why.contains("a tie"), "{why}");
+        // A clear win settles without being called a tie.
+        let win = settled(&with(&[7.6, 7.7, 7.65]).runs, 0.20).expect("settled");
+        assert!(!win.contains("tie"), "{win}");
+        // An incumbent with slow runs: the interval is wide, keep measuring.
+        assert_eq!(settled(&with(&[6.8, 8.4, 7.0]).runs, 0.20), None);
     }
 
     #[test]
