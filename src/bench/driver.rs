@@ -483,9 +483,9 @@ fn recorded(raws: &[job::CaseRaw], partial: &Option<job::CaseRaw>) -> usize {
 /// measured). A short task is timed once more at larger sizes to tell its start-up from its
 /// work; when start-up is most of it, every size grows until it is at most half
 /// ([`sizing::MAX_STARTUP_SHARE`]). Then the long task is stretched to the ideal length for
-/// the short task there. Costs one boot and the tasks' time (about 14 s of tasks at ctest_suite's sizes).
-/// The request comes back prepared at the final sizes, with the bound they predict when the
-/// sizes changed.
+/// the short task there. Costs one boot and the tasks' time (about 14 s of tasks at
+/// ctest_suite's sizes). The request comes back prepared at the final sizes, with the bound
+/// they predict when the sizes changed.
 fn correct_in_vm(
     req: &mut RunRequest,
     sized: &sizing::Sizing,
