@@ -1,8 +1,8 @@
 //! `--scale auto` in the sandbox VM: the check there tells a short task's start-up from its work
 //! and grows a case whose short task is mostly start-up, and the bound it measures counts the
-//! first short task (which pages in the programs) apart from the others. interpreter_rows'
-//! short task, `python3 job.py --rows N` at the default short target, is about 80% interpreter
-//! start-up in the VM. Needs `schedgen kernel fetch` (scripts/setup.sh does it).
+//! first short task (which pages in the programs) apart from the others. compiler_build's short
+//! task, `gcc -O2 -c` of a file of one or two functions at the default short target, is about
+//! 86% gcc start-up in the VM. Needs `schedgen kernel fetch` (scripts/setup.sh does it).
 
 use std::process::Command;
 
@@ -30,7 +30,7 @@ fn a_short_task_that_is_mostly_start_up_grows_until_it_is_half() {
     let root = env!("CARGO_MANIFEST_DIR");
     let save = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_schedgen"))
-        .args(["--root", root, "benchmark", "--test", "interpreter_rows"])
+        .args(["--root", root, "benchmark", "--test", "compiler_build"])
         .args(["--reference", "fifo", "--no-ablation"])
         .args(["--runs", "1", "--min-runs", "1", "--warmup", "0"])
         .args(["--order-seed", "3", "--save"])
@@ -49,12 +49,12 @@ fn a_short_task_that_is_mostly_start_up_grows_until_it_is_half() {
 
     let host_scale = stderr
         .lines()
-        .find(|l| l.contains("interpreter_rows: scale "))
+        .find(|l| l.contains("compiler_build: scale "))
         .and_then(|l| number_after(l, "scale "))
         .unwrap_or_else(|| panic!("no host sizing line: {all}"));
     let share_line = stderr
         .lines()
-        .find(|l| l.contains("of one at these sizes is start-up"))
+        .find(|l| l.contains("of one is start-up ("))
         .unwrap_or_else(|| panic!("no start-up fit: {all}"));
     let share = number_after(share_line, "start-up (").expect("a share") / 100.0;
     assert!(
