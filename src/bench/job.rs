@@ -155,13 +155,19 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
 
 /// CPU seconds of each of `tasks`, run alone one after the other in index order, and the CPUs
 /// they ran on.
-fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(Vec<(usize, f64)>, usize)> {
+pub(super) fn time_alone(
+    req: &RunRequest,
+    tasks: Vec<usize>,
+) -> Result<(Vec<(usize, f64)>, usize)> {
     let mut alone = req.clone();
     alone.sequential = true;
     alone.only_tasks = Some(tasks);
     let r = run_case(&alone, &|_| {});
     if r.status != RunStatus::Success {
-        anyhow::bail!("timing tasks alone failed: {}", r.error.unwrap_or_default());
+        anyhow::bail!(
+            "timing tasks alone failed: {}",
+            r.error.unwrap_or_else(|| r.status.as_str().into())
+        );
     }
     let times = r.tasks.iter().map(|t| (t.index, t.cpu_s)).collect();
     Ok((times, r.system.cpus))

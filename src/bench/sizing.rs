@@ -8,13 +8,12 @@
 //! reach that ideal `L`, capped so a benchmark stays affordable. Timing is repeated after each
 //! change because sizes and times are not exactly proportional (start-up costs, imports).
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::case::SHORT_TASKS;
 use crate::model::{ideal_long, MakespanModel};
-use crate::workload::result::{Group, RunStatus};
-use crate::workload::{run_case, RunRequest};
+use crate::workload::RunRequest;
 
 /// CPU seconds a short task should take on this host unless told otherwise: the smallest size
 /// at which ctest_suite still reaches the 30% target in the VM (at 0.015 s start-up costs
@@ -60,25 +59,11 @@ fn time_alone(base: &RunRequest, scale: f64, long_scale: f64) -> Result<(f64, f6
     let mut req = base.clone();
     req.scale = scale;
     req.long_scale = long_scale;
-    req.sequential = true;
     req.monitor_interval_ms = None;
-    req.only_tasks = Some(vec![0, SHORT_TASKS]);
-    let r = run_case(&req, &|_| {});
-    if r.status != RunStatus::Success {
-        bail!(
-            "sizing run of `{}` at scale {scale} failed: {}",
-            req.case.id,
-            r.error.unwrap_or_else(|| r.status.as_str().into())
-        );
-    }
-    let cpu = |g: Group| {
-        r.tasks
-            .iter()
-            .find(|t| t.group == g)
-            .map(|t| t.cpu_s)
-            .unwrap_or(0.0)
-    };
-    Ok((cpu(Group::Short), cpu(Group::Long)))
+    let (times, _) = super::job::time_alone(&req, vec![0, SHORT_TASKS])
+        .with_context(|| format!("sizing run of `{}` at scale {scale}", req.case.id))?;
+    let cpu = |i: usize| times.iter().find(|(k, _)| *k == i).map_or(0.0, |t| t.1);
+    Ok((cpu(0), cpu(SHORT_TASKS)))
 }
 
 fn clamp(x: f64, lo: f64, hi: f64) -> f64 {
