@@ -698,6 +698,8 @@ mod tests {
                 captured: None,
                 ablation_best_cut: None,
                 policy_of_best: None,
+                ablation_list_cut: None,
+                policy_of_list: None,
                 efficiency: None,
                 verdict,
                 error: None,

@@ -117,6 +117,8 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
         captured,
         ablation_best_cut: None,
         policy_of_best: None,
+        ablation_list_cut: None,
+        policy_of_list: None,
         efficiency,
         runs,
         verdict: Verdict {
@@ -136,6 +138,7 @@ pub(crate) fn bench() -> BenchResult {
         long_alone_s: 4.8,
         model: MakespanModel::from_demands(&demands, 2),
         reused_from: None,
+        list: None,
     };
     let mut pass = case(
         "ctest_suite",
@@ -191,6 +194,8 @@ pub(crate) fn bench() -> BenchResult {
         captured: None,
         ablation_best_cut: None,
         policy_of_best: None,
+        ablation_list_cut: None,
+        policy_of_list: None,
         efficiency: None,
         verdict: Verdict {
             pass: false,

@@ -306,6 +306,28 @@ fn case_section(s: &mut String, c: &CaseBench) {
                     pct(share)
                 );
             }
+            if let Some(l) = &b.list {
+                let _ = writeln!(
+                    s,
+                    "- Run for real (the long task first, then the short ones, {} at a time, \
+                     under the default scheduler) that order took {:.3} s: its long task used \
+                     {:.3} s of CPU and a short one {:.3} s, {} and {} of their times alone.",
+                    m.cpus,
+                    l.makespan_s,
+                    l.long_cpu_s,
+                    l.short_cpu_s,
+                    pct(l.long_cpu_s / b.long_alone_s.max(1e-9)),
+                    pct(l.short_cpu_s / b.short_alone_s.max(1e-9)),
+                );
+                if let (Some(best), Some(share)) = (c.ablation_list_cut, c.policy_of_list) {
+                    let _ = writeln!(
+                        s,
+                        "- Against the ablation that run cut {}; the policy's cut is {} of it.",
+                        pct(best),
+                        pct(share)
+                    );
+                }
+            }
             if let Some(from) = &b.reused_from {
                 let _ = writeln!(
                     s,

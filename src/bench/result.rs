@@ -149,6 +149,23 @@ pub struct Bound {
     /// the same sizes whose bound this one reused (generate's later rounds and confirmation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+    /// The best order run for real on this machine. Absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<ListRun>,
+}
+
+/// The longest-first order run for real, under the default scheduler: the long task first,
+/// then the short ones, as many at once as there are CPUs, each starting when another ends.
+/// The model assumes a task takes the same CPU time whether or not the other CPUs are busy; under
+/// emulation it does not (a long compile took 45 s of CPU beside short compiles against 36 s
+/// alone), so this is what the best schedule reached here, not what it would on idle CPUs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ListRun {
+    pub makespan_s: f64,
+    /// CPU seconds the long task took in it.
+    pub long_cpu_s: f64,
+    /// Mean CPU seconds of its short tasks but the first (which pays the page-ins).
+    pub short_cpu_s: f64,
 }
 
 impl Bound {
@@ -163,6 +180,7 @@ impl Bound {
             long_alone_s: long_s,
             model: MakespanModel::from_demands(&demands, cpus),
             reused_from: None,
+            list: None,
         }
     }
 }
@@ -232,6 +250,13 @@ pub struct CaseBench {
     /// The policy's cut (candidate against ablation) as a share of `ablation_best_cut`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_of_best: Option<f64>,
+    /// `1 − list schedule / ablation`: the cut the longest-first order, run for real on this
+    /// machine (`Bound::list`), got against the ablation's mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ablation_list_cut: Option<f64>,
+    /// The policy's cut as a share of `ablation_list_cut`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_of_list: Option<f64>,
     /// Each arm's schedule efficiency (makespan over the best makespan of the run's own CPU
     /// times), the cut split into order and work, and the room the ablation left.
     #[serde(default, skip_serializing_if = "Option::is_none")]

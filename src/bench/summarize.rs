@@ -124,10 +124,18 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
             ),
             _ => String::new(),
         };
+        let of_list = match (c.policy_of_list, c.ablation_list_cut) {
+            (Some(share), Some(best)) => format!(
+                "; {:.0}% of the {:.1}% the longest-first order cut from it when run here",
+                share * 100.0,
+                best * 100.0
+            ),
+            _ => String::new(),
+        };
         return Verdict {
             pass: true,
             reason: format!(
-                "{against_default}; {:.1}% [{:.1}%, {:.1}%] of it against its ablation (the policy's part{of_best})",
+                "{against_default}; {:.1}% [{:.1}%, {:.1}%] of it against its ablation (the policy's part{of_best}{of_list})",
                 p.cut * 100.0,
                 p.ci_low * 100.0,
                 p.ci_high * 100.0
@@ -277,6 +285,20 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         (Some(p), Some(best)) if best >= 0.01 => Some(p.cut / best),
         _ => None,
     };
+    // The same against the best order as this machine ran it, CPUs slowed by each other.
+    let ablation_list_cut = match (
+        raw.bound.as_ref().and_then(|b| b.list.as_ref()),
+        a.is_empty(),
+    ) {
+        (Some(l), false) if l.makespan_s > 0.0 => {
+            Some(1.0 - l.makespan_s / stats::describe(&a).mean)
+        }
+        _ => None,
+    };
+    let policy_of_list = match (&policy_cut, ablation_list_cut) {
+        (Some(p), Some(best)) if best >= 0.01 => Some(p.cut / best),
+        _ => None,
+    };
     let mut bench = CaseBench {
         test_id: meta.test_id,
         test_name: meta.test_name,
@@ -302,6 +324,8 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         captured,
         ablation_best_cut,
         policy_of_best,
+        ablation_list_cut,
+        policy_of_list,
         efficiency,
         verdict: Verdict {
             pass: false,
@@ -443,6 +467,12 @@ mod tests {
             long_alone_s: 10.0,
             model: crate::model::MakespanModel::from_demands(&demands, 2),
             reused_from: None,
+            // Run for real, with both CPUs slowing each other, the best order took 11 s.
+            list: Some(crate::bench::result::ListRun {
+                makespan_s: 11.0,
+                long_cpu_s: 10.8,
+                short_cpu_s: 11.2 / 39.0,
+            }),
         });
         let b = summarize(r, meta(), 0.30);
         let best = b.ablation_best_cut.unwrap();
@@ -452,6 +482,15 @@ mod tests {
         assert!(b.verdict.pass, "{}", b.verdict.reason);
         assert!(
             b.verdict.reason.contains("80% of the 23.1%"),
+            "{}",
+            b.verdict.reason
+        );
+        let listed = b.ablation_list_cut.unwrap();
+        assert!((listed - (1.0 - 11.0 / 13.0)).abs() < 1e-9, "{listed}");
+        let share = b.policy_of_list.unwrap();
+        assert!((share - (1.0 - 10.6 / 13.0) / listed).abs() < 1e-9, "{share}");
+        assert!(
+            b.verdict.reason.contains("120% of the 15.4% the longest-first order cut"),
             "{}",
             b.verdict.reason
         );

@@ -41,7 +41,9 @@ pub enum Outcome {
 }
 
 pub struct ExecOptions<'a> {
-    pub sequential: bool,
+    /// At most this many tasks at once, started in `specs` order as others end (1 runs them one
+    /// after another); `None` starts them all together.
+    pub at_once: Option<usize>,
     pub timeout: Duration,
     pub monitor_interval: Option<Duration>,
     pub long_hint: &'a TaskHint,
@@ -170,92 +172,227 @@ fn to_result(spec: &TaskSpec, pid: i32, start: Instant, origin: Instant, e: &End
     }
 }
 
-/// Run `specs` (all together, or one after another with `sequential`) and measure them.
+/// Spawn `specs` (at positions `offset..` of the run's list) held at one starting line, each
+/// reaped by its own thread into `tx`. Returns them and the gate's write end: dropping it starts
+/// them. On failure every task already spawned is killed and reaped.
+fn start_together(
+    specs: &[TaskSpec],
+    offset: usize,
+    tx: &mpsc::Sender<Ended>,
+) -> Result<(Vec<Started>, OwnedFd)> {
+    let (gate, release) = release_pipe()?;
+    let mut started: Vec<Started> = Vec::with_capacity(specs.len());
+    for (i, spec) in specs.iter().enumerate() {
+        match spawn_held(spec, &gate) {
+            Ok(pid) => started.push(Started {
+                spec_pos: offset + i,
+                pid,
+            }),
+            Err(e) => {
+                for s in &started {
+                    shell::kill_group(s.pid);
+                }
+                drop(release);
+                for s in &started {
+                    // SAFETY: reaping our own killed children; status is ignored.
+                    unsafe { libc::waitpid(s.pid, std::ptr::null_mut(), 0) };
+                }
+                return Err(e);
+            }
+        }
+    }
+    for s in &started {
+        reap(s.pid, s.spec_pos, tx.clone());
+    }
+    Ok((started, release))
+}
+
+/// Let `batch` go from its starting line, under the monitor's watch: where each task runs and
+/// since when.
+fn release(
+    (batch, gate): (Vec<Started>, OwnedFd),
+    specs: &[TaskSpec],
+    monitor: Option<&Monitor>,
+) -> Vec<(usize, (i32, Instant))> {
+    if let Some(m) = monitor {
+        for s in &batch {
+            m.watch(s.pid, specs[s.spec_pos].index, specs[s.spec_pos].group);
+        }
+    }
+    let at = Instant::now();
+    drop(gate); // the starting gun
+    batch
+        .into_iter()
+        .map(|s| (s.spec_pos, (s.pid, at)))
+        .collect()
+}
+
+/// Wait for `n` killed tasks' reapers to report, so none outlives the run.
+fn wait_for(rx: &mpsc::Receiver<Ended>, n: usize) {
+    for _ in 0..n {
+        if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+            break;
+        }
+    }
+}
+
+/// Run `specs` (all together, or at most `at_once` at a time in their order) and measure them.
 pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
-    let batches: Vec<Vec<usize>> = if opts.sequential {
-        (0..specs.len()).map(|i| vec![i]).collect()
-    } else {
-        vec![(0..specs.len()).collect()]
-    };
+    let limit = opts
+        .at_once
+        .unwrap_or(specs.len())
+        .clamp(1, specs.len().max(1));
     let mut results: Vec<TaskResult> = Vec::with_capacity(specs.len());
     let mut outcome = Outcome::Completed;
     let monitor = opts.monitor_interval.map(Monitor::start);
-    let mut origin: Option<Instant> = None;
     let total = specs.len();
-
-    for batch in batches {
-        if outcome != Outcome::Completed {
-            break;
+    let (tx, rx) = mpsc::channel();
+    // The first `limit` tasks leave the starting line together; each later one starts alone, as
+    // soon as a task ends and frees its place.
+    let first = match start_together(&specs[..limit.min(total)], 0, &tx) {
+        Ok(first) => first,
+        Err(e) => {
+            if let Some(m) = monitor {
+                m.finish(Instant::now(), opts.long_hint);
+            }
+            return Err(e);
         }
-        let (gate, release) = release_pipe()?;
-        let mut started: Vec<Started> = Vec::with_capacity(batch.len());
-        for &pos in &batch {
-            match spawn_held(&specs[pos], &gate) {
-                Ok(pid) => started.push(Started { spec_pos: pos, pid }),
-                Err(e) => {
-                    for s in &started {
-                        shell::kill_group(s.pid);
+    };
+    let origin = Instant::now();
+    let mut running: HashMap<usize, (i32, Instant)> = HashMap::new();
+    running.extend(release(first, specs, monitor.as_ref()));
+    let mut next = limit.min(total);
+    let deadline = origin + opts.timeout;
+    while !running.is_empty() {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(ended) => {
+                let (pid, start) = running.remove(&ended.index).unwrap_or((0, ended.at));
+                // Stragglers left in the task's group (background jobs) die with it.
+                shell::kill_group(pid);
+                results.push(to_result(&specs[ended.index], pid, start, origin, &ended));
+                (opts.progress)(results.len(), total);
+                if outcome == Outcome::Completed && next < total {
+                    match start_together(&specs[next..next + 1], next, &tx) {
+                        Ok(batch) => running.extend(release(batch, specs, monitor.as_ref())),
+                        Err(e) => {
+                            for (pid, _) in running.values() {
+                                shell::kill_group(*pid);
+                            }
+                            wait_for(&rx, running.len());
+                            if let Some(m) = monitor {
+                                m.finish(origin, opts.long_hint);
+                            }
+                            return Err(e);
+                        }
                     }
-                    drop(release);
-                    for s in &started {
-                        // SAFETY: reaping our own killed children; status is ignored.
-                        unsafe { libc::waitpid(s.pid, std::ptr::null_mut(), 0) };
-                    }
-                    if let Some(m) = monitor {
-                        m.finish(Instant::now(), opts.long_hint);
-                    }
-                    return Err(e);
+                    next += 1;
                 }
             }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        drop(gate);
-        let (tx, rx) = mpsc::channel();
-        for s in &started {
-            reap(s.pid, s.spec_pos, tx.clone());
-        }
-        drop(tx);
-        if let Some(m) = &monitor {
-            for s in &started {
-                m.watch(s.pid, specs[s.spec_pos].index, specs[s.spec_pos].group);
+        if outcome == Outcome::Completed {
+            if interrupt::requested() {
+                outcome = Outcome::Interrupted;
+            } else if Instant::now() > deadline {
+                outcome = Outcome::Timeout;
             }
-        }
-        let t0 = *origin.get_or_insert_with(Instant::now);
-        let start = Instant::now();
-        drop(release); // the starting gun
-        let deadline = t0 + opts.timeout;
-        let mut pending: HashMap<usize, i32> =
-            started.iter().map(|s| (s.spec_pos, s.pid)).collect();
-        while !pending.is_empty() {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(ended) => {
-                    let pid = pending.remove(&ended.index).unwrap_or(0);
-                    // Stragglers left in the task's group (background jobs) die with it.
-                    shell::kill_group(pid);
-                    results.push(to_result(&specs[ended.index], pid, start, t0, &ended));
-                    (opts.progress)(results.len(), total);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-            if outcome == Outcome::Completed {
-                if interrupt::requested() {
-                    outcome = Outcome::Interrupted;
-                } else if Instant::now() > deadline {
-                    outcome = Outcome::Timeout;
-                }
-                if outcome != Outcome::Completed {
-                    for pid in pending.values() {
-                        shell::kill_group(*pid);
-                    }
+            if outcome != Outcome::Completed {
+                for (pid, _) in running.values() {
+                    shell::kill_group(*pid);
                 }
             }
         }
     }
-    let monitor = monitor.map(|m| m.finish(origin.unwrap_or_else(Instant::now), opts.long_hint));
+    let monitor = monitor.map(|m| m.finish(origin, opts.long_hint));
     results.sort_by_key(|r| r.index);
     Ok(Execution {
         outcome,
         tasks: results,
         monitor,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper(dir: &std::path::Path, index: usize, secs: f64) -> TaskSpec {
+        let dir = dir.join(format!("task-{index}"));
+        std::fs::create_dir(&dir).unwrap();
+        let mut env = Env::new();
+        env.insert("PATH".into(), "/usr/bin:/bin".into());
+        TaskSpec {
+            index,
+            group: if index == 39 {
+                Group::Long
+            } else {
+                Group::Short
+            },
+            script: format!("sleep {secs}"),
+            env,
+            dir,
+        }
+    }
+
+    fn run(specs: &[TaskSpec], at_once: Option<usize>) -> Execution {
+        let hint = TaskHint::default();
+        let opts = ExecOptions {
+            at_once,
+            timeout: Duration::from_secs(30),
+            monitor_interval: None,
+            long_hint: &hint,
+            progress: &|_, _| {},
+        };
+        execute(specs, &opts).unwrap()
+    }
+
+    fn by_index(e: &Execution, i: usize) -> &TaskResult {
+        e.tasks.iter().find(|t| t.index == i).unwrap()
+    }
+
+    #[test]
+    fn a_list_schedule_keeps_at_most_its_slots_busy_in_the_given_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // The long task first, then three short ones, two at a time.
+        let specs = vec![
+            sleeper(dir.path(), 39, 0.9),
+            sleeper(dir.path(), 0, 0.3),
+            sleeper(dir.path(), 1, 0.3),
+            sleeper(dir.path(), 2, 0.3),
+        ];
+        let e = run(&specs, Some(2));
+        assert_eq!(e.outcome, Outcome::Completed);
+        assert_eq!(e.tasks.len(), 4);
+        let (long, s0, s1, s2) = (
+            by_index(&e, 39),
+            by_index(&e, 0),
+            by_index(&e, 1),
+            by_index(&e, 2),
+        );
+        assert!(long.start_s < 0.05 && s0.start_s < 0.05, "{long:?} {s0:?}");
+        // Each later short task waits for the one before it: only one place is free.
+        assert!(s1.start_s >= s0.end_s - 0.02, "{s0:?} {s1:?}");
+        assert!(s2.start_s >= s1.end_s - 0.02, "{s1:?} {s2:?}");
+        assert!(
+            s2.start_s < long.end_s,
+            "the long task holds its place throughout"
+        );
+    }
+
+    #[test]
+    fn without_a_limit_every_task_starts_together_and_one_means_one_after_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<TaskSpec> = (0..3).map(|i| sleeper(dir.path(), i, 0.2)).collect();
+        let all = run(&specs, None);
+        assert!(
+            all.tasks.iter().all(|t| t.start_s < 0.05),
+            "{:?}",
+            all.tasks
+        );
+        let one = run(&specs, Some(1));
+        for pair in one.tasks.windows(2) {
+            assert!(pair[1].start_s >= pair[0].end_s - 0.02, "{pair:?}");
+        }
+    }
 }
