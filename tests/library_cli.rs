@@ -170,6 +170,8 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             captured: None,
             ablation_best_cut: None,
             policy_of_best: None,
+            ablation_list_cut: None,
+            policy_of_list: None,
             efficiency: None,
             verdict,
             error: None,

@@ -488,9 +488,14 @@ mod tests {
         let listed = b.ablation_list_cut.unwrap();
         assert!((listed - (1.0 - 11.0 / 13.0)).abs() < 1e-9, "{listed}");
         let share = b.policy_of_list.unwrap();
-        assert!((share - (1.0 - 10.6 / 13.0) / listed).abs() < 1e-9, "{share}");
         assert!(
-            b.verdict.reason.contains("120% of the 15.4% the longest-first order cut"),
+            (share - (1.0 - 10.6 / 13.0) / listed).abs() < 1e-9,
+            "{share}"
+        );
+        assert!(
+            b.verdict
+                .reason
+                .contains("120% of the 15.4% the longest-first order cut"),
             "{}",
             b.verdict.reason
         );
