@@ -474,9 +474,10 @@ pub struct BenchmarkArgs {
     pub runs: u64,
 
     /// Warm-up runs before the measured rounds, discarded: the candidate first, then the other
-    /// arms in turn.
-    #[arg(long, default_value_t = 1)]
-    pub warmup: u64,
+    /// arms in turn [default: none after the bound's list run, which runs every task in the
+    /// same boot just before, else 1].
+    #[arg(long, value_name = "K")]
+    pub warmup: Option<u64>,
 
     #[command(flatten)]
     pub comparison: ComparisonArgs,
@@ -534,9 +535,10 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
     pub runs: u64,
 
-    /// Benchmark warm-up runs before the measured rounds, discarded (the candidate first).
-    #[arg(long, default_value_t = 1)]
-    pub warmup: u64,
+    /// Benchmark warm-up runs before the measured rounds, discarded (the candidate first)
+    /// [default: none after the bound's list run in the same boot, else 1].
+    #[arg(long, value_name = "K")]
+    pub warmup: Option<u64>,
 
     /// Most runs per arm of the confirmation: the kept candidate is benchmarked once more, in
     /// fresh runs, and the library records that cut, not the one of the runs that chose it

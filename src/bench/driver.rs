@@ -56,7 +56,8 @@ pub enum ScaleChoice {
 pub struct BenchOptions {
     pub scheduler: SchedulerChoice,
     pub runs: usize,
-    pub warmup: usize,
+    /// Warm-up runs; `None`: none after the bound's list run in the same boot, else 1.
+    pub warmup: Option<usize>,
     pub scale: ScaleChoice,
     pub cpus: Option<usize>,
     pub target: f64,
@@ -236,6 +237,7 @@ pub fn run(
         runs: opts.runs,
         warmup: opts.warmup,
         measure_bound: true,
+        list_run: true,
         order_seed,
         stop_early: (min_runs < opts.runs).then_some(job::StopEarly {
             min_runs,
@@ -290,7 +292,12 @@ pub fn run(
         runs_per_arm: opts.runs,
         min_runs,
         order_seed,
-        warmup: opts.warmup,
+        // What ran, which with the default depends on the boot.
+        warmup: out
+            .iter()
+            .map(|c| c.runs.iter().filter(|r| r.warmup).count())
+            .max()
+            .unwrap_or(0),
         target: opts.target,
         cases: out,
     })
@@ -628,8 +635,9 @@ fn time_alone_in_vm(
             short_probes: probes,
         }],
         runs: 0,
-        warmup: 0,
+        warmup: Some(0),
         measure_bound: true,
+        list_run: false,
         order_seed: 0,
         stop_early: None,
         crash_after_round: None,

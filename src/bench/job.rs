@@ -60,9 +60,14 @@ pub struct CaseJob {
 pub struct BenchJob {
     pub cases: Vec<CaseJob>,
     pub runs: usize,
-    pub warmup: usize,
+    /// `None`: none when the bound's list run has just run every task, else 1.
+    pub warmup: Option<usize>,
     /// Whether to time a short and the long task alone first.
     pub measure_bound: bool,
+    /// Whether the bound runs the longest-first order for real too (`Bound::list`); the VM's
+    /// sizing check, at sizes it is about to change, does not.
+    #[serde(default)]
+    pub list_run: bool,
     /// Seed of the order of the arms within each round (recorded in the results).
     #[serde(default)]
     pub order_seed: u64,
@@ -178,13 +183,15 @@ pub(super) fn time_alone(
 /// caches, so one of its short tasks pays them too; in the VM a one-function `gcc -c` took
 /// 1.54 s so and 0.43 s after); the second is what the others cost. The long task comes last,
 /// as warm as a run's is.
-fn bound(req: &RunRequest) -> Result<Bound> {
+fn bound(req: &RunRequest, list: bool) -> Result<Bound> {
     let (times, cpus) = time_alone(req, vec![0, 1, SHORT_TASKS])?;
     let cpu = |i: usize| times.iter().find(|(k, _)| *k == i).map(|(_, c)| *c);
     let (first, l) = (cpu(0).unwrap_or(0.0), cpu(SHORT_TASKS).unwrap_or(0.0));
     let s = cpu(1).unwrap_or(first);
     let mut b = Bound::new(first, s, l, cpus);
-    b.list = Some(list_run(req, cpus)?);
+    if list {
+        b.list = Some(list_run(req, cpus)?);
+    }
     Ok(b)
 }
 
@@ -418,8 +425,12 @@ fn measure_case(
         if let Some(b) = &job.known_bound {
             raw.bound = Some(b.clone());
         } else if bench.measure_bound {
-            progress("timing two short tasks and the long one alone, then the longest-first order");
-            match bound(&job.request) {
+            progress(if bench.list_run {
+                "timing two short tasks and the long one alone, then the longest-first order"
+            } else {
+                "timing two short tasks and the long one alone"
+            });
+            match bound(&job.request, bench.list_run) {
                 Ok(b) => raw.bound = Some(b),
                 Err(e) => {
                     raw.error = Some(format!("{e:#}"));
@@ -449,20 +460,26 @@ fn measure_case(
         arms.push(Arm::Incumbent);
     }
     arms.extend((0..job.production.len()).map(|i| Arm::Production(i as u8)));
-    let total = bench.warmup + arms.len() * bench.runs;
-    let mut pace = Pace {
-        started: Instant::now(),
-        total,
-        done: raw.runs.len(),
-        done_before: raw.runs.len(),
-    };
     // A warm-up warms what every arm shares (the host's page cache behind virtiofs, the
     // monitor); every run drops the guest's caches anyway, so a warm-up per arm only costs time.
-    let warmed = raw.runs.iter().any(|r| r.warmup);
-    let warmups = if warmed {
+    // The bound's list run, when this case measured it, ran all 40 tasks just before: it warmed
+    // the same, so by default no warm-up follows it.
+    let default_warmup = if listed_here(raw.bound.as_ref()) {
+        0
+    } else {
+        1
+    };
+    let warmups = if raw.runs.iter().any(|r| r.warmup) {
         Vec::new()
     } else {
-        warmup_arms(&arms, bench.warmup)
+        warmup_arms(&arms, bench.warmup.unwrap_or(default_warmup))
+    };
+    let warmed_before = raw.runs.iter().filter(|r| r.warmup).count();
+    let mut pace = Pace {
+        started: Instant::now(),
+        total: warmed_before + warmups.len() + arms.len() * bench.runs,
+        done: raw.runs.len(),
+        done_before: raw.runs.len(),
     };
     for arm in warmups {
         if run_and_record(job, arm, true, &mut raw, &mut pace, progress) == Flow::Stop {
@@ -501,6 +518,12 @@ fn measure_case(
         }
     }
     raw
+}
+
+/// Whether `bound` ran the whole workload as a list in this benchmark (not one reused from an
+/// earlier benchmark at the same sizes).
+fn listed_here(bound: Option<&Bound>) -> bool {
+    bound.is_some_and(|b| b.list.is_some() && b.reused_from.is_none())
 }
 
 /// The arms of the warm-up runs: the candidate first, then the others in turn.
@@ -718,6 +741,21 @@ mod tests {
         // A torn write is no record at all.
         std::fs::write(&path, "{\"test_id\": \"ctest").unwrap();
         assert!(read_partial(&path).is_none());
+    }
+
+    #[test]
+    fn only_a_list_run_in_this_benchmark_stands_for_the_warm_up() {
+        let mut b = Bound::new(0.5, 0.3, 12.0, 2);
+        assert!(!listed_here(None));
+        assert!(!listed_here(Some(&b)), "timed alone only");
+        b.list = Some(ListRun {
+            makespan_s: 13.0,
+            long_cpu_s: 12.5,
+            short_cpu_s: 0.31,
+        });
+        assert!(listed_here(Some(&b)));
+        b.reused_from = Some("`bench-r1`".into());
+        assert!(!listed_here(Some(&b)), "run in an earlier boot");
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub fn run(
     let opts = BenchOptions {
         scheduler,
         runs: args.runs as usize,
-        warmup: args.warmup as usize,
+        warmup: args.warmup.map(|k| k as usize),
         scale,
         cpus: args.comparison.cpus,
         target: args.comparison.target,

@@ -80,7 +80,7 @@ pub fn run(
         max_rounds: args.max_rounds,
         target: args.comparison.target,
         runs: args.runs as usize,
-        warmup: args.warmup as usize,
+        warmup: args.warmup.map(|k| k as usize),
         scale,
         backend,
         kernel: kernel.map(Path::to_path_buf),

@@ -62,7 +62,8 @@ pub struct GenerateOptions {
     pub max_rounds: u32,
     pub target: f64,
     pub runs: usize,
-    pub warmup: usize,
+    /// `None`: the benchmark's default (see `BenchOptions::warmup`).
+    pub warmup: Option<usize>,
     pub scale: ScaleChoice,
     pub backend: Backend,
     pub kernel: Option<PathBuf>,
