@@ -10,14 +10,16 @@ use schedgen::workload::{run_case, RunRequest};
 
 /// The pandas cases pay about 0.45 s of `import pandas` per task whatever their size, so at
 /// 0.01 their long task is barely longer than a short one; and file_checksum's long task at
-/// 0.01 hashes in about 30 ms, too short for a sampling monitor to see reliably. 0.05 gives
-/// them a clear margin.
+/// 0.01 hashes in about 30 ms, ctest_suite's runs 32 ms of CPU in 130 ms, too short for a
+/// sampling monitor to see reliably (a full `cargo test` once saw no sample of ctest_suite's).
+/// 0.05 gives them a clear margin.
 fn scale_for(id: &str) -> f64 {
     match id {
         "hotkey_aggregation"
         | "ddos_log_analysis"
         | "viral_product_analytics"
-        | "file_checksum" => 0.05,
+        | "file_checksum"
+        | "ctest_suite" => 0.05,
         _ => case::parse_scale("tiny").unwrap(),
     }
 }
