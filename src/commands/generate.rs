@@ -295,6 +295,13 @@ fn outcome_label(outcome: Option<&AcceptOutcome>, gen: &Generation) -> (String, 
                 gen.reason
             ),
         ),
+        // Passed the runs that chose it but not its confirmation: say so, then why the library
+        // did not take it.
+        Some(AcceptOutcome::Rejected { reason })
+            if gen.confirmation.as_ref().is_some_and(|c| !c.holds) =>
+        {
+            ("REJECTED", format!("{}; {reason}", gen.reason))
+        }
         Some(AcceptOutcome::Rejected { reason }) => ("REJECTED", reason.clone()),
         None if gen.verified.is_some() => ("VERIFIED", gen.reason.clone()),
         None => ("REJECTED", gen.reason.clone()),
@@ -365,6 +372,29 @@ mod tests {
         let (label, detail) = outcome_label(Some(&rejected()), &g);
         assert_eq!(label, "KEPT OLD");
         assert_eq!(detail, "not better than the accepted one");
+    }
+
+    #[test]
+    fn a_pass_its_confirmation_did_not_hold_is_rejected_and_says_so() {
+        let mut g = passed();
+        g.benchmark.as_mut().unwrap().verdict.pass = false;
+        g.reason = "round 1's scheduler passed in the runs that chose it (13.0%) but not in \
+                    fresh ones: the interval does not exclude 0"
+            .into();
+        g.confirmation = Some(Confirmation {
+            round: 1,
+            selection_cut: None,
+            selection_verdict: g.benchmark.as_ref().unwrap().verdict.clone(),
+            holds: false,
+            seconds: 1.0,
+        });
+        let (label, detail) = outcome_label(Some(&rejected()), &g);
+        assert_eq!(label, "REJECTED");
+        assert!(
+            detail.contains("not in fresh ones")
+                && detail.ends_with("not better than the accepted one"),
+            "{detail}"
+        );
     }
 
     #[test]
