@@ -469,12 +469,12 @@ fn measure_case(
     } else {
         1
     };
-    let warmups = if raw.runs.iter().any(|r| r.warmup) {
+    let warmed_before = raw.runs.iter().filter(|r| r.warmup).count();
+    let warmups = if warmed_before > 0 {
         Vec::new()
     } else {
         warmup_arms(&arms, bench.warmup.unwrap_or(default_warmup))
     };
-    let warmed_before = raw.runs.iter().filter(|r| r.warmup).count();
     let mut pace = Pace {
         started: Instant::now(),
         total: warmed_before + warmups.len() + arms.len() * bench.runs,

@@ -343,6 +343,17 @@ mod tests {
         }
     }
 
+    /// Round 1's confirmation, which did not hold.
+    fn not_held(g: &Generation) -> Confirmation {
+        Confirmation {
+            round: 1,
+            selection_cut: None,
+            selection_verdict: g.benchmark.as_ref().unwrap().verdict.clone(),
+            holds: false,
+            seconds: 1.0,
+        }
+    }
+
     fn rejected() -> AcceptOutcome {
         AcceptOutcome::Rejected {
             reason: "not better than the accepted one".into(),
@@ -362,13 +373,7 @@ mod tests {
     #[test]
     fn a_confirmed_pass_that_lost_head_to_head_keeps_the_old_one() {
         let mut g = passed();
-        g.confirmation = Some(Confirmation {
-            round: 1,
-            selection_cut: None,
-            selection_verdict: g.benchmark.as_ref().unwrap().verdict.clone(),
-            holds: false,
-            seconds: 1.0,
-        });
+        g.confirmation = Some(not_held(&g));
         let (label, detail) = outcome_label(Some(&rejected()), &g);
         assert_eq!(label, "KEPT OLD");
         assert_eq!(detail, "not better than the accepted one");
@@ -381,13 +386,7 @@ mod tests {
         g.reason = "round 1's scheduler passed in the runs that chose it (13.0%) but not in \
                     fresh ones: the interval does not exclude 0"
             .into();
-        g.confirmation = Some(Confirmation {
-            round: 1,
-            selection_cut: None,
-            selection_verdict: g.benchmark.as_ref().unwrap().verdict.clone(),
-            holds: false,
-            seconds: 1.0,
-        });
+        g.confirmation = Some(not_held(&g));
         let (label, detail) = outcome_label(Some(&rejected()), &g);
         assert_eq!(label, "REJECTED");
         assert!(
