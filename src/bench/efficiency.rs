@@ -254,6 +254,7 @@ mod tests {
             classifier: None,
             tasks,
             machine_cpu: None,
+            machine_memory: None,
         }
     }
 

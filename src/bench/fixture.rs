@@ -59,6 +59,7 @@ fn runs(default: &[f64], custom: &[f64]) -> Vec<RunSample> {
                 classifier: None,
                 tasks: tasks(arm, m),
                 machine_cpu: None,
+                machine_memory: None,
             });
         }
     }

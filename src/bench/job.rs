@@ -287,6 +287,7 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
         classifier,
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
+        machine_memory: r.machine_memory,
     })
 }
 
@@ -326,6 +327,7 @@ fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<Ru
         classifier: None,
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
+        machine_memory: r.machine_memory,
     })
 }
 
@@ -355,6 +357,7 @@ fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
         classifier: None,
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
+        machine_memory: r.machine_memory,
     }
 }
 
@@ -731,6 +734,7 @@ mod tests {
             classifier: None,
             tasks: Vec::new(),
             machine_cpu: None,
+            machine_memory: None,
         };
         mid.runs = std::iter::once(sample(true))
             .chain((0..8).map(|_| sample(false)))

@@ -116,6 +116,9 @@ pub struct RunSample {
     /// The whole machine's busy and idle CPU seconds during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_cpu: Option<crate::workload::machine_cpu::MachineCpu>,
+    /// The machine's reclaim and major faults during the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_memory: Option<crate::workload::machine_memory::MachineMemory>,
 }
 
 /// The classifier over a case's measured candidate runs.

@@ -424,6 +424,7 @@ mod tests {
             classifier: None,
             tasks: vec![],
             machine_cpu: None,
+            machine_memory: None,
         }
     }
 

@@ -8,7 +8,7 @@
 use std::fmt::Write;
 use std::io::IsTerminal;
 
-use super::result::{BenchResult, CaseBench};
+use super::result::{Arm, BenchResult, CaseBench, RunSample};
 use crate::stats::{ArmStats, CutEstimate, IntervalMethod};
 
 /// Column headers, in the order of [`Cells::columns`].
@@ -157,7 +157,7 @@ pub fn classifier_line(c: &CaseBench) -> Option<String> {
             .join(",")
     };
     Some(format!(
-        "classifier: exec to class p50 {} / p99 {} (worst run), {:.2}% of a CPU, per run {} short task(s) taken for long [{}] and long ones missed [{}]{}",
+        "classifier: exec to class p50 {} / p99 {} (worst run), {:.2}% of a CPU; in each of its {} runs, short tasks taken for long [{}] and long ones missed [{}]{}",
         ms(k.latency_p50_ms),
         ms(k.latency_p99_ms),
         k.cpu_share * 100.0,
@@ -169,6 +169,42 @@ pub fn classifier_line(c: &CaseBench) -> Option<String> {
         } else {
             String::new()
         }
+    ))
+}
+
+/// Memory reclaim during the measured runs, on one line, when any run had to reclaim: the
+/// kernel time it costs lands on whichever task allocated, so it can move a makespan more than
+/// the schedule does.
+pub fn reclaim_line(c: &CaseBench) -> Option<String> {
+    let measured: Vec<&RunSample> = c.runs.iter().filter(|r| !r.warmup && r.valid).collect();
+    if !measured
+        .iter()
+        .any(|r| r.machine_memory.is_some_and(|m| m.reclaimed()))
+    {
+        return None;
+    }
+    let mut arms: Vec<String> = Vec::new();
+    for arm in [Arm::Default, Arm::Custom, Arm::Ablation, Arm::Incumbent] {
+        let runs: Vec<_> = measured
+            .iter()
+            .filter(|r| r.arm == arm)
+            .filter_map(|r| r.machine_memory)
+            .collect();
+        if runs.is_empty() {
+            continue;
+        }
+        let hit = runs.iter().filter(|m| m.reclaimed()).count();
+        let direct = runs.iter().map(|m| m.direct_scanned).sum::<u64>() / runs.len() as u64;
+        let faults = runs.iter().map(|m| m.major_faults).sum::<u64>() / runs.len() as u64;
+        arms.push(format!(
+            "{} {hit} of {} runs ({direct} pages scanned in direct reclaim, {faults} major faults a run)",
+            arm.label(),
+            runs.len()
+        ));
+    }
+    Some(format!(
+        "memory: the guest reclaimed memory during runs: {} (`benchmark --memory` sets how much the VM has)",
+        arms.join("; ")
     ))
 }
 
@@ -335,6 +371,7 @@ pub fn render(r: &BenchResult, color: bool) -> String {
                     .map(|l| format!("{}: {l}", c.test_id)),
             )
             .chain(incumbent_line(c).map(|l| format!("{}: {l}", c.test_id)))
+            .chain(reclaim_line(c).map(|l| format!("{}: {l}", c.test_id)))
             .chain(
                 production_lines(c)
                     .into_iter()
@@ -421,6 +458,35 @@ mod tests {
             md.contains("- Note: the default arm took 50.0% longer"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn reclaim_gets_a_line_only_when_a_run_reclaimed() {
+        use crate::workload::machine_memory::MachineMemory;
+        let mut r = fixture::bench();
+        assert!(reclaim_line(&r.cases[0]).is_none());
+        let quiet = MachineMemory {
+            major_faults: 3,
+            ..Default::default()
+        };
+        for run in r.cases[0].runs.iter_mut() {
+            run.machine_memory = Some(quiet);
+        }
+        assert!(reclaim_line(&r.cases[0]).is_none());
+        let custom = r.cases[0]
+            .runs
+            .iter()
+            .position(|run| run.arm == Arm::Custom && !run.warmup)
+            .unwrap();
+        r.cases[0].runs[custom].machine_memory = Some(MachineMemory {
+            direct_scanned: 5000,
+            kswapd_scanned: 100,
+            major_faults: 40,
+        });
+        let line = reclaim_line(&r.cases[0]).unwrap();
+        assert!(line.contains("default 0 of 5 runs"), "{line}");
+        assert!(line.contains("custom 1 of 5 runs (1000 pages"), "{line}");
+        assert!(render(&r, false).contains("ctest_suite: memory: the guest reclaimed"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod deps;
 pub mod machine_cpu;
+pub mod machine_memory;
 pub mod monitor;
 pub mod prepare;
 pub mod result;
@@ -121,6 +122,7 @@ fn empty_result(req: &RunRequest, started_at: String) -> RunResult {
         model: None,
         monitor: None,
         machine_cpu: None,
+        machine_memory: None,
         cleanup: CleanupReport::default(),
         expected_improvement: req.case.expected_improvement,
         long_task_comm: req.case.long_task.comm.clone(),
@@ -235,9 +237,9 @@ fn run_tasks(
         long_hint: &req.case.long_task,
         progress: &report,
     };
-    let before = machine_cpu::snapshot();
+    let (cpu_before, memory_before) = (machine_cpu::snapshot(), machine_memory::snapshot());
     let exec = tasks::execute(&specs, &opts);
-    let after = machine_cpu::snapshot();
+    let (cpu_after, memory_after) = (machine_cpu::snapshot(), machine_memory::snapshot());
 
     // Cleanup runs whatever happened above.
     progress(Progress::Cleanup);
@@ -246,7 +248,12 @@ fn run_tasks(
     let exec = exec?;
     res.tasks = exec.tasks;
     res.monitor = exec.monitor;
-    res.machine_cpu = before.zip(after).map(|(a, b)| machine_cpu::between(a, b));
+    res.machine_cpu = cpu_before
+        .zip(cpu_after)
+        .map(|(a, b)| machine_cpu::between(a, b));
+    res.machine_memory = memory_before
+        .zip(memory_after)
+        .map(|(a, b)| machine_memory::between(a, b));
     res.derive_stats();
     match exec.outcome {
         Outcome::Interrupted => {

@@ -216,6 +216,9 @@ pub struct RunResult {
     /// one's end (reaping included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_cpu: Option<super::machine_cpu::MachineCpu>,
+    /// The machine's reclaim and major faults over the same window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_memory: Option<super::machine_memory::MachineMemory>,
     pub cleanup: CleanupReport,
     pub expected_improvement: f64,
     /// The case's promise of how the long task's processes are named (`comm`).
