@@ -74,10 +74,6 @@ pub struct Measured {
     /// Its mean schedule efficiency: makespan over the best makespan its tasks' CPU times
     /// allow (1 is a perfect order; see `bench::efficiency`).
     pub efficiency: Option<f64>,
-    /// How often the long task's processes gave up their CPU (context switches, most of them
-    /// sleeps) per second of the long task's CPU time, over the measured runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub long_switches_per_cpu_s: Option<f64>,
 }
 
 /// What one of our messages asks the model to do.

@@ -419,29 +419,11 @@ fn kfuncs_for_prompt(kfuncs_h: &str) -> String {
 
 /// What an improve request's provider is told of the benchmark as numbers.
 fn measured(b: &CaseBench) -> super::llm::Measured {
-    use crate::bench::result::Arm;
-    use crate::workload::result::Group;
-    let (mut switches, mut cpu_s) = (0u64, 0.0);
-    for r in b
-        .runs
-        .iter()
-        .filter(|r| r.arm == Arm::Custom && r.valid && !r.warmup)
-    {
-        let Some(k) = &r.classifier else { continue };
-        switches += k.long_switches;
-        cpu_s += r
-            .tasks
-            .iter()
-            .filter(|t| t.group == Group::Long)
-            .map(|t| t.cpu_s)
-            .sum::<f64>();
-    }
     super::llm::Measured {
         efficiency: b
             .efficiency
             .filter(|e| e.custom.n > 0)
             .map(|e| e.custom.mean),
-        long_switches_per_cpu_s: (cpu_s > 0.0).then(|| switches as f64 / cpu_s),
     }
 }
 
