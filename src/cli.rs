@@ -551,6 +551,11 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub verify_duration: f64,
 
+    /// VM memory for verifying and benchmarking, e.g. 8G. The case's tasks write their files
+    /// to the guest's RAM (its /tmp); a benchmark says when a run had to reclaim memory.
+    #[arg(long, default_value = "4G", value_parser = crate::sandbox::vm::parse_memory, value_name = "SIZE")]
+    pub memory: u64,
+
     /// The dialect the model is asked to write: `schedgen` (schedgen.bpf.h) or `scx` (scx's
     /// headers, as the ecosystem's schedulers are written).
     #[arg(long, default_value = "schedgen", value_parser = ["schedgen", "scx"])]

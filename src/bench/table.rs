@@ -203,7 +203,7 @@ pub fn reclaim_line(c: &CaseBench) -> Option<String> {
         ));
     }
     Some(format!(
-        "memory: the guest reclaimed memory during runs: {} (`benchmark --memory` sets how much the VM has)",
+        "memory: the guest reclaimed memory during runs: {} (`--memory` sets how much the VM has)",
         arms.join("; ")
     ))
 }

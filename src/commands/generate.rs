@@ -85,7 +85,7 @@ pub fn run(
         backend,
         kernel: kernel.map(Path::to_path_buf),
         cpus: args.comparison.cpus,
-        memory_mib: 4096,
+        memory_mib: args.memory,
         verify_duration_s: args.verify_duration,
         short_target_s: args.comparison.short_target,
         long_cap_s: args.comparison.long_cap,

@@ -68,6 +68,7 @@ pub struct GenerateOptions {
     pub backend: Backend,
     pub kernel: Option<PathBuf>,
     pub cpus: Option<usize>,
+    /// VM memory for verifying and benchmarking (MiB).
     pub memory_mib: u64,
     pub verify_duration_s: f64,
     pub short_target_s: f64,
@@ -807,7 +808,7 @@ impl Loop<'_> {
                 backend: self.set.opts.backend,
                 kernel: self.set.opts.kernel.clone(),
                 cpus: self.set.opts.cpus,
-                memory_mib: 2048,
+                memory_mib: self.set.opts.memory_mib,
                 knowledge: self.set.knowledge.clone(),
                 project_headers: self.set.paths.bpf_reference(),
                 include: Vec::new(),
