@@ -65,15 +65,16 @@ fn a_guest_crash_mid_benchmark_costs_one_round_not_the_case() {
     .unwrap();
     let case = &bench["cases"][0];
     assert!(case["error"].is_null(), "{case}");
-    // The injected crash comes first; TCG may add a real one later (CI saw one after round 2),
-    // which the same resume must absorb without losing or repeating a run.
+    // TCG may add real crashes before or after the injected one (CI saw one after the warm-up
+    // and one after round 2), which the same resume must absorb without losing or repeating a
+    // run.
     let resumed: Vec<u64> = case["resumed_after"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_u64().unwrap())
         .collect();
-    assert_eq!(resumed.first(), Some(&1), "{case}");
+    assert!(resumed.contains(&1), "{case}");
     assert!(resumed.windows(2).all(|w| w[0] <= w[1]), "{case}");
     let runs = case["runs"].as_array().unwrap();
     // One warm-up (not repeated after the crash) and three rounds of two arms.

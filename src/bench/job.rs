@@ -75,8 +75,9 @@ pub struct BenchJob {
     /// (`runs` is the most); `None` always runs `runs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_early: Option<StopEarly>,
-    /// Fault injection for tests: on a case's first boot, crash the guest kernel once this many
-    /// rounds are complete (from `SCHEDGEN_TEST_CRASH_AFTER_ROUND`), so the resume is exercised.
+    /// Fault injection for tests: crash the guest kernel once this many rounds are complete,
+    /// unless a boot already resumed there (from `SCHEDGEN_TEST_CRASH_AFTER_ROUND`), so the
+    /// resume is exercised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash_after_round: Option<usize>,
 }
@@ -516,11 +517,18 @@ fn measure_case(
         }
         raw.rounds_done = round + 1;
         write_partial(partial, &raw);
-        if bench.crash_after_round == Some(raw.rounds_done) && raw.resumed_after.is_empty() {
+        if test_crash_due(bench.crash_after_round, &raw) {
             crash_guest_for_test();
         }
     }
     raw
+}
+
+/// Whether the test's injected crash is due now: once its rounds are complete, unless a boot
+/// already resumed from there. A real emulation fault earlier in the case must not cancel the
+/// test's crash, and the boot that resumes from it must not crash again.
+fn test_crash_due(crash_after_round: Option<usize>, raw: &CaseRaw) -> bool {
+    crash_after_round == Some(raw.rounds_done) && !raw.resumed_after.contains(&raw.rounds_done)
 }
 
 /// Whether `bound` ran the whole workload as a list in this benchmark (not one reused from an
@@ -696,6 +704,21 @@ mod tests {
             resume,
             short_probes: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_test_crash_strikes_once_even_after_a_real_one() {
+        let mut raw = starting_record(&job(None));
+        raw.rounds_done = 1;
+        assert!(test_crash_due(Some(1), &raw));
+        assert!(!test_crash_due(Some(2), &raw));
+        assert!(!test_crash_due(None, &raw));
+        // An emulation fault after the warm-up resumed at 0: round 1 still crashes.
+        raw.resumed_after = vec![0];
+        assert!(test_crash_due(Some(1), &raw));
+        // The boot that resumed after the injected crash goes on.
+        raw.resumed_after = vec![0, 1];
+        assert!(!test_crash_due(Some(1), &raw));
     }
 
     #[test]
