@@ -255,6 +255,7 @@ mod tests {
             tasks,
             machine_cpu: None,
             machine_memory: None,
+            timing: None,
         }
     }
 

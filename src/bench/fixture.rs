@@ -60,6 +60,7 @@ fn runs(default: &[f64], custom: &[f64]) -> Vec<RunSample> {
                 tasks: tasks(arm, m),
                 machine_cpu: None,
                 machine_memory: None,
+                timing: None,
             });
         }
     }

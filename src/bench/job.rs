@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::production::{Production, Running};
-use super::result::{Arm, Bound, ListRun, RunSample, SchedulerRef, TaskTime};
+use super::result::{Arm, Bound, ListRun, RunSample, RunTiming, SchedulerRef, TaskTime};
 use crate::bpf::session::{Knowledge, Session};
 use crate::case::SHORT_TASKS;
 use crate::classify::tracer::{self, TaskRoot};
@@ -255,11 +255,19 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
         (Arm::Incumbent, Some(o)) => o,
         _ => &job.object,
     };
+    let clock = Instant::now();
     let session = Session::start(object, &knowledge)
         .map_err(|e| anyhow::anyhow!("{}: {}", arm.label(), e.message()))?;
     let ops = session.ops.clone();
+    let start_s = clock.elapsed().as_secs_f64();
     let r = run_case(&job.request, &|_| {});
+    let run_s = clock.elapsed().as_secs_f64() - start_s;
     let ended = session.finish();
+    let timing = RunTiming {
+        start_s,
+        run_s,
+        stop_s: clock.elapsed().as_secs_f64() - start_s - run_s,
+    };
     let invalid_reason = if ended.ejected() {
         Some(format!(
             "the scheduler was ejected during the run{}",
@@ -289,6 +297,7 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
         machine_memory: r.machine_memory,
+        timing: Some(timing),
     })
 }
 
@@ -300,12 +309,20 @@ fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<Ru
         .get(i as usize)
         .context("no such production scheduler")?;
     let log = std::env::temp_dir().join(format!("{}-{order}.log", p.binary_name));
+    let clock = Instant::now();
     let mut running = Running::start(p, &log)?;
     let ops = running.ops.clone();
+    let start_s = clock.elapsed().as_secs_f64();
     let r = run_case(&job.request, &|_| {});
+    let run_s = clock.elapsed().as_secs_f64() - start_s;
     let stayed = running.still_running();
     let tail = running.log_tail(5);
     let stopped = running.stop();
+    let timing = RunTiming {
+        start_s,
+        run_s,
+        stop_s: clock.elapsed().as_secs_f64() - start_s - run_s,
+    };
     let invalid_reason = if !stayed {
         Some(format!(
             "{} stopped running during the run:\n{tail}",
@@ -329,6 +346,7 @@ fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<Ru
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
         machine_memory: r.machine_memory,
+        timing: Some(timing),
     })
 }
 
@@ -344,7 +362,13 @@ fn arm_name(job: &CaseJob, arm: Arm) -> String {
 }
 
 fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
+    let clock = Instant::now();
     let r = run_case(&job.request, &|_| {});
+    let timing = RunTiming {
+        start_s: 0.0,
+        run_s: clock.elapsed().as_secs_f64(),
+        stop_s: 0.0,
+    };
     let invalid_reason = run_failure(&r);
     RunSample {
         arm: Arm::Default,
@@ -359,6 +383,7 @@ fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
         machine_memory: r.machine_memory,
+        timing: Some(timing),
     }
 }
 
@@ -575,9 +600,11 @@ fn run_and_record(
         raw.error = Some("interrupted".into());
         return Flow::Stop;
     }
+    let clock = Instant::now();
     drop_caches();
+    let dropped_s = clock.elapsed().as_secs_f64();
     let order = pace.done;
-    let sample = match arm {
+    let mut sample = match arm {
         Arm::Default => default_run(job, order, warmup),
         Arm::Production(i) => match production_run(job, i, order, warmup) {
             Ok(s) => s,
@@ -594,6 +621,9 @@ fn run_and_record(
             }
         },
     };
+    if let Some(t) = sample.timing.as_mut() {
+        t.start_s += dropped_s;
+    }
     pace.done += 1;
     let per_run = pace.started.elapsed().as_secs_f64()
         / pace.done.saturating_sub(pace.done_before).max(1) as f64;
@@ -758,6 +788,7 @@ mod tests {
             tasks: Vec::new(),
             machine_cpu: None,
             machine_memory: None,
+            timing: None,
         };
         mid.runs = std::iter::once(sample(true))
             .chain((0..8).map(|_| sample(false)))

@@ -119,6 +119,21 @@ pub struct RunSample {
     /// The machine's reclaim and major faults during the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine_memory: Option<crate::workload::machine_memory::MachineMemory>,
+    /// Where the run's wall time went around the makespan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<RunTiming>,
+}
+
+/// A run's wall time in three parts: what a benchmark spends per run besides the makespan.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunTiming {
+    /// Dropping the page cache, then starting the arm's scheduler: for schedgen's, the
+    /// classifier, loading (the kernel verifier runs), attaching and waiting until enabled.
+    pub start_s: f64,
+    /// Running the case: spawning the tasks, the makespan, reaping them.
+    pub run_s: f64,
+    /// Confirming the scheduler still runs, detaching it, collecting its exit and log.
+    pub stop_s: f64,
 }
 
 /// The classifier over a case's measured candidate runs.
@@ -331,6 +346,25 @@ pub struct BenchResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_saved_before_timings_reads_without_them_and_new_ones_keep_them() {
+        let old = r#"{"arm":"default","order":0,"warmup":false,"makespan_s":9.5,
+            "scheduler":"default","valid":true,"tasks":[]}"#;
+        let run: RunSample = serde_json::from_str(old).unwrap();
+        assert_eq!(run.timing, None);
+        let timed = RunSample {
+            timing: Some(RunTiming {
+                start_s: 0.3,
+                run_s: 11.2,
+                stop_s: 0.1,
+            }),
+            ..run
+        };
+        let text = serde_json::to_string(&timed).unwrap();
+        assert!(text.contains(r#""timing":{"start_s":0.3,"run_s":11.2,"stop_s":0.1}"#));
+        assert_eq!(serde_json::from_str::<RunSample>(&text).unwrap(), timed);
+    }
 
     #[test]
     fn a_bound_counts_one_short_task_paging_in_and_the_rest_warm() {

@@ -425,6 +425,7 @@ mod tests {
             tasks: vec![],
             machine_cpu: None,
             machine_memory: None,
+            timing: None,
         }
     }
 
