@@ -139,6 +139,22 @@ fn the_guest_kernel_has_sched_ext() {
     );
 }
 
+/// The guest does not zero page-cache pages it is about to fill: emulated, that zeroing was
+/// most of a file-reading task's kernel time. The kernel reports its choice as it boots.
+#[test]
+fn the_guest_kernel_does_not_zero_pages_on_allocation() {
+    require_vm();
+    let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let out = vm_run(&["--timeout", "60", "--", "dmesg"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let log = text(&out.stdout);
+    let line = log
+        .lines()
+        .find(|l| l.contains("mem auto-init:"))
+        .unwrap_or_else(|| panic!("no `mem auto-init` line in the guest's dmesg:\n{log}"));
+    assert!(line.contains("heap alloc:off"), "{line}");
+}
+
 #[test]
 fn a_timeout_kills_the_vm_and_its_helpers() {
     require_vm();
