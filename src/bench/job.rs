@@ -246,7 +246,13 @@ fn task_roots(r: &RunResult) -> Vec<TaskRoot> {
 
 /// One run with a BPF scheduler (the candidate, its ablation or the incumbent): attach,
 /// confirm, run, confirm, detach. An error means the scheduler could not even start.
-fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<RunSample> {
+fn scheduler_run(
+    job: &CaseJob,
+    arm: Arm,
+    order: usize,
+    warmup: bool,
+    mut clock: RunClock,
+) -> Result<RunSample> {
     let knowledge = match arm {
         Arm::Ablation => job.knowledge.ablated(),
         _ => job.knowledge.clone(),
@@ -255,19 +261,13 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
         (Arm::Incumbent, Some(o)) => o,
         _ => &job.object,
     };
-    let clock = Instant::now();
     let session = Session::start(object, &knowledge)
         .map_err(|e| anyhow::anyhow!("{}: {}", arm.label(), e.message()))?;
     let ops = session.ops.clone();
-    let start_s = clock.elapsed().as_secs_f64();
+    clock.started();
     let r = run_case(&job.request, &|_| {});
-    let run_s = clock.elapsed().as_secs_f64() - start_s;
+    clock.ran();
     let ended = session.finish();
-    let timing = RunTiming {
-        start_s,
-        run_s,
-        stop_s: clock.elapsed().as_secs_f64() - start_s - run_s,
-    };
     let invalid_reason = if ended.ejected() {
         Some(format!(
             "the scheduler was ejected during the run{}",
@@ -297,32 +297,32 @@ fn scheduler_run(job: &CaseJob, arm: Arm, order: usize, warmup: bool) -> Result<
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
         machine_memory: r.machine_memory,
-        timing: Some(timing),
+        timing: Some(clock.timing()),
     })
 }
 
 /// One run under a production scheduler: start it, confirm the kernel runs it, run, confirm it
 /// is still there, stop it. An error means it could not even start.
-fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<RunSample> {
+fn production_run(
+    job: &CaseJob,
+    i: u8,
+    order: usize,
+    warmup: bool,
+    mut clock: RunClock,
+) -> Result<RunSample> {
     let p = job
         .production
         .get(i as usize)
         .context("no such production scheduler")?;
     let log = std::env::temp_dir().join(format!("{}-{order}.log", p.binary_name));
-    let clock = Instant::now();
     let mut running = Running::start(p, &log)?;
     let ops = running.ops.clone();
-    let start_s = clock.elapsed().as_secs_f64();
+    clock.started();
     let r = run_case(&job.request, &|_| {});
-    let run_s = clock.elapsed().as_secs_f64() - start_s;
+    clock.ran();
     let stayed = running.still_running();
     let tail = running.log_tail(5);
     let stopped = running.stop();
-    let timing = RunTiming {
-        start_s,
-        run_s,
-        stop_s: clock.elapsed().as_secs_f64() - start_s - run_s,
-    };
     let invalid_reason = if !stayed {
         Some(format!(
             "{} stopped running during the run:\n{tail}",
@@ -346,7 +346,7 @@ fn production_run(job: &CaseJob, i: u8, order: usize, warmup: bool) -> Result<Ru
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
         machine_memory: r.machine_memory,
-        timing: Some(timing),
+        timing: Some(clock.timing()),
     })
 }
 
@@ -361,14 +361,45 @@ fn arm_name(job: &CaseJob, arm: Arm) -> String {
     }
 }
 
-fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
-    let clock = Instant::now();
+/// Marks where a run's phases end, from before its cache drop: what becomes its `RunTiming`.
+struct RunClock {
+    begun: Instant,
+    started: f64,
+    ran: f64,
+}
+
+impl RunClock {
+    fn begin() -> RunClock {
+        RunClock {
+            begun: Instant::now(),
+            started: 0.0,
+            ran: 0.0,
+        }
+    }
+
+    /// The arm's scheduler runs; the tasks are next.
+    fn started(&mut self) {
+        self.started = self.begun.elapsed().as_secs_f64();
+    }
+
+    /// The tasks are done.
+    fn ran(&mut self) {
+        self.ran = self.begun.elapsed().as_secs_f64();
+    }
+
+    fn timing(&self) -> RunTiming {
+        RunTiming {
+            start_s: self.started,
+            run_s: self.ran - self.started,
+            stop_s: self.begun.elapsed().as_secs_f64() - self.ran,
+        }
+    }
+}
+
+fn default_run(job: &CaseJob, order: usize, warmup: bool, mut clock: RunClock) -> RunSample {
+    clock.started();
     let r = run_case(&job.request, &|_| {});
-    let timing = RunTiming {
-        start_s: 0.0,
-        run_s: clock.elapsed().as_secs_f64(),
-        stop_s: 0.0,
-    };
+    clock.ran();
     let invalid_reason = run_failure(&r);
     RunSample {
         arm: Arm::Default,
@@ -383,7 +414,7 @@ fn default_run(job: &CaseJob, order: usize, warmup: bool) -> RunSample {
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
         machine_memory: r.machine_memory,
-        timing: Some(timing),
+        timing: Some(clock.timing()),
     }
 }
 
@@ -600,20 +631,19 @@ fn run_and_record(
         raw.error = Some("interrupted".into());
         return Flow::Stop;
     }
-    let clock = Instant::now();
+    let clock = RunClock::begin();
     drop_caches();
-    let dropped_s = clock.elapsed().as_secs_f64();
     let order = pace.done;
-    let mut sample = match arm {
-        Arm::Default => default_run(job, order, warmup),
-        Arm::Production(i) => match production_run(job, i, order, warmup) {
+    let sample = match arm {
+        Arm::Default => default_run(job, order, warmup, clock),
+        Arm::Production(i) => match production_run(job, i, order, warmup, clock) {
             Ok(s) => s,
             Err(e) => {
                 raw.error = Some(format!("{}: {e:#}", arm_name(job, arm)));
                 return Flow::Stop;
             }
         },
-        _ => match scheduler_run(job, arm, order, warmup) {
+        _ => match scheduler_run(job, arm, order, warmup, clock) {
             Ok(s) => s,
             Err(e) => {
                 raw.error = Some(format!("{e:#}"));
@@ -621,9 +651,6 @@ fn run_and_record(
             }
         },
     };
-    if let Some(t) = sample.timing.as_mut() {
-        t.start_s += dropped_s;
-    }
     pace.done += 1;
     let per_run = pace.started.elapsed().as_secs_f64()
         / pace.done.saturating_sub(pace.done_before).max(1) as f64;
