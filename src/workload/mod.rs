@@ -57,6 +57,11 @@ pub struct RunRequest {
     /// (a list schedule); `None` starts them all together. `sequential` means 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_once: Option<usize>,
+    /// Run every task (and all it starts) on this CPU only. Timing a task alone uses it: left
+    /// free, the scheduler moves a lone task between idle CPUs, and under emulation each move
+    /// costs it a cold software TLB (a Python task took 43 s alone so and 22 s beside others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_cpu: Option<usize>,
 }
 
 fn one() -> f64 {
@@ -81,6 +86,7 @@ impl RunRequest {
             prepared: None,
             only_tasks: None,
             at_once: None,
+            pin_cpu: None,
         }
     }
 
@@ -232,6 +238,7 @@ fn run_tasks(
     let report = |done, total| progress(Progress::Tasks { done, total });
     let opts = ExecOptions {
         at_once: if req.sequential { Some(1) } else { req.at_once },
+        pin_cpu: req.pin_cpu,
         timeout: Duration::from_secs_f64(req.timeout_s),
         monitor_interval: req.monitor_interval_ms.map(Duration::from_millis),
         long_hint: &req.case.long_task,

@@ -44,6 +44,8 @@ pub struct ExecOptions<'a> {
     /// At most this many tasks at once, started in `specs` order as others end (1 runs them one
     /// after another); `None` starts them all together.
     pub at_once: Option<usize>,
+    /// Hold every task to this CPU (its children inherit it).
+    pub pin_cpu: Option<usize>,
     pub timeout: Duration,
     pub monitor_interval: Option<Duration>,
     pub long_hint: &'a TaskHint,
@@ -87,7 +89,24 @@ fn release_pipe() -> Result<(File, OwnedFd)> {
     unsafe { Ok((File::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))) }
 }
 
-fn spawn_held(spec: &TaskSpec, gate: &File) -> Result<i32> {
+/// Allow `pid` only `cpu`. Set while the task waits at its starting line, so everything it
+/// starts inherits it.
+fn pin(pid: i32, cpu: usize) -> Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET only write inside it.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot hold task process {pid} to CPU {cpu}"));
+    }
+    Ok(())
+}
+
+fn spawn_held(spec: &TaskSpec, gate: &File, pin_cpu: Option<usize>) -> Result<i32> {
     // `read` returns at EOF, when the parent closes the pipe; stdin then goes back to /dev/null.
     let script = format!("{GATE_SCRIPT}{}", spec.script);
     let out = File::create(spec.dir.join("stdout"))
@@ -99,8 +118,17 @@ fn spawn_held(spec: &TaskSpec, gate: &File) -> Result<i32> {
         .stderr(err)
         .spawn()
         .with_context(|| format!("cannot start task {}", spec.index))?;
+    let pid = child.id() as i32;
+    if let Some(cpu) = pin_cpu {
+        if let Err(e) = pin(pid, cpu) {
+            shell::kill_group(pid);
+            // SAFETY: reaping our own killed child; status is ignored.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            return Err(e);
+        }
+    }
     // The child is reaped by wait4 in its own thread, not through `Child`.
-    Ok(child.id() as i32)
+    Ok(pid)
 }
 
 fn reap(pid: i32, index: usize, tx: mpsc::Sender<Ended>) {
@@ -178,12 +206,13 @@ fn to_result(spec: &TaskSpec, pid: i32, start: Instant, origin: Instant, e: &End
 fn start_together(
     specs: &[TaskSpec],
     offset: usize,
+    pin_cpu: Option<usize>,
     tx: &mpsc::Sender<Ended>,
 ) -> Result<(Vec<Started>, OwnedFd)> {
     let (gate, release) = release_pipe()?;
     let mut started: Vec<Started> = Vec::with_capacity(specs.len());
     for (i, spec) in specs.iter().enumerate() {
-        match spawn_held(spec, &gate) {
+        match spawn_held(spec, &gate, pin_cpu) {
             Ok(pid) => started.push(Started {
                 spec_pos: offset + i,
                 pid,
@@ -249,7 +278,7 @@ pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
     let (tx, rx) = mpsc::channel();
     // The first `limit` tasks leave the starting line together; each later one starts alone, as
     // soon as a task ends and frees its place.
-    let first = match start_together(&specs[..limit.min(total)], 0, &tx) {
+    let first = match start_together(&specs[..limit.min(total)], 0, opts.pin_cpu, &tx) {
         Ok(first) => first,
         Err(e) => {
             if let Some(m) = monitor {
@@ -272,7 +301,7 @@ pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
                 results.push(to_result(&specs[ended.index], pid, start, origin, &ended));
                 (opts.progress)(results.len(), total);
                 if outcome == Outcome::Completed && next < total {
-                    match start_together(&specs[next..next + 1], next, &tx) {
+                    match start_together(&specs[next..next + 1], next, opts.pin_cpu, &tx) {
                         Ok(batch) => running.extend(release(batch, specs, monitor.as_ref())),
                         Err(e) => {
                             for (pid, _) in running.values() {
@@ -336,9 +365,14 @@ mod tests {
     }
 
     fn run(specs: &[TaskSpec], at_once: Option<usize>) -> Execution {
+        run_on(specs, at_once, None)
+    }
+
+    fn run_on(specs: &[TaskSpec], at_once: Option<usize>, pin_cpu: Option<usize>) -> Execution {
         let hint = TaskHint::default();
         let opts = ExecOptions {
             at_once,
+            pin_cpu,
             timeout: Duration::from_secs(30),
             monitor_interval: None,
             long_hint: &hint,
@@ -393,6 +427,24 @@ mod tests {
         let one = run(&specs, Some(1));
         for pair in one.tasks.windows(2) {
             assert!(pair[1].start_s >= pair[0].end_s - 0.02, "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_task_and_what_it_starts_run_on_that_cpu_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = sleeper(dir.path(), 0, 0.0);
+        // A child of the task's shell reports the CPUs it may use.
+        spec.script = "sh -c 'grep Cpus_allowed_list /proc/self/status' > allowed".into();
+        let e = run_on(std::slice::from_ref(&spec), None, Some(0));
+        assert_eq!(e.outcome, Outcome::Completed);
+        let allowed = std::fs::read_to_string(spec.dir.join("allowed")).unwrap();
+        assert_eq!(allowed.split_whitespace().last(), Some("0"), "{allowed}");
+        let free = run_on(std::slice::from_ref(&spec), None, None);
+        assert_eq!(free.outcome, Outcome::Completed);
+        let allowed = std::fs::read_to_string(spec.dir.join("allowed")).unwrap();
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            assert_ne!(allowed.split_whitespace().last(), Some("0"), "{allowed}");
         }
     }
 }
