@@ -139,6 +139,30 @@ fn the_guest_kernel_has_sched_ext() {
     );
 }
 
+/// A guest kernel that dies under the command is named as such, with its panic line, so that a
+/// caller can tell the emulator's crash from the command's failure (and `vm run` does not run
+/// the command again on its own: it may not be safe to repeat).
+#[test]
+fn a_guest_kernel_crash_under_the_command_is_named() {
+    require_vm();
+    let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let out = vm_run(&[
+        "--timeout",
+        "60",
+        "--",
+        "sh",
+        "-c",
+        "echo c > /proc/sysrq-trigger",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {err}");
+    assert!(
+        err.contains("the guest kernel crashed while the job ran")
+            && err.contains("sysrq triggered crash"),
+        "{err}"
+    );
+}
+
 /// The guest does not zero page-cache pages it is about to fill: emulated, that zeroing was
 /// most of a file-reading task's kernel time. The kernel reports its choice as it boots.
 #[test]
