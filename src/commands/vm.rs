@@ -68,20 +68,21 @@ fn run_command(explicit: &Option<PathBuf>, args: &VmRunArgs) -> Result<u8> {
             Ok(u8::try_from(r.status_code()).unwrap_or(255))
         }
         // `vm run` does not boot again: unlike a verify, the command may not be safe to repeat.
-        VmEnd::NoResult => match report.crash_line() {
-            Some(line) => bail!(
-                "the guest kernel crashed while the job ran: {line} (an `Oops: int3` as a \
-                 sched_ext scheduler is enabled or disabled is the emulator's, not the \
-                 command's); last console lines:\n{}\n(full log: {})",
+        VmEnd::NoResult => {
+            let what = match report.crash_line() {
+                Some(line) => format!(
+                    "the guest kernel crashed while the job ran: {line} (an `Oops: int3` as a \
+                     sched_ext scheduler is enabled or disabled is the emulator's, not the \
+                     command's)"
+                ),
+                None => "the VM stopped without running the job".into(),
+            };
+            bail!(
+                "{what}; last console lines:\n{}\n(full log: {})",
                 report.console_tail(25),
                 report.console_log().display()
-            ),
-            None => bail!(
-                "the VM stopped without running the job; last console lines:\n{}\n(full log: {})",
-                report.console_tail(25),
-                report.console_log().display()
-            ),
-        },
+            )
+        }
         VmEnd::TimedOut => {
             eprintln!(
                 "schedgen: error: the VM was killed after the {}s timeout ({timing}); last console lines:\n{}\n(full log: {})",
