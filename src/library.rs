@@ -693,6 +693,7 @@ mod tests {
                 production: Vec::new(),
                 stopped_early: None,
                 resumed_after: Vec::new(),
+                retired: Vec::new(),
                 unmeasured: false,
                 classifier: None,
                 captured: None,

@@ -186,6 +186,29 @@ fn repairs_compile_and_verifier_failures_then_accepts() {
     let confirm = json(&run_dir(root.path()).join("ctest_suite/bench-confirm/bench.json"));
     assert_eq!(meta["cut"], confirm["cases"][0]["cut"]);
     assert!(!meta.to_string().contains(KEY));
+
+    // Verification runs first in the benchmark's boot, not in one of its own: the rejected
+    // candidate's boot measured nothing and moved aside, named for its attempt; the passing
+    // one's benchmark carries its verification.
+    let dir = run_dir(root.path()).join("ctest_suite");
+    let rejected = json(&dir.join("verify-r1-a2.json"));
+    assert_eq!(rejected["failure"], "verifier_rejected", "{rejected}");
+    let log = rejected["console_log"].as_str().expect("a console log");
+    assert!(
+        log.contains("/boot-r1-a2/") && Path::new(log).exists(),
+        "{log}"
+    );
+    let aside = json(&dir.join("boot-r1-a2/bench.json"));
+    assert_eq!(aside["verification"]["runtime"]["passed"], false, "{aside}");
+    assert_eq!(aside["cases"][0]["runs"].as_array().map_or(0, Vec::len), 0);
+    let round = json(&dir.join("bench-r1/bench.json"));
+    assert_eq!(round["verification"]["runtime"]["passed"], true, "{round}");
+    assert!(json(&dir.join("verify-r1-a3.json"))["passed"] == true);
+    assert!(
+        all.contains("it is verified in the sandbox first thing in its benchmark's boot")
+            && !all.contains("verifying in the sandbox"),
+        "{all}"
+    );
 }
 
 #[test]

@@ -165,6 +165,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             production: Vec::new(),
             stopped_early: None,
             resumed_after: Vec::new(),
+            retired: Vec::new(),
             unmeasured: false,
             classifier: None,
             captured: None,

@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::job::{self, BenchJob, CaseJob};
-use super::result::{BenchResult, CaseBench, SchedulerRef, BENCH_SCHEMA};
+use super::result::{BenchResult, CaseBench, SchedulerRef, Verification, BENCH_SCHEMA};
 use super::sizing::{self, SizingOptions};
 use super::summarize::{self, CaseMeta};
 use crate::bpf::session::Knowledge;
@@ -94,6 +94,9 @@ pub struct BenchOptions {
     /// With `--scale auto` and the VM, check the host-chosen sizes there (one boot) and
     /// correct the long task's; off when nothing will be benchmarked.
     pub size_in_vm: bool,
+    /// Verify a scheduler in the benchmark's boot before measuring (`generate`'s candidate):
+    /// one that fails measures nothing, and `BenchResult::verification` says why.
+    pub verify_first: Option<crate::bpf::runtime::RuntimeJob>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -243,14 +246,28 @@ pub fn run(
             min_runs,
             target: opts.target,
         }),
+        verify_first: opts.verify_first.clone(),
         crash_after_round: std::env::var("SCHEDGEN_TEST_CRASH_AFTER_ROUND")
             .ok()
             .and_then(|v| v.parse().ok()),
     };
-    let (raws, vm_error) = if bench_job.cases.is_empty() {
-        (Vec::new(), None)
+    let Measured {
+        raws,
+        error: vm_error,
+        verification,
+    } = if bench_job.cases.is_empty() {
+        Measured::default()
     } else {
         measure(&bench_job, place, opts, work_dir, progress)?
+    };
+    let vm_error = match &verification {
+        Some(v) if !v.runtime.passed => Some(format!(
+            "the scheduler failed its verification ({}), so nothing was measured",
+            v.runtime
+                .failure
+                .map_or("no verdict", crate::bpf::runtime::Failure::describe)
+        )),
+        _ => vm_error,
     };
 
     let mut out: Vec<CaseBench> = Vec::new();
@@ -300,6 +317,7 @@ pub fn run(
             .unwrap_or(0),
         target: opts.target,
         cases: out,
+        verification,
     })
 }
 
@@ -640,12 +658,17 @@ fn time_alone_in_vm(
         list_run: false,
         order_seed: 0,
         stop_early: None,
+        verify_first: None,
         crash_after_round: None,
     };
     let dir = crate::bpf::verify::build_dir().join(format!("sizing-{}", std::process::id()));
     let measured = measure(&job, Place::Vm, opts, &dir, progress);
     let _ = std::fs::remove_dir_all(&dir);
-    let (raws, vm_error) = measured?;
+    let Measured {
+        raws,
+        error: vm_error,
+        ..
+    } = measured?;
     let raw = raws.into_iter().next();
     match raw.as_ref().and_then(|r| r.bound.clone()) {
         Some(b) => Ok((b, raw.map(|r| r.short_probes).unwrap_or_default())),
@@ -670,13 +693,32 @@ pub fn profile_at(req: &RunRequest, description: &str) -> Result<crate::profile:
 /// The monitor's interval when profiling: short enough to see a 0.05 s task's processes.
 pub const PROFILE_INTERVAL_MS: u64 = 10;
 
+/// What the measuring job brought back.
+#[derive(Default)]
+struct Measured {
+    raws: Vec<job::CaseRaw>,
+    /// Why the job stopped before the end, when it did.
+    error: Option<String>,
+    /// The job's `verify_first`, when it ran.
+    verification: Option<Verification>,
+}
+
+/// The verification a job (on a boot whose console log is `console`) left in `dir`, if any.
+fn verification_in(dir: &Path, console: Option<&Path>) -> Option<Verification> {
+    let runtime = sjob::read_json(&dir.join(job::VERIFY_FILE)).ok()?;
+    Some(Verification {
+        runtime,
+        console_log: console.map(|c| c.display().to_string()),
+    })
+}
+
 fn measure(
     job: &BenchJob,
     place: Place,
     opts: &BenchOptions,
     work_dir: &Path,
     progress: Progress,
-) -> Result<(Vec<job::CaseRaw>, Option<String>)> {
+) -> Result<Measured> {
     std::fs::create_dir_all(work_dir)
         .with_context(|| format!("cannot create {}", work_dir.display()))?;
     let work_dir = work_dir.canonicalize()?;
@@ -687,8 +729,13 @@ fn measure(
         Place::Host => {
             let out = work_dir.join(RAW_FILE);
             let _ = std::fs::remove_file(&out);
+            let _ = std::fs::remove_file(work_dir.join(job::VERIFY_FILE));
             job::run(job, &out)?;
-            Ok((job::read_raw(&out), None))
+            Ok(Measured {
+                raws: job::read_raw(&out),
+                error: None,
+                verification: verification_in(&work_dir, None),
+            })
         }
         Place::Vm => {
             let exe = std::env::current_exe().context("cannot find the schedgen executable")?;
@@ -700,6 +747,7 @@ fn measure(
                 init_binary: Some(exe.clone()),
             };
             let mut raws: Vec<job::CaseRaw> = Vec::new();
+            let mut verification: Option<Verification> = None;
             // What a crashed boot completed of the case it was measuring.
             let mut partial: Option<job::CaseRaw> = None;
             let mut boot = 0;
@@ -717,6 +765,10 @@ fn measure(
                     .retain(|c| !raws.iter().any(|r| r.test_id == c.request.case.id));
                 for c in &mut remaining.cases {
                     c.resume = partial.clone().filter(|p| p.test_id == c.request.case.id);
+                }
+                // Verified on an earlier boot that then crashed: not again.
+                if verification.is_some() {
+                    remaining.verify_first = None;
                 }
                 // The guest sees the host's files except its /tmp (a tmpfs of its own), so the
                 // spec goes where schedgen's objects go, not necessarily beside the results.
@@ -740,10 +792,19 @@ fn measure(
                 partial = job::read_partial(&report.job_dir.join(job::PARTIAL_FILE))
                     .or(partial.take())
                     .filter(|p| !raws.iter().any(|r| r.test_id == p.test_id));
-                let _ = std::fs::copy(
-                    report.console_log(),
-                    work_dir.join(format!("console-{boot}.log")),
-                );
+                let console = work_dir.join(format!("console-{boot}.log"));
+                let _ = std::fs::copy(report.console_log(), &console);
+                if verification.is_none() {
+                    verification = verification_in(&report.job_dir, Some(&console));
+                }
+                if verification.as_ref().is_some_and(|v| !v.runtime.passed) {
+                    // Failed: the job measured nothing, and another boot would only repeat it.
+                    return Ok(Measured {
+                        raws,
+                        error: None,
+                        verification,
+                    });
+                }
                 let all_done = job
                     .cases
                     .iter()
@@ -789,7 +850,11 @@ fn measure(
                         report.console_tail(10)
                     )),
                 };
-                return Ok((raws, error));
+                return Ok(Measured {
+                    raws,
+                    error,
+                    verification,
+                });
             }
         }
     }

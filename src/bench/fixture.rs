@@ -114,6 +114,7 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
         production: Vec::new(),
         stopped_early: None,
         resumed_after: Vec::new(),
+        retired: Vec::new(),
         unmeasured: false,
         classifier: None,
         captured,
@@ -191,6 +192,7 @@ pub(crate) fn bench() -> BenchResult {
         production: Vec::new(),
         stopped_early: None,
         resumed_after: Vec::new(),
+        retired: Vec::new(),
         unmeasured: false,
         classifier: None,
         captured: None,
@@ -219,5 +221,6 @@ pub(crate) fn bench() -> BenchResult {
         warmup: 1,
         target: 0.20,
         cases: vec![pass, fail, errored],
+        verification: None,
     }
 }

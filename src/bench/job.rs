@@ -14,7 +14,8 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::production::{Production, Running};
-use super::result::{Arm, Bound, ListRun, RunSample, RunTiming, SchedulerRef, TaskTime};
+use super::result::{Arm, Bound, ListRun, Retired, RunSample, RunTiming, SchedulerRef, TaskTime};
+use crate::bpf::runtime::RuntimeJob;
 use crate::bpf::session::{Knowledge, Session};
 use crate::case::SHORT_TASKS;
 use crate::classify::tracer::{self, TaskRoot};
@@ -75,6 +76,11 @@ pub struct BenchJob {
     /// (`runs` is the most); `None` always runs `runs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_early: Option<StopEarly>,
+    /// Verify this scheduler before measuring anything, in the same boot (`generate`'s
+    /// candidate: one boot instead of two). Its report goes to [`VERIFY_FILE`] beside the
+    /// results; one that fails leaves nothing measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_first: Option<RuntimeJob>,
     /// Fault injection for tests: crash the guest kernel once this many rounds are complete,
     /// unless a boot already resumed there (from `SCHEDGEN_TEST_CRASH_AFTER_ROUND`), so the
     /// resume is exercised.
@@ -111,6 +117,9 @@ pub struct CaseRaw {
     /// CPU seconds of the first short task alone in each of the job's `short_probes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub short_probes: Vec<f64>,
+    /// Arms that stopped running once their question was answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retired>,
 }
 
 /// Where the job keeps the case in progress, beside its results file: rewritten after every
@@ -433,10 +442,55 @@ pub fn round_order(arms: &[Arm], round: usize, seed: u64) -> Vec<Arm> {
     order
 }
 
+/// The arms that run in round `round`: all of `arms` but those retired by then.
+fn arms_in_round(arms: &[Arm], raw: &CaseRaw, round: usize) -> Vec<Arm> {
+    arms.iter()
+        .copied()
+        .filter(|a| {
+            !raw.retired
+                .iter()
+                .any(|r| r.arm == *a && r.from_round <= round)
+        })
+        .collect()
+}
+
 /// Measured runs of the round after the last complete one: what a crashed boot ran of it.
-fn runs_into_round(raw: &CaseRaw, arms: usize) -> usize {
+fn runs_into_round(raw: &CaseRaw, arms: &[Arm]) -> usize {
     let measured = raw.runs.iter().filter(|r| !r.warmup).count();
-    measured.saturating_sub(raw.rounds_done * arms).min(arms)
+    let complete: usize = (0..raw.rounds_done)
+        .map(|k| arms_in_round(arms, raw, k).len())
+        .sum();
+    measured
+        .saturating_sub(complete)
+        .min(arms_in_round(arms, raw, raw.rounds_done).len())
+}
+
+/// Retire the arms whose question the runs have answered (`summarize::answered`) from round
+/// `round` on, saying so; the pace's estimate loses their remaining runs.
+fn retire_answered(
+    job: &CaseJob,
+    arms: &[Arm],
+    raw: &mut CaseRaw,
+    round: usize,
+    runs: usize,
+    pace: &mut Pace,
+    progress: &mut dyn FnMut(&str),
+) {
+    for (arm, why) in super::summarize::answered(&raw.runs) {
+        if !arms.contains(&arm) || raw.retired.iter().any(|r| r.arm == arm) {
+            continue;
+        }
+        progress(&format!(
+            "{} answered after {round} runs: {why}; it runs no more",
+            arm_name(job, arm).trim_end()
+        ));
+        pace.total = pace.total.saturating_sub(runs - round);
+        raw.retired.push(Retired {
+            arm,
+            from_round: round,
+            why,
+        });
+    }
 }
 
 /// Panics the (guest) kernel as a TCG emulation fault would; only a test asks for it.
@@ -459,6 +513,7 @@ fn starting_record(job: &CaseJob) -> CaseRaw {
         rounds_done: 0,
         resumed_after: Vec::new(),
         short_probes: Vec::new(),
+        retired: Vec::new(),
     };
     match &job.resume {
         Some(r) if r.test_id == fresh.test_id && r.error.is_none() => {
@@ -552,7 +607,7 @@ fn measure_case(
     write_partial(partial, &raw);
     for round in raw.rounds_done..bench.runs {
         // A resumed case may have run part of this round before the crash.
-        let ran = runs_into_round(&raw, arms.len());
+        let ran = runs_into_round(&raw, &arms);
         if let Some(rule) = bench.stop_early.filter(|_| ran == 0) {
             if round >= rule.min_runs {
                 if let Some(why) = super::summarize::settled(&raw.runs, rule.target) {
@@ -563,9 +618,10 @@ fn measure_case(
                     raw.stopped_early = Some(format!("after {round} runs per arm: {why}"));
                     break;
                 }
+                retire_answered(job, &arms, &mut raw, round, bench.runs, &mut pace, progress);
             }
         }
-        for arm in round_order(&arms, round, bench.order_seed)
+        for arm in round_order(&arms_in_round(&arms, &raw, round), round, bench.order_seed)
             .into_iter()
             .skip(ran)
         {
@@ -698,8 +754,35 @@ fn run_and_record(
     }
 }
 
+/// Where the job writes `verify_first`'s report, beside its results file.
+pub const VERIFY_FILE: &str = "verify-runtime.json";
+
 /// Run the job, appending one JSON line per finished case to `out`.
 pub fn run(job: &BenchJob, out: &Path) -> Result<()> {
+    if let Some(v) = &job.verify_first {
+        eprintln!(
+            "verifying {} for {:.0} s under load before measuring",
+            v.object.display(),
+            v.duration_s
+        );
+        let r = crate::bpf::runtime::run(v);
+        crate::sandbox::job::write_json(&out.with_file_name(VERIFY_FILE), &r)?;
+        match (&r.failure, &r.ops_name) {
+            (None, Some(name)) => eprintln!(
+                "`{name}` ran {:.1} s under load and detached cleanly",
+                r.enabled_s
+            ),
+            (Some(f), _) => {
+                eprintln!(
+                    "{} at stage {:?}: nothing is measured",
+                    f.describe(),
+                    r.stage
+                );
+                return Ok(());
+            }
+            _ => {}
+        }
+    }
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -823,9 +906,29 @@ mod tests {
         mid.runs = std::iter::once(sample(true))
             .chain((0..8).map(|_| sample(false)))
             .collect();
-        assert_eq!(runs_into_round(&mid, 3), 2);
+        let arms = [Arm::Default, Arm::Custom, Arm::Ablation];
+        assert_eq!(runs_into_round(&mid, &arms), 2);
         mid.runs.truncate(7);
-        assert_eq!(runs_into_round(&mid, 3), 0);
+        assert_eq!(runs_into_round(&mid, &arms), 0);
+        // The ablation retired from round 1 on: round 0 ran 3 arms, round 1 ran 2, so of 6
+        // measured runs 5 are complete rounds and one is into round 2, of 2 at most.
+        mid.retired.push(Retired {
+            arm: Arm::Ablation,
+            from_round: 1,
+            why: String::new(),
+        });
+        assert_eq!(runs_into_round(&mid, &arms), 1);
+        assert_eq!(arms_in_round(&arms, &mid, 0).len(), 3);
+        assert_eq!(
+            arms_in_round(&arms, &mid, 2),
+            vec![Arm::Default, Arm::Custom]
+        );
+        mid.runs.push(sample(false));
+        assert_eq!(
+            runs_into_round(&mid, &arms),
+            2,
+            "never more than the round's arms"
+        );
         // A torn write is no record at all.
         std::fs::write(&path, "{\"test_id\": \"ctest").unwrap();
         assert!(read_partial(&path).is_none());

@@ -213,6 +213,16 @@ fn case_section(s: &mut String, c: &CaseBench) {
     if let Some(why) = &c.stopped_early {
         let _ = writeln!(s, "Stopped early, {why}.\n");
     }
+    for r in &c.retired {
+        let _ = writeln!(
+            s,
+            "The {} arm ran {} runs, then no more: {} (its question answered, more runs of \
+             it could not change the verdict).\n",
+            r.arm.label(),
+            r.from_round,
+            r.why
+        );
+    }
     for done in &c.resumed_after {
         let _ = writeln!(
             s,

@@ -16,6 +16,16 @@ use crate::workload::result::Group;
 
 pub const BENCH_SCHEMA: &str = "schedgen.bench/1";
 
+/// An arm that ran no more once the runs had answered its question (see
+/// `summarize::answered`): the rounds from `from_round` (0-based) on ran without it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Retired {
+    pub arm: Arm,
+    pub from_round: usize,
+    /// The answer, e.g. the candidate's cut against its ablation with its interval.
+    pub why: String,
+}
+
 /// The arms of a comparison.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -286,6 +296,9 @@ pub struct CaseBench {
     /// The rounds complete each time a guest crash made the case go on in a new boot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resumed_after: Vec<usize>,
+    /// Arms that stopped running once their question was answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired: Vec<Retired>,
     /// A failure that stopped this case (setup, load, VM...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -341,6 +354,19 @@ pub struct BenchResult {
     pub warmup: usize,
     pub target: f64,
     pub cases: Vec<CaseBench>,
+    /// The candidate's verification, when it ran first in this benchmark's boot
+    /// (`generate`): a scheduler that failed it left every case unmeasured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// A verification run in a benchmark's boot, before anything was measured.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verification {
+    pub runtime: crate::bpf::runtime::RuntimeReport,
+    /// The console log of the boot it ran in (in the VM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_log: Option<String>,
 }
 
 #[cfg(test)]

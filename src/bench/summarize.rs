@@ -159,13 +159,55 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
 /// one for, so the confirmation stops (the incumbent stays).
 pub const TIE_MARGIN: f64 = 0.03;
 
+/// The cut of `b` against `a` with a usable interval (two valid runs each at least).
+fn interval(a: &[f64], b: &[f64]) -> Option<stats::CutEstimate> {
+    let e = stats::cut(a, b);
+    (e.method != IntervalMethod::None && e.ci_low.is_finite()).then_some(e)
+}
+
+/// Whether a head to head is decided: one side ahead with an interval clear of zero, or a tie.
+fn head_decided(h: &stats::CutEstimate) -> bool {
+    h.ci_low > 0.0 || h.ci_high < 0.0 || (h.ci_low > -TIE_MARGIN && h.ci_high < TIE_MARGIN)
+}
+
+/// Arms whose question the runs so far have answered, with the answer: the ablation once the
+/// candidate beats it with an interval above zero, the incumbent once the head to head is
+/// decided ([`head_decided`]). More runs of them could not change the verdict, so a benchmark
+/// stops running them and goes on with the default and the candidate, whose cut against the
+/// target is what usually takes longest to settle. Production arms answer no question of the
+/// verdict's and are never retired (a table of them wants every arm's runs).
+pub fn answered(runs: &[RunSample]) -> Vec<(Arm, String)> {
+    let c = makespans(runs, Arm::Custom);
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let mut out = Vec::new();
+    if let Some(p) = interval(&makespans(runs, Arm::Ablation), &c).filter(|p| p.ci_low > 0.0) {
+        out.push((
+            Arm::Ablation,
+            format!(
+                "the candidate beats it by {} [{}, {}]",
+                pct(p.cut),
+                pct(p.ci_low),
+                pct(p.ci_high)
+            ),
+        ));
+    }
+    if let Some(h) = interval(&makespans(runs, Arm::Incumbent), &c).filter(head_decided) {
+        out.push((
+            Arm::Incumbent,
+            format!(
+                "head to head {} [{}, {}], decided",
+                pct(h.cut),
+                pct(h.ci_low),
+                pct(h.ci_high)
+            ),
+        ));
+    }
+    out
+}
+
 pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
     let d = makespans(runs, Arm::Default);
     let c = makespans(runs, Arm::Custom);
-    let interval = |a: &[f64], b: &[f64]| {
-        let e = stats::cut(a, b);
-        (e.method != IntervalMethod::None && e.ci_low.is_finite()).then_some(e)
-    };
     let cut = interval(&d, &c)?;
     let has = |arm: Arm| runs.iter().any(|r| r.arm == arm);
     let policy = if has(Arm::Ablation) {
@@ -197,7 +239,7 @@ pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
     let tie = |h: &stats::CutEstimate| h.ci_low > -TIE_MARGIN && h.ci_high < TIE_MARGIN;
     let pass = cut.ci_low >= target
         && policy.is_none_or(|p| p.ci_low > 0.0)
-        && head.is_none_or(|h| h.ci_low > 0.0 || h.ci_high < 0.0 || tie(&h));
+        && head.is_none_or(|h| head_decided(&h));
     pass.then(|| {
         let tied = head
             .filter(|h| tie(h) && h.ci_low <= 0.0)
@@ -334,6 +376,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         error: raw.error,
         stopped_early: raw.stopped_early,
         resumed_after: raw.resumed_after,
+        retired: raw.retired,
         unmeasured: false,
     };
     bench.verdict = verdict(&bench, target);
@@ -382,6 +425,7 @@ pub fn failed(meta: CaseMeta, error: String) -> CaseBench {
         stopped_early: None,
         rounds_done: 0,
         resumed_after: Vec::new(),
+        retired: Vec::new(),
         short_probes: Vec::new(),
     };
     summarize(raw, meta, 0.0)
@@ -448,6 +492,7 @@ mod tests {
             stopped_early: None,
             rounds_done: 0,
             resumed_after: Vec::new(),
+            retired: Vec::new(),
             short_probes: Vec::new(),
         }
     }
@@ -596,6 +641,49 @@ mod tests {
         let mut warm = raw(&[]);
         warm.runs.truncate(2);
         assert_eq!(settled(&warm.runs, 0.20), None);
+    }
+
+    #[test]
+    fn an_arm_is_answered_once_its_comparison_is_decided_and_not_before() {
+        // The quick start's shape: a cut near the target, far ahead of its ablation.
+        let mut r = raw(&[(20.8, 14.4), (21.0, 14.5), (20.6, 14.3)]);
+        let with = |r: &mut CaseRaw, arm: Arm, ms: &[f64]| {
+            for (i, m) in ms.iter().enumerate() {
+                r.runs.push(run(arm, 20 + i, *m, false));
+            }
+        };
+        with(&mut r, Arm::Ablation, &[19.8, 19.6, 20.0]);
+        assert_eq!(
+            settled(&r.runs, 0.30),
+            None,
+            "the cut straddles nothing yet"
+        );
+        let first = answered(&r.runs);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(first[0].0, Arm::Ablation);
+        assert!(
+            first[0].1.contains("beats it by 27.3% [25.8%, 28.8%]"),
+            "{}",
+            first[0].1
+        );
+        // An ablation as fast as the candidate, or one with a slow run: not answered.
+        let mut close = raw(&[(20.8, 14.4), (21.0, 14.5), (20.6, 14.3)]);
+        with(&mut close, Arm::Ablation, &[14.5, 14.3, 14.6]);
+        assert!(answered(&close.runs).is_empty());
+        let mut noisy = raw(&[(20.8, 14.4), (21.0, 14.5), (20.6, 14.3)]);
+        with(&mut noisy, Arm::Ablation, &[14.0, 22.0, 14.2]);
+        assert!(answered(&noisy.runs).is_empty());
+        // Two runs each already give an interval; one does not.
+        let mut one = raw(&[(20.8, 14.4)]);
+        with(&mut one, Arm::Ablation, &[19.8]);
+        assert!(answered(&one.runs).is_empty());
+        // The incumbent: a clear loss is decided, a wide interval is not.
+        with(&mut r, Arm::Incumbent, &[16.5, 16.6, 16.4]);
+        let arms: Vec<Arm> = answered(&r.runs).into_iter().map(|a| a.0).collect();
+        assert_eq!(arms, vec![Arm::Ablation, Arm::Incumbent]);
+        let mut wide = raw(&[(20.8, 14.4), (21.0, 14.5), (20.6, 14.3)]);
+        with(&mut wide, Arm::Incumbent, &[14.0, 16.9, 13.8]);
+        assert!(answered(&wide.runs).is_empty());
     }
 
     #[test]

@@ -160,9 +160,20 @@ pub fn compile_for(
     )
 }
 
-/// Verify a scheduler given as C source or a compiled object.
-pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let start = Instant::now();
+/// Verification up to the sched_ext kernel: the report so far, and the in-kernel job when the
+/// scheduler compiled (`None`: it did not, and the report says so).
+pub struct Prepared {
+    pub report: VerifyReport,
+    pub job: Option<RuntimeJob>,
+    pub place: Place,
+    started: Instant,
+    /// Seconds compiling and checking took.
+    prepare_s: f64,
+}
+
+/// Compile (if needed) and check the knobs: everything verification does before the kernel.
+pub fn prepare(input: &Path, opts: &VerifyOptions) -> Result<Prepared> {
+    let started = Instant::now();
     if !input.exists() {
         anyhow::bail!("{} does not exist", input.display());
     }
@@ -199,8 +210,14 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         if !ok {
             report.failure = Some(Failure::CompileError);
             report.error = Some("compilation failed".into());
-            report.total_s = start.elapsed().as_secs_f64();
-            return Ok(report);
+            report.total_s = started.elapsed().as_secs_f64();
+            return Ok(Prepared {
+                report,
+                job: None,
+                place,
+                started,
+                prepare_s: started.elapsed().as_secs_f64(),
+            });
         }
         PathBuf::from(obj.expect("ok compile has an object"))
     };
@@ -221,27 +238,64 @@ pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
             &opts.project_headers,
         )?);
     }
-    let rt_job = RuntimeJob {
-        object,
-        duration_s: opts.duration_s,
-        knowledge,
+    Ok(Prepared {
+        report,
+        job: Some(RuntimeJob {
+            object,
+            duration_s: opts.duration_s,
+            knowledge,
+        }),
+        place,
+        started,
+        prepare_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+impl Prepared {
+    /// The report, completed with what the in-kernel job found (`None`: it left no report, and
+    /// `report` already says why).
+    pub fn finish(self, runtime: Option<RuntimeReport>) -> VerifyReport {
+        let mut report = self.report;
+        if let Some(rt) = runtime {
+            report.stage = rt.stage;
+            report.passed = rt.passed;
+            report.failure = rt.failure;
+            report.error = rt.error.clone();
+            report.runtime = Some(rt);
+        }
+        report.total_s = self.started.elapsed().as_secs_f64();
+        report
+    }
+
+    /// The report, completed with the verification a benchmark ran first in its boot: its
+    /// time is the compile's and the in-kernel run's (the boot is the benchmark's).
+    pub fn finish_in_benchmark(self, v: &crate::bench::result::Verification) -> VerifyReport {
+        let prepare_s = self.prepare_s;
+        let mut report = self.finish(Some(v.runtime.clone()));
+        report.console_log = v.console_log.clone();
+        report.total_s = prepare_s + v.runtime.load_s + v.runtime.enabled_s;
+        report
+    }
+}
+
+/// Verify a scheduler given as C source or a compiled object, in a boot of its own.
+pub fn verify(input: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
+    run_alone(prepare(input, opts)?, opts)
+}
+
+/// Run a prepared verification in a boot of its own (or on this host, when asked).
+pub fn run_alone(mut prepared: Prepared, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let Some(rt_job) = prepared.job.take() else {
+        return Ok(prepared.finish(None));
     };
     // Never beside a benchmark: it would measure this scheduler's load too.
     let machine = sandbox::lock::acquire(sandbox::lock::Use::Run, &|m| eprintln!("schedgen: {m}"))?;
-    let runtime = match place {
+    let runtime = match prepared.place {
         Place::Host => Some(runtime::run(&rt_job)),
-        Place::Vm => run_in_vm(&rt_job, opts, &mut report)?,
+        Place::Vm => run_in_vm(&rt_job, opts, &mut prepared.report)?,
     };
     drop(machine);
-    if let Some(rt) = runtime {
-        report.stage = rt.stage;
-        report.passed = rt.passed;
-        report.failure = rt.failure;
-        report.error = rt.error.clone();
-        report.runtime = Some(rt);
-    }
-    report.total_s = start.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(prepared.finish(runtime))
 }
 
 fn run_in_vm(

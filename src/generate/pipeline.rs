@@ -614,6 +614,7 @@ fn bench_options(
         known_bound: None,
         // A verify-only run benchmarks nothing: the host's sizes are enough to verify at.
         size_in_vm: !opts.verify_only,
+        verify_first: None,
     }
 }
 
@@ -701,14 +702,26 @@ struct Setting<'a> {
 
 /// How a reply fared before the benchmark.
 enum Checked {
-    /// Verified in the sandbox: the candidate file.
+    /// Verified in the sandbox in a boot of its own (`--verify-only`): the candidate file.
     Passed(PathBuf),
+    /// Compiled and checked: verified first thing in its benchmark's boot.
+    Ready(PathBuf, Box<bverify::Prepared>),
     /// Failed at a stage: what to tell the model (stage, failure, diagnostics).
     Failed {
         stage: String,
         failure: String,
         diagnostics: String,
     },
+}
+
+/// What a candidate's benchmark boot, which verifies it first, made of it.
+enum Judged {
+    /// Verified, then measured.
+    Benchmarked(Box<CaseBench>),
+    /// Failed verification (nothing was measured): what to tell the model.
+    Failed(Checked),
+    /// The sandbox failed before the scheduler could be judged; the round's reason says so.
+    SandboxFailed,
 }
 
 /// How a round ended.
@@ -758,8 +771,9 @@ impl Loop<'_> {
         Ok(())
     }
 
-    /// Static checks, then compile and verify in the sandbox.
-    fn check_and_verify(&self, a: &mut Attempt, text: &str, tag: &str) -> Result<Checked> {
+    /// Static checks and the compile; then, with `--verify-only`, verification in a boot of
+    /// its own. Otherwise the candidate verifies in its benchmark's boot (`Ready`).
+    fn check(&self, a: &mut Attempt, text: &str, tag: &str) -> Result<Checked> {
         let t = Instant::now();
         let ex = match extract_scheduler(text) {
             Ok(ex) => ex,
@@ -789,8 +803,8 @@ impl Loop<'_> {
         if !problems.is_empty() {
             problems.extend(report.compiler_errors);
         }
-        a.seconds.compile = Some(t.elapsed().as_secs_f64());
         if !problems.is_empty() {
+            a.seconds.compile = Some(t.elapsed().as_secs_f64());
             a.outcome = AttemptOutcome::StaticCheck;
             a.detail = problems.join("; ");
             return Ok(Checked::Failed {
@@ -799,22 +813,45 @@ impl Loop<'_> {
                 diagnostics: problems.join("\n"),
             });
         }
-        (self.set.say)(&format!("{tag}: compiling and verifying in the sandbox"));
-        let t = Instant::now();
-        let vr = bverify::verify(
-            &file,
-            &VerifyOptions {
-                duration_s: self.set.opts.verify_duration_s,
-                backend: self.set.opts.backend,
-                kernel: self.set.opts.kernel.clone(),
-                cpus: self.set.opts.cpus,
-                memory_mib: self.set.opts.memory_mib,
-                knowledge: self.set.knowledge.clone(),
-                project_headers: self.set.paths.bpf_reference(),
-                include: Vec::new(),
-            },
-        )?;
-        a.seconds.verify = Some(t.elapsed().as_secs_f64());
+        let verify_opts = VerifyOptions {
+            duration_s: self.set.opts.verify_duration_s,
+            backend: self.set.opts.backend,
+            kernel: self.set.opts.kernel.clone(),
+            cpus: self.set.opts.cpus,
+            memory_mib: self.set.opts.memory_mib,
+            knowledge: self.set.knowledge.clone(),
+            project_headers: self.set.paths.bpf_reference(),
+            include: Vec::new(),
+        };
+        let prepared = bverify::prepare(&file, &verify_opts)?;
+        a.seconds.compile = Some(t.elapsed().as_secs_f64());
+        if prepared.job.is_none() {
+            return self.verified(a, tag, &file, prepared.finish(None));
+        }
+        if !self.set.opts.verify_only {
+            (self.set.say)(&format!(
+                "{tag}: compiled; it is verified in the sandbox first thing in its benchmark's \
+                 boot"
+            ));
+            return Ok(Checked::Ready(file, Box::new(prepared)));
+        }
+        (self.set.say)(&format!("{tag}: verifying in the sandbox"));
+        let vr = bverify::run_alone(prepared, &verify_opts)?;
+        self.verified(a, tag, &file, vr)
+    }
+
+    /// What a verification report means for the attempt `a`: written beside the candidate,
+    /// and `Passed` or the stage and diagnostics to tell the model.
+    fn verified(
+        &self,
+        a: &mut Attempt,
+        tag: &str,
+        file: &Path,
+        vr: VerifyReport,
+    ) -> Result<Checked> {
+        if vr.runtime.is_some() {
+            a.seconds.verify = Some(vr.total_s - a.seconds.compile.unwrap_or(0.0));
+        }
         std::fs::write(
             self.set.run_dir.join(format!("verify-{tag}.json")),
             serde_json::to_string_pretty(&vr)? + "\n",
@@ -826,7 +863,7 @@ impl Loop<'_> {
                     "verified: ran {:.1} s under load",
                     vr.runtime.as_ref().map(|r| r.enabled_s).unwrap_or(0.0)
                 );
-                Ok(Checked::Passed(file))
+                Ok(Checked::Passed(file.to_path_buf()))
             }
             Some(f) => {
                 a.outcome = AttemptOutcome::from_failure(f);
@@ -901,15 +938,99 @@ impl Loop<'_> {
             &reply.text,
         )?;
         self.conv.push_assistant(reply.text.clone());
-        let checked = self.check_and_verify(&mut a, &reply.text, &tag)?;
-        (self.set.say)(&format!(
-            "round {round} attempt {attempt}: {:?} {}",
-            a.outcome,
-            a.detail.lines().next().unwrap_or("")
-        ));
+        let checked = self.check(&mut a, &reply.text, &tag)?;
+        if !matches!(checked, Checked::Ready(..)) {
+            self.say_outcome(&a);
+        }
         self.gen.attempts.push(a);
         self.save()?;
         Ok(Some(checked))
+    }
+
+    fn say_outcome(&self, a: &Attempt) {
+        (self.set.say)(&format!(
+            "round {} attempt {}: {:?} {}",
+            a.round,
+            a.attempt,
+            a.outcome,
+            a.detail.lines().next().unwrap_or("")
+        ));
+    }
+
+    /// A `Ready` candidate's benchmark, which verifies it first in the same boot. The
+    /// verification's outcome goes to the round's last attempt; `Passed` comes with the
+    /// benchmark, a failure with what to tell the model, and `None` when the sandbox failed
+    /// before the scheduler could be judged (the round's reason says so).
+    fn verify_and_benchmark(
+        &mut self,
+        round: u32,
+        file: PathBuf,
+        prepared: bverify::Prepared,
+    ) -> Result<Judged> {
+        let tag = format!("r{round}");
+        let incumbent = self.incumbent.clone();
+        let (bench, seconds, vr) = self.benchmark(
+            &file,
+            &tag,
+            incumbent,
+            self.set.opts.runs,
+            self.set.opts.order_seed,
+            Some(prepared),
+        )?;
+        let Some(vr) = vr else {
+            if let Some(last) = self.gen.attempts.last_mut() {
+                last.outcome = AttemptOutcome::SandboxError;
+                last.detail = bench.error.clone().unwrap_or_default();
+            }
+            self.unmeasured(round, &bench)?;
+            return Ok(Judged::SandboxFailed);
+        };
+        let mut a = self
+            .gen
+            .attempts
+            .pop()
+            .context("a benchmark without an attempt")?;
+        let mut vr = vr;
+        if !vr.passed {
+            // The round's next attempt benchmarks in `bench-rN` again: this boot's console log
+            // and job spec move aside, named for the attempt they judged.
+            let dir = self.set.run_dir.join(format!("bench-{tag}"));
+            let aside = self.set.run_dir.join(format!("boot-{tag}-a{}", a.attempt));
+            let _ = std::fs::remove_dir_all(&aside);
+            if std::fs::rename(&dir, &aside).is_ok() {
+                if let Some(log) = &mut vr.console_log {
+                    *log = log.replace(&dir.display().to_string(), &aside.display().to_string());
+                }
+            }
+        }
+        let tag = format!("{tag}-a{}", a.attempt);
+        let checked = self.verified(&mut a, &tag, &file, vr);
+        self.say_outcome(&a);
+        if matches!(checked, Ok(Checked::Passed(_))) {
+            a.seconds.benchmark = Some(seconds);
+        }
+        self.gen.attempts.push(a);
+        self.save()?;
+        Ok(match checked? {
+            Checked::Passed(_) => Judged::Benchmarked(Box::new(bench)),
+            failed => Judged::Failed(failed),
+        })
+    }
+
+    /// A benchmark that measured nothing because the sandbox failed: the round stops, saying so.
+    fn unmeasured(&mut self, round: u32, bench: &CaseBench) -> Result<()> {
+        // No runs, so nothing to tell the model: asking it to improve on a number that was
+        // never measured would only waste a round.
+        let e = bench.error.clone().unwrap_or_default();
+        self.gen.reason = format!(
+            "round {round}'s benchmark could not measure the candidate (the sandbox failed, not \
+             the scheduler): {}{}",
+            e.lines().next().unwrap_or(""),
+            self.kept_note(round)
+        );
+        self.gen.sandbox_error = Some(e);
+        (self.set.say)(&format!("round {round}: {}", self.gen.reason));
+        self.save()
     }
 
     fn set_provider_chat(&self) -> Result<super::llm::Reply, super::llm::LlmError> {
@@ -927,7 +1048,8 @@ impl Loop<'_> {
         incumbent: Option<PathBuf>,
         runs: usize,
         order_seed: Option<u64>,
-    ) -> Result<(CaseBench, f64)> {
+        verify_first: Option<bverify::Prepared>,
+    ) -> Result<(CaseBench, f64, Option<VerifyReport>)> {
         (self.set.say)(&format!(
             "{tag}: benchmarking against the default scheduler{}{} (up to {runs} runs per arm)",
             if self.set.opts.ablation {
@@ -955,6 +1077,7 @@ impl Loop<'_> {
         bench_opts.classes = Some(self.set.prepared.classes().clone());
         bench_opts.incumbent = incumbent;
         bench_opts.known_bound = self.bound.clone();
+        bench_opts.verify_first = verify_first.as_ref().and_then(|p| p.job.clone());
         let bench_dir = self.set.run_dir.join(format!("bench-{tag}"));
         let result = driver::run(
             self.set.paths,
@@ -964,6 +1087,10 @@ impl Loop<'_> {
             self.set.say,
         )?;
         let _ = crate::bench::export::write_all(&bench_dir, &result);
+        let verified = match (verify_first, &result.verification) {
+            (Some(p), Some(v)) => Some(p.finish_in_benchmark(v)),
+            _ => None,
+        };
         let bench = result
             .cases
             .into_iter()
@@ -975,7 +1102,7 @@ impl Loop<'_> {
                 b
             });
         }
-        Ok((bench, t.elapsed().as_secs_f64()))
+        Ok((bench, t.elapsed().as_secs_f64(), verified))
     }
 
     /// After the rounds: the kept candidate was chosen by the runs of its round, so the number
@@ -1014,8 +1141,14 @@ impl Loop<'_> {
         ));
         // A seed the user gave drew the rounds' orders; the confirmation draws another.
         let seed = self.set.opts.order_seed.map(|s| s ^ 0x5EED_C0F1);
-        let (bench, seconds) =
-            self.benchmark(&kept.file, "confirm", self.accepted.clone(), runs, seed)?;
+        let (bench, seconds, _) = self.benchmark(
+            &kept.file,
+            "confirm",
+            self.accepted.clone(),
+            runs,
+            seed,
+            None,
+        )?;
         if bench.unmeasured {
             let e = bench.error.clone().unwrap_or_default();
             self.gen.reason = format!(
@@ -1076,21 +1209,39 @@ impl Loop<'_> {
         self.save()
     }
 
-    /// One round: attempts until one verifies (repairing in between), then its benchmark.
+    /// One round: attempts until one verifies (repairing in between), then its benchmark. The
+    /// verification runs in the benchmark's boot, so a candidate that fails it costs one boot.
     fn round(&mut self, round: u32) -> Result<RoundEnd> {
-        let mut passed = None;
+        let mut benched = None;
         for attempt in 1..=self.set.opts.max_attempts {
-            match self.attempt(round, attempt)? {
+            let checked = match self.attempt(round, attempt)? {
                 None => return Ok(RoundEnd::Stop),
-                Some(Checked::Passed(file)) => {
-                    passed = Some(file);
-                    break;
+                Some(Checked::Ready(file, prepared)) => {
+                    match self.verify_and_benchmark(round, file.clone(), *prepared)? {
+                        Judged::SandboxFailed => return Ok(RoundEnd::Stop),
+                        Judged::Benchmarked(bench) => {
+                            benched = Some((file, bench));
+                            break;
+                        }
+                        Judged::Failed(checked) => checked,
+                    }
                 }
-                Some(Checked::Failed {
+                Some(checked) => checked,
+            };
+            match checked {
+                Checked::Passed(file) => {
+                    // Only `--verify-only` verifies without benchmarking.
+                    self.gen.verified = Some(file.display().to_string());
+                    self.gen.reason = "verified; not benchmarked (--verify-only)".into();
+                    self.save()?;
+                    return Ok(RoundEnd::Stop);
+                }
+                Checked::Ready(..) => unreachable!("a ready candidate is benchmarked above"),
+                Checked::Failed {
                     stage,
                     failure,
                     diagnostics,
-                }) => {
+                } => {
                     if crate::interrupt::requested() {
                         self.gen.reason = "interrupted".into();
                         return Ok(RoundEnd::Stop);
@@ -1104,7 +1255,7 @@ impl Loop<'_> {
                 }
             }
         }
-        let Some(candidate) = passed else {
+        let Some((candidate, bench)) = benched else {
             self.gen.reason = format!(
                 "no candidate passed verification in {} attempt(s){}",
                 self.set.opts.max_attempts,
@@ -1113,40 +1264,12 @@ impl Loop<'_> {
             self.save()?;
             return Ok(RoundEnd::Stop);
         };
-        if self.set.opts.verify_only {
-            self.gen.verified = Some(candidate.display().to_string());
-            self.gen.reason = "verified; not benchmarked (--verify-only)".into();
-            self.save()?;
-            return Ok(RoundEnd::Stop);
-        }
-        let incumbent = self.incumbent.clone();
-        let (bench, seconds) = self.benchmark(
-            &candidate,
-            &format!("r{round}"),
-            incumbent,
-            self.set.opts.runs,
-            self.set.opts.order_seed,
-        )?;
-        if let Some(last) = self.gen.attempts.last_mut() {
-            last.seconds.benchmark = Some(seconds);
-        }
         if bench.unmeasured {
-            // No runs, so nothing to tell the model: asking it to improve on a number that
-            // was never measured would only waste a round.
-            let e = bench.error.clone().unwrap_or_default();
-            self.gen.reason = format!(
-                "round {round}'s benchmark could not measure the candidate (the sandbox failed, \
-                 not the scheduler): {}{}",
-                e.lines().next().unwrap_or(""),
-                self.kept_note(round)
-            );
-            self.gen.sandbox_error = Some(e);
-            (self.set.say)(&format!("round {round}: {}", self.gen.reason));
-            self.save()?;
+            self.unmeasured(round, &bench)?;
             return Ok(RoundEnd::Stop);
         }
         (self.set.say)(&format!("round {round}: {}", bench.verdict.reason));
-        self.judge(round, candidate, bench)
+        self.judge(round, candidate, *bench)
     }
 
     /// `; kept round K's scheduler` when an earlier round's candidate is what stays.
