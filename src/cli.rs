@@ -547,7 +547,8 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "N")]
     pub confirm_runs: Option<u64>,
 
-    /// Seconds each candidate runs under load in the sandbox before benchmarking.
+    /// Seconds each candidate runs under load in the sandbox before it is measured: first thing
+    /// in its benchmark's boot (with --verify-only, in a boot of its own).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub verify_duration: f64,
 
@@ -611,7 +612,9 @@ pub struct ComparisonArgs {
 
     /// Stop a case after this many runs per arm once more runs cannot change its verdict
     /// (the cut's whole 95% interval above the target, or below it); `--runs` is the most.
-    /// Set it to `--runs` to always run them all.
+    /// From then on an arm whose comparison is decided runs no more: the ablation once the
+    /// candidate beats it, the incumbent once the head to head is won, lost or tied. Set it to
+    /// `--runs` to always run every arm every time.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub min_runs: usize,
 

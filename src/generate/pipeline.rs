@@ -1,6 +1,6 @@
 //! The generate loop: prepare (size, set up and profile at the benchmarked sizes, learn the
-//! task classes) → prompt → model → static checks → compile + verify (sandbox) → repair →
-//! benchmark (against the default and the candidate's own ablation) → improve → keep.
+//! task classes) → prompt → model → static checks → compile → one sandbox boot: verify, then
+//! benchmark (against the default and the candidate's own ablation) → repair or improve → keep.
 //!
 //! Each step is a function returning a typed outcome; the loop's state (the conversation, the
 //! attempts so far) lives in one [`Loop`]. Every stage's failure is classified and, while
