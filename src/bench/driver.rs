@@ -705,7 +705,7 @@ struct Measured {
 
 /// The verification a job (on a boot whose console log is `console`) left in `dir`, if any.
 fn verification_in(dir: &Path, console: Option<&Path>) -> Option<Verification> {
-    let runtime = sjob::read_json(&dir.join(job::VERIFY_FILE)).ok()?;
+    let runtime = sjob::read_json(&dir.join(crate::bpf::verify::RUNTIME_FILE)).ok()?;
     Some(Verification {
         runtime,
         console_log: console.map(|c| c.display().to_string()),
@@ -729,7 +729,7 @@ fn measure(
         Place::Host => {
             let out = work_dir.join(RAW_FILE);
             let _ = std::fs::remove_file(&out);
-            let _ = std::fs::remove_file(work_dir.join(job::VERIFY_FILE));
+            let _ = std::fs::remove_file(work_dir.join(crate::bpf::verify::RUNTIME_FILE));
             job::run(job, &out)?;
             Ok(Measured {
                 raws: job::read_raw(&out),

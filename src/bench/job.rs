@@ -77,7 +77,7 @@ pub struct BenchJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_early: Option<StopEarly>,
     /// Verify this scheduler before measuring anything, in the same boot (`generate`'s
-    /// candidate: one boot instead of two). Its report goes to [`VERIFY_FILE`] beside the
+    /// candidate: one boot instead of two). Its report goes to `verify::RUNTIME_FILE` beside the
     /// results; one that fails leaves nothing measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_first: Option<RuntimeJob>,
@@ -754,9 +754,6 @@ fn run_and_record(
     }
 }
 
-/// Where the job writes `verify_first`'s report, beside its results file.
-pub const VERIFY_FILE: &str = "verify-runtime.json";
-
 /// Run the job, appending one JSON line per finished case to `out`.
 pub fn run(job: &BenchJob, out: &Path) -> Result<()> {
     if let Some(v) = &job.verify_first {
@@ -766,21 +763,14 @@ pub fn run(job: &BenchJob, out: &Path) -> Result<()> {
             v.duration_s
         );
         let r = crate::bpf::runtime::run(v);
-        crate::sandbox::job::write_json(&out.with_file_name(VERIFY_FILE), &r)?;
-        match (&r.failure, &r.ops_name) {
-            (None, Some(name)) => eprintln!(
-                "`{name}` ran {:.1} s under load and detached cleanly",
-                r.enabled_s
-            ),
-            (Some(f), _) => {
-                eprintln!(
-                    "{} at stage {:?}: nothing is measured",
-                    f.describe(),
-                    r.stage
-                );
-                return Ok(());
-            }
-            _ => {}
+        let file = out.with_file_name(crate::bpf::verify::RUNTIME_FILE);
+        crate::sandbox::job::write_json(&file, &r)?;
+        if let Some(line) = r.outcome_line() {
+            eprintln!("{line}");
+        }
+        if r.failure.is_some() {
+            eprintln!("nothing is measured");
+            return Ok(());
         }
     }
     let mut file = std::fs::OpenOptions::new()

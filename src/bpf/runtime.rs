@@ -114,6 +114,21 @@ pub struct RuntimeReport {
     pub classifier: Option<ClassifierRun>,
 }
 
+impl RuntimeReport {
+    /// One line on how the run ended, for the job's log: `None` when it neither failed nor
+    /// attached under a name (nothing to say).
+    pub fn outcome_line(&self) -> Option<String> {
+        match (&self.failure, &self.ops_name) {
+            (None, Some(name)) => Some(format!(
+                "`{name}` ran {:.1} s under load and detached cleanly",
+                self.enabled_s
+            )),
+            (Some(f), _) => Some(format!("{} at stage {:?}", f.describe(), self.stage)),
+            _ => None,
+        }
+    }
+}
+
 /// Arguments of the in-kernel job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuntimeJob {

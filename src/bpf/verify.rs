@@ -19,7 +19,7 @@ use crate::sandbox::{self, job, vm, Backend, Place};
 
 pub const VERIFY_SCHEMA: &str = "schedgen.verify/1";
 /// File the in-kernel job writes its report to.
-const RUNTIME_FILE: &str = "runtime.json";
+pub const RUNTIME_FILE: &str = "runtime.json";
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
@@ -167,8 +167,6 @@ pub struct Prepared {
     pub job: Option<RuntimeJob>,
     pub place: Place,
     started: Instant,
-    /// Seconds compiling and checking took.
-    prepare_s: f64,
 }
 
 /// Compile (if needed) and check the knobs: everything verification does before the kernel.
@@ -216,7 +214,6 @@ pub fn prepare(input: &Path, opts: &VerifyOptions) -> Result<Prepared> {
                 job: None,
                 place,
                 started,
-                prepare_s: started.elapsed().as_secs_f64(),
             });
         }
         PathBuf::from(obj.expect("ok compile has an object"))
@@ -238,6 +235,7 @@ pub fn prepare(input: &Path, opts: &VerifyOptions) -> Result<Prepared> {
             &opts.project_headers,
         )?);
     }
+    report.total_s = started.elapsed().as_secs_f64();
     Ok(Prepared {
         report,
         job: Some(RuntimeJob {
@@ -247,7 +245,6 @@ pub fn prepare(input: &Path, opts: &VerifyOptions) -> Result<Prepared> {
         }),
         place,
         started,
-        prepare_s: started.elapsed().as_secs_f64(),
     })
 }
 
@@ -270,7 +267,8 @@ impl Prepared {
     /// The report, completed with the verification a benchmark ran first in its boot: its
     /// time is the compile's and the in-kernel run's (the boot is the benchmark's).
     pub fn finish_in_benchmark(self, v: &crate::bench::result::Verification) -> VerifyReport {
-        let prepare_s = self.prepare_s;
+        // Until `finish`, the report's total is the time `prepare` took.
+        let prepare_s = self.report.total_s;
         let mut report = self.finish(Some(v.runtime.clone()));
         report.console_log = v.console_log.clone();
         report.total_s = prepare_s + v.runtime.load_s + v.runtime.enabled_s;
@@ -360,13 +358,8 @@ pub fn scx_job(spec: &str, out: &Path) -> Result<u8> {
         crate::system::kernel_release()
     );
     let r = runtime::run(&job);
-    match (&r.failure, &r.ops_name) {
-        (None, Some(name)) => eprintln!(
-            "scx-job: `{name}` ran {:.1} s under load and detached cleanly",
-            r.enabled_s
-        ),
-        (Some(f), _) => eprintln!("scx-job: {} at stage {:?}", f.describe(), r.stage),
-        _ => {}
+    if let Some(line) = r.outcome_line() {
+        eprintln!("scx-job: {line}");
     }
     job::write_json(out, &r)?;
     Ok(if r.passed { 0 } else { 1 })

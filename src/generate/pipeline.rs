@@ -957,10 +957,8 @@ impl Loop<'_> {
         ));
     }
 
-    /// A `Ready` candidate's benchmark, which verifies it first in the same boot. The
-    /// verification's outcome goes to the round's last attempt; `Passed` comes with the
-    /// benchmark, a failure with what to tell the model, and `None` when the sandbox failed
-    /// before the scheduler could be judged (the round's reason says so).
+    /// A `Ready` candidate's benchmark, which verifies it first in the same boot; the
+    /// verification's outcome goes to the round's last attempt.
     fn verify_and_benchmark(
         &mut self,
         round: u32,
@@ -977,7 +975,7 @@ impl Loop<'_> {
             self.set.opts.order_seed,
             Some(prepared),
         )?;
-        let Some(vr) = vr else {
+        let Some(mut vr) = vr else {
             if let Some(last) = self.gen.attempts.last_mut() {
                 last.outcome = AttemptOutcome::SandboxError;
                 last.detail = bench.error.clone().unwrap_or_default();
@@ -990,7 +988,6 @@ impl Loop<'_> {
             .attempts
             .pop()
             .context("a benchmark without an attempt")?;
-        let mut vr = vr;
         if !vr.passed {
             // The round's next attempt benchmarks in `bench-rN` again: this boot's console log
             // and job spec move aside, named for the attempt they judged.
