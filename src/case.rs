@@ -39,6 +39,11 @@ pub struct Case {
     #[serde(default)]
     pub short_task: Option<TaskHint>,
     pub commands: Commands,
+    /// Where a case file kept outside the checkout keeps its scripts and data generators:
+    /// `<id>/` beside the file (`$CASE_ASSETS`). Set by [`find`], never by the file itself;
+    /// `None` for the checkout's own cases, whose assets are in `assets/<id>/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_assets: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -143,6 +148,13 @@ impl Case {
             .with_context(|| format!("cannot read case file {}", path.display()))?;
         let case: Case = toml::from_str(&text)
             .with_context(|| format!("malformed case file {}", path.display()))?;
+        if case.own_assets.is_some() {
+            bail!(
+                "invalid case file {}: unknown field `own_assets` (schedgen sets it: a case \
+                 file's assets are the `<id>/` directory beside it)",
+                path.display()
+            );
+        }
         case.validate()
             .with_context(|| format!("invalid case file {}", path.display()))?;
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
@@ -333,9 +345,38 @@ pub fn load_all(dir: &Path) -> Result<Vec<Case>> {
 /// `--test ID` finds them).
 pub const EXTRA_DIR: &str = "extra";
 
-/// Find one case by id (in the suite, then among the extra workloads), with a helpful error
-/// listing the known ids.
+/// Whether what the user passed as a case names a file rather than an id.
+fn names_a_file(id: &str) -> bool {
+    id.ends_with(".toml") || id.contains('/')
+}
+
+/// Find one case: by id (in the suite, then among the extra workloads), with a helpful error
+/// listing the known ids, or from a case file anywhere (`my/case.toml`), whose id must not be
+/// one of the checkout's: results and the library are keyed by id.
 pub fn find(dir: &Path, id: &str) -> Result<Case> {
+    if names_a_file(id) {
+        let path = std::path::absolute(id).with_context(|| format!("cannot resolve {id}"))?;
+        let mut case = Case::load(&path)?;
+        if let Some(own) = [
+            dir.join(format!("{}.toml", case.id)),
+            dir.join(EXTRA_DIR).join(format!("{}.toml", case.id)),
+        ]
+        .into_iter()
+        .find(|p| p.exists())
+        {
+            if std::fs::canonicalize(&own).ok() == std::fs::canonicalize(&path).ok() {
+                return Ok(case);
+            }
+            bail!(
+                "{id}: its id `{}` is already the checkout's {}; give your case another id \
+                 (and file name), since results and accepted schedulers are kept by id",
+                case.id,
+                own.display()
+            );
+        }
+        case.own_assets = path.parent().map(|d| d.join(&case.id));
+        return Ok(case);
+    }
     for path in [
         dir.join(format!("{id}.toml")),
         dir.join(EXTRA_DIR).join(format!("{id}.toml")),
@@ -379,6 +420,57 @@ long = "true"
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn a_case_file_anywhere_keeps_its_assets_beside_it() {
+        let checkout = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let file = write(elsewhere.path(), "demo.toml", GOOD);
+        let c = find(checkout.path(), file.to_str().unwrap()).unwrap();
+        assert_eq!(c.id, "demo");
+        assert_eq!(c.own_assets, Some(elsewhere.path().join("demo")));
+        // An id is found in the checkout, whose cases use its assets/<id>.
+        write(checkout.path(), "demo.toml", GOOD);
+        assert_eq!(find(checkout.path(), "demo").unwrap().own_assets, None);
+    }
+
+    #[test]
+    fn a_case_file_may_not_take_a_checkout_case_id() {
+        let checkout = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let own = write(checkout.path(), "demo.toml", GOOD);
+        let file = write(elsewhere.path(), "demo.toml", GOOD);
+        let err = format!(
+            "{:#}",
+            find(checkout.path(), file.to_str().unwrap()).unwrap_err()
+        );
+        assert!(
+            err.contains("already the checkout's") && err.contains("another id"),
+            "{err}"
+        );
+        // The checkout's own file, named by its path, is that case.
+        let c = find(checkout.path(), own.to_str().unwrap()).unwrap();
+        assert_eq!(c.own_assets, None);
+    }
+
+    #[test]
+    fn a_case_file_cannot_set_where_its_assets_are() {
+        let d = tempfile::tempdir().unwrap();
+        let text = GOOD.replace(
+            "[[dependencies]]",
+            "own_assets = \"/etc\"\n[[dependencies]]",
+        );
+        let err = format!(
+            "{:#}",
+            Case::load(&write(d.path(), "demo.toml", &text)).unwrap_err()
+        );
+        assert!(err.contains("own_assets"), "{err}");
+        let err = format!(
+            "{:#}",
+            find(d.path(), d.path().join("missing.toml").to_str().unwrap()).unwrap_err()
+        );
+        assert!(err.contains("cannot read case file"), "{err}");
     }
 
     #[test]

@@ -222,8 +222,9 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["test", "all"])))]
 pub struct RunArgs {
-    /// Case to run (repeat for several); see `schedgen list`.
-    #[arg(long, short = 't', value_name = "ID")]
+    /// Case to run (repeat for several): an id from `schedgen list`, or a case file anywhere
+    /// (`path/to/my_job.toml`, its scripts in `path/to/my_job/`; see cases/README.md).
+    #[arg(long, short = 't', value_name = "ID|FILE")]
     pub test: Vec<String>,
 
     /// Run every case; missing dependencies and failures are reported, the rest goes on.
@@ -429,8 +430,9 @@ pub struct PortArgs {
 #[command(group(clap::ArgGroup::new("which").args(["test", "all"])))]
 #[command(group(clap::ArgGroup::new("sched").args(["scheduler", "reference", "generated"])))]
 pub struct BenchmarkArgs {
-    /// Case to benchmark (repeat for several) [default: ctest_suite].
-    #[arg(long, short = 't', value_name = "ID")]
+    /// Case to benchmark (repeat for several): an id or a case file, as for `run`
+    /// [default: ctest_suite].
+    #[arg(long, short = 't', value_name = "ID|FILE")]
     pub test: Vec<String>,
 
     /// Benchmark every case.
@@ -505,8 +507,8 @@ pub struct AnalyzeArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["test", "all"])))]
 pub struct GenerateArgs {
-    /// Case to write a scheduler for (repeat for several).
-    #[arg(long, short = 't', value_name = "ID")]
+    /// Case to write a scheduler for (repeat for several): an id or a case file, as for `run`.
+    #[arg(long, short = 't', value_name = "ID|FILE")]
     pub test: Vec<String>,
 
     /// Every case, one after the other, with a summary table at the end.
@@ -735,8 +737,8 @@ pub struct ScxJobArgs {
 
 #[derive(Debug, Args)]
 pub struct ProfileArgs {
-    /// Case to profile; see `schedgen list`.
-    #[arg(long, short = 't', value_name = "ID")]
+    /// Case to profile: an id from `schedgen list`, or a case file, as for `run`.
+    #[arg(long, short = 't', value_name = "ID|FILE")]
     pub test: String,
 
     /// Size multiplier, as for `run`.
@@ -758,8 +760,8 @@ pub struct ProfileArgs {
 
 #[derive(Debug, Args)]
 pub struct DepsArgs {
-    /// Only this case's dependencies.
-    #[arg(long, short = 't', value_name = "ID")]
+    /// Only this case's dependencies (an id, or a case file as for `run`).
+    #[arg(long, short = 't', value_name = "ID|FILE")]
     pub test: Option<String>,
 
     /// Install the missing Debian packages with apt-get (needs root), and the production

@@ -433,3 +433,77 @@ fn check_consistency(j: &Value) {
     assert_eq!(lt["detected"], true, "monitor long tail: {lt}");
     assert_eq!(lt["tail_task"], 39);
 }
+
+#[test]
+fn a_case_file_outside_the_checkout_runs_with_the_scripts_beside_it() {
+    let r = Root::new();
+    let mine = r.path("mine");
+    std::fs::create_dir_all(mine.join("own_job")).unwrap();
+    std::fs::write(
+        mine.join("own_job/gen.sh"),
+        "seq \"$1\" > \"$DATA/input\"\necho x >> \"$MARK/setup-count\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mine.join("own_job.toml"),
+        format!(
+            "id = \"own_job\"\nname = \"mine\"\ncategory = \"data_processing\"\n\
+             description = \"fixture\"\nexpected_improvement = 0.3\n[sizes]\nshort_rows = 50\n{HINT}\
+             [commands]\nsetup = 'sh \"$CASE_ASSETS/gen.sh\" \"$SHORT_ROWS\"'\n\
+             short = 'wc -l < \"$DATA/input\" > out'\nlong = 'sort -r \"$DATA/input\" > out'\n"
+        ),
+    )
+    .unwrap();
+    let file = mine.join("own_job.toml").display().to_string();
+    let save = r.path("out/own.json").display().to_string();
+    let o = r.run(&["run", "--test", &file, "--save", &save]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(r.json("own.json")["test_id"], "own_job");
+    assert_eq!(
+        std::fs::read_to_string(r.path("out/setup-count"))
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    // Its scripts are part of what setup's cache is keyed on.
+    std::fs::write(
+        mine.join("own_job/gen.sh"),
+        "seq \"$1\" > \"$DATA/input\"; echo y >> \"$MARK/setup-count\"\n",
+    )
+    .unwrap();
+    let o = r.run(&["run", "--test", &file, "--save", &save]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(r.json("own.json")["setup"]["cached"], false);
+
+    // A file that takes a checkout case's id is refused before anything runs.
+    r.case("own_job", &simple("true", "true"));
+    let o = r.run(&["run", "--test", &file]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("another id"), "{}", text(&o));
+}
+
+#[test]
+fn generate_says_why_a_case_ended_in_error() {
+    // This root has cases/ and assets/ but none of a checkout's prompts: whichever step stops
+    // the case (no sched_ext here for --backend host, or the missing prompts), the case's own
+    // line says so; the summary table is only printed for several cases.
+    let r = Root::new();
+    r.case("good", &simple("true", "true"));
+    let o = r.run(&[
+        "generate",
+        "--test",
+        "good",
+        "--backend",
+        "host",
+        "--scale",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("good: ERROR: "))
+        .unwrap_or_else(|| panic!("no ERROR line for the case: {}", text(&o)));
+    assert!(line.len() > "good: ERROR: ".len() + 10, "{line}");
+}

@@ -134,6 +134,8 @@ pub fn run(
         let mut gen: Generation = match attempt {
             Ok(g) => g,
             Err(e) => {
+                // Said here too: with one case there is no table at the end to say it.
+                println!("{}: ERROR: {e:#}", c.id);
                 rows.push(Row {
                     case: c.id.clone(),
                     outcome: "ERROR".into(),

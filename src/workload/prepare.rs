@@ -42,15 +42,21 @@ pub fn base_env(req: &RunRequest, data_dir: &Path) -> Env {
     env.insert("DATA".into(), data_dir.display().to_string());
     env.insert("BIN".into(), data_dir.join("bin").display().to_string());
     env.insert("ASSETS".into(), req.assets_dir.display().to_string());
-    env.insert(
-        "CASE_ASSETS".into(),
-        req.assets_dir.join(&case.id).display().to_string(),
-    );
+    env.insert("CASE_ASSETS".into(), case_assets(req).display().to_string());
     env.insert("PYTHON".into(), req.python.clone());
     for (k, v) in req.sizes().into_iter().chain(case.param_values()) {
         env.insert(k.to_uppercase(), v);
     }
     env
+}
+
+/// The case's own scripts and data generators: the checkout's `assets/<id>/`, or the `<id>/`
+/// beside a case file kept elsewhere.
+fn case_assets(req: &RunRequest) -> PathBuf {
+    req.case
+        .own_assets
+        .clone()
+        .unwrap_or_else(|| req.assets_dir.join(&req.case.id))
 }
 
 /// Hash of everything setup's output depends on.
@@ -63,7 +69,7 @@ pub fn cache_key(req: &RunRequest) -> Result<String> {
         h.update(format!("\0{k}={v}").as_bytes());
     }
     h.update(req.python.as_bytes());
-    for dir in [req.assets_dir.join(&case.id), req.assets_dir.join("common")] {
+    for dir in [case_assets(req), req.assets_dir.join("common")] {
         hash_tree(&mut h, &dir)?;
     }
     let digest = h.finalize();
