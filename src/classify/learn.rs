@@ -58,6 +58,9 @@ pub struct Learned {
 
 struct Candidate {
     rule: Rule,
+    /// An argument rule whose value is the path of a file the process reads: it names one file
+    /// of this data set, where a size rule on the same file says why the work is long.
+    names_input: bool,
     direct: usize,
     /// For thresholds: how far apart the two sides are (long / short), larger is safer.
     margin: f64,
@@ -162,16 +165,17 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
             continue;
         }
         let direct = heavy.iter().filter(|h| rule.matches(&h.view)).count();
+        let names_input = sources.iter().any(|p| names_an_input(&rule, p));
         valid.push(Candidate {
             rule,
+            names_input,
             direct,
             margin,
         });
     }
     valid.sort_by(|a, b| {
-        a.rule
-            .complexity()
-            .cmp(&b.rule.complexity())
+        a.rank()
+            .cmp(&b.rank())
             .then(b.direct.cmp(&a.direct))
             .then(b.margin.total_cmp(&a.margin))
     });
@@ -240,6 +244,36 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
         explanation,
         candidates: tried,
         heavy: heavy_info,
+    }
+}
+
+impl Candidate {
+    /// Simplest first; an argument that is an input file's path ranks just after a rule on
+    /// that file's size, so that the size rule is chosen when both separate.
+    fn rank(&self) -> u32 {
+        let size = Rule::InputSizeAtLeast { min_bytes: 0 }.complexity();
+        if self.names_input {
+            2 * size + 1
+        } else {
+            2 * self.rule.complexity()
+        }
+    }
+}
+
+/// Whether `rule` compares one of `p`'s arguments that names a file it reads.
+fn names_an_input(rule: &Rule, p: &Observed) -> bool {
+    let is_input = |i: usize| p.view.inputs.iter().any(|(j, _)| *j == i);
+    match rule {
+        Rule::ArgEquals { index, value } => {
+            p.view.argv.get(*index) == Some(value) && is_input(*index)
+        }
+        Rule::ArgAny { value } => p
+            .view
+            .argv
+            .iter()
+            .enumerate()
+            .any(|(i, a)| a == value && is_input(i)),
+        _ => false,
     }
 }
 
@@ -568,6 +602,49 @@ mod tests {
             "{r:?}"
         );
         assert!(l.explanation.contains("inherit"), "{}", l.explanation);
+    }
+
+    #[test]
+    fn an_input_file_is_recognised_by_its_size_not_its_path() {
+        // gzip -c chunk_NN.txt: the long task's chunk is 20 times larger. Its path separates
+        // too, but names one file of this data set; its size says why the work is long.
+        let chunk = |i: usize| format!("/data/chunk_{i:02}.txt");
+        let mut p: Vec<Observed> = (0..40)
+            .map(|i| {
+                let mut g = obs(
+                    100 + i as i32,
+                    1,
+                    i,
+                    "gzip",
+                    &["gzip", "-c", &chunk(i)],
+                    0.1,
+                );
+                g.view.inputs = vec![(2, if i == 39 { 40_000_000 } else { 2_000_000 })];
+                g
+            })
+            .collect();
+        p[39].cpu_s = 4.0;
+        let l = learn(&p, &tasks());
+        assert_eq!(
+            l.classes.classes[0].rule,
+            Rule::InputSizeAtLeast {
+                min_bytes: 8_900_000
+            },
+            "{}",
+            l.explanation
+        );
+        // A path that is not a file it reads (an output, a label) stays an argument rule.
+        for g in &mut p {
+            g.view.inputs.clear();
+        }
+        let l = learn(&p, &tasks());
+        assert_eq!(
+            l.classes.classes[0].rule,
+            Rule::ArgEquals {
+                index: 2,
+                value: chunk(39)
+            }
+        );
     }
 
     #[test]

@@ -22,7 +22,10 @@ pub fn run(paths: &ProjectPaths, args: &RunArgs, quiet: bool) -> Result<u8> {
             .map(|id| case::find(&paths.cases(), id))
             .collect::<Result<_>>()?
     };
-    let save = args.save.clone().unwrap_or_else(|| default_save_path(args));
+    let save = args
+        .save
+        .clone()
+        .unwrap_or_else(|| default_save_path(args.all, &cases));
     // Fail on an unwritable path now, not after minutes of running.
     if let Some(dir) = save.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -73,11 +76,17 @@ pub fn run(paths: &ProjectPaths, args: &RunArgs, quiet: bool) -> Result<u8> {
     })
 }
 
-fn default_save_path(args: &RunArgs) -> PathBuf {
-    let what = if args.all {
+/// `results/run-<ids>-<time>.json`, named by the cases' ids (a case given as a file path is
+/// named by its id too, not by the path).
+fn default_save_path(all: bool, cases: &[Case]) -> PathBuf {
+    let what = if all {
         "all".to_string()
     } else {
-        args.test.join("+")
+        cases
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join("+")
     };
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
     PathBuf::from("results").join(format!("run-{what}-{stamp}.json"))
