@@ -345,6 +345,12 @@ pub fn load_all(dir: &Path) -> Result<Vec<Case>> {
 /// `--test ID` finds them).
 pub const EXTRA_DIR: &str = "extra";
 
+/// Where the checkout keeps a case of this id: in the suite, then among the extra workloads.
+fn checkout_files(dir: &Path, id: &str) -> [PathBuf; 2] {
+    let file = format!("{id}.toml");
+    [dir.join(&file), dir.join(EXTRA_DIR).join(file)]
+}
+
 /// Whether what the user passed as a case names a file rather than an id.
 fn names_a_file(id: &str) -> bool {
     id.ends_with(".toml") || id.contains('/')
@@ -357,12 +363,9 @@ pub fn find(dir: &Path, id: &str) -> Result<Case> {
     if names_a_file(id) {
         let path = std::path::absolute(id).with_context(|| format!("cannot resolve {id}"))?;
         let mut case = Case::load(&path)?;
-        if let Some(own) = [
-            dir.join(format!("{}.toml", case.id)),
-            dir.join(EXTRA_DIR).join(format!("{}.toml", case.id)),
-        ]
-        .into_iter()
-        .find(|p| p.exists())
+        if let Some(own) = checkout_files(dir, &case.id)
+            .into_iter()
+            .find(|p| p.exists())
         {
             if std::fs::canonicalize(&own).ok() == std::fs::canonicalize(&path).ok() {
                 return Ok(case);
@@ -377,10 +380,7 @@ pub fn find(dir: &Path, id: &str) -> Result<Case> {
         case.own_assets = path.parent().map(|d| d.join(&case.id));
         return Ok(case);
     }
-    for path in [
-        dir.join(format!("{id}.toml")),
-        dir.join(EXTRA_DIR).join(format!("{id}.toml")),
-    ] {
+    for path in checkout_files(dir, id) {
         if path.exists() {
             return Case::load(&path);
         }
