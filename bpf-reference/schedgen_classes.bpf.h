@@ -39,7 +39,7 @@ struct schedgen_task_class {
 };
 
 #define SCHEDGEN_CLASS_LONG		1	/* the class is the long tail */
-#define SCHEDGEN_CLASS_INHERITED	2	/* given by the parent, not by a rule */
+#define SCHEDGEN_CLASS_INHERITED	2	/* given by the parent or a pipe's writer, not a rule */
 #define SCHEDGEN_CLASS_SERVICE		4	/* schedgen's own process; not inherited */
 #define SCHEDGEN_MAX_CLASSIFIED		32768
 

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::learn::{self, Learned, Observed, TaskCpu};
-use crate::classify::rules::ProcessView;
+use crate::classify::rules::{ProcessView, Stream};
 use crate::model::MakespanModel;
 use crate::system::SystemInfo;
 use crate::workload::result::{Group, GroupStats, RunResult, RunStatus};
@@ -88,6 +88,11 @@ pub struct ProcessProfile {
     pub inputs: Vec<(usize, u64)>,
     #[serde(default)]
     pub cgroup: String,
+    /// Its stdin when a file or a pipe, its stdout when a pipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Stream>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<Stream>,
     pub cpu_s: f64,
     /// Observed lifetime (sampling resolution: one monitor interval).
     pub wall_s: f64,
@@ -206,6 +211,8 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
                 argv: p.cmdline.clone(),
                 inputs: p.inputs.clone(),
                 cgroup: p.cgroup.clone(),
+                stdin: p.stdin,
+                stdout: p.stdout,
                 cpu_s: p.cpu_s,
                 wall_s: wall,
                 cpu_share: if wall > 0.0 {
@@ -288,6 +295,8 @@ pub fn learn_classes(run: &RunResult, processes: &[ProcessProfile]) -> Learned {
                 argv: p.argv.clone(),
                 inputs: p.inputs.clone(),
                 cgroup: p.cgroup.clone(),
+                stdin: p.stdin,
+                stdout: p.stdout,
             },
             cpu_s: p.cpu_s,
         })

@@ -44,6 +44,8 @@ fn check_separates(p: &Profile) {
             argv: proc.argv.clone(),
             inputs: proc.inputs.clone(),
             cgroup: proc.cgroup.clone(),
+            stdin: proc.stdin,
+            stdout: proc.stdout,
         };
         assert!(
             !long.rule.matches(&view),
@@ -102,5 +104,25 @@ fn planted_names_are_found() {
         Rule::CommEquals {
             value: "long_integ_test".into()
         }
+    );
+}
+
+#[test]
+fn a_pipeline_is_recognised_by_the_file_its_first_process_reads() {
+    // cat day_NN.log | awk … | sort: awk does the work and names no file; it reads the pipe
+    // cat writes, and cat's file is 20 times larger in the long task.
+    let p = profile_of("log_pipeline", 0.2);
+    check_separates(&p);
+    let rule = &p.task_classes.classes.classes[0].rule;
+    assert!(matches!(rule, Rule::InputSizeAtLeast { .. }), "{rule:?}");
+    let heavy = &p.task_classes.heavy;
+    assert!(
+        heavy.iter().any(|(_, comm, _)| comm == "awk"),
+        "awk does the long task's work: {heavy:?}"
+    );
+    assert!(
+        p.task_classes.explanation.contains("stdin pipe"),
+        "{}",
+        p.task_classes.explanation
     );
 }

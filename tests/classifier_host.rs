@@ -135,3 +135,81 @@ fn classifies_at_exec_and_children_inherit() {
         run.dropped
     );
 }
+
+/// A pipeline's reader inherits the class of the process writing into its stdin pipe, and a
+/// file redirected to stdin counts as an input.
+#[test]
+fn pipeline_readers_inherit_and_stdin_files_are_inputs() {
+    assert!(
+        unsafe { libc::geteuid() } == 0,
+        "the classifier needs root (BPF); run the tests as root"
+    );
+    let kernel =
+        schedgen::kernel::select(None).expect("a fetched kernel: run `schedgen kernel fetch`");
+    let headers = schedgen::kernel::header_dir(&kernel).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let object = tracer::tracer_object(&headers, &root.join("bpf-reference")).unwrap();
+    let set = ClassSet {
+        classes: vec![
+            TaskClass {
+                rule: Rule::InputSizeAtLeast {
+                    min_bytes: 1_000_000,
+                },
+                ..classes().classes[0].clone()
+            },
+            classes().classes[1].clone(),
+        ],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.txt");
+    let small = dir.path().join("small.txt");
+    std::fs::write(&big, vec![b'x'; 2_000_000]).unwrap();
+    std::fs::write(&small, b"x\n").unwrap();
+    let c = Classifier::start(&object, &set).unwrap();
+
+    // `sleep` stands for the pipeline's worker: it names no file, and cat blocks on the full
+    // pipe until sleep exits. The file comes through the environment, so that no rule
+    // matches the shell and its children inherit nothing from it.
+    let spawn = |script: &str, file: &std::path::Path| {
+        Command::new("/bin/sh")
+            .args(["-c", script])
+            .env("F", file)
+            .spawn()
+            .unwrap()
+    };
+    let pipeline = "cat \"$F\" | /bin/sleep 0.6; :";
+    let redirect = "/bin/sleep 0.6 < \"$F\"; :";
+    let mut children = [
+        spawn(pipeline, &big),
+        spawn(pipeline, &small),
+        spawn(redirect, &big),
+        spawn(redirect, &small),
+    ];
+    let pids: Vec<i32> = children.iter().map(|c| c.id() as i32).collect();
+    for child in &mut children {
+        child.wait().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let log = c.stop();
+
+    let child_of = |pid: i32, comm: &str| {
+        log.processes
+            .iter()
+            .find(|p| p.ppid == pid && p.comm == comm)
+            .unwrap_or_else(|| panic!("no {comm} child of {pid} in {:#?}", log.processes))
+    };
+    let got = |pid: i32, comm: &str| {
+        let p = child_of(pid, comm);
+        (p.class, p.how.clone())
+    };
+    assert_eq!(got(pids[0], "cat"), (1, "rule".to_string()));
+    assert_eq!(
+        got(pids[0], "sleep"),
+        (1, "inherited".to_string()),
+        "the reader of a long cat's pipe"
+    );
+    assert_eq!(got(pids[1], "cat"), (2, "fallback".to_string()));
+    assert_eq!(got(pids[1], "sleep"), (2, "fallback".to_string()));
+    assert_eq!(got(pids[2], "sleep"), (1, "rule".to_string()));
+    assert_eq!(got(pids[3], "sleep"), (2, "fallback".to_string()));
+}

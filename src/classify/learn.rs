@@ -4,7 +4,8 @@
 //! exact CPU of every task. The learner proposes rules from what the long task's processes ran
 //! (their `comm`, executable, arguments, numeric arguments, input sizes, cgroup), keeps those
 //! that match no short task's process and still reach every process that does the long task's
-//! work (directly, or through an ancestor whose class it inherits), and picks the simplest.
+//! work (directly, through an ancestor whose class it inherits, or through the process that
+//! writes into its stdin pipe), and picks the simplest.
 //! It never proposes anything from the runner's own artefacts: the runner's shell at a task's
 //! root and argument positions that carry the task's index or directory are masked.
 
@@ -110,24 +111,35 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
         };
     }
 
-    // Each heavy process and its ancestors inside the task: a rule on any of them reaches it.
-    let lineage = |h: &Observed| -> Vec<&Observed> {
+    // The processes of a task that write into each pipe.
+    let mut writers: HashMap<(usize, u64), Vec<&Observed>> = HashMap::new();
+    for p in procs {
+        if let Some(pipe) = p.view.stdout_pipe() {
+            writers.entry((p.task, pipe)).or_default().push(p);
+        }
+    }
+    // What a rule may match to reach a heavy process: the process itself, its ancestors inside
+    // the task (a child inherits its parent's class), and, when its stdin is a pipe, the
+    // processes writing into it (a pipeline's reader inherits its writer's), and theirs in turn.
+    let reach = |h: &Observed, through_pipes: bool| -> Vec<&Observed> {
         let mut out = Vec::new();
-        let mut cur = Some(by_pid[&h.pid]);
-        let mut guard = 0;
-        while let Some(p) = cur {
-            if p.task != h.task || guard > 64 {
-                break;
+        let mut seen = BTreeSet::new();
+        let mut frontier = vec![by_pid[&h.pid]];
+        while let Some(p) = frontier.pop() {
+            if p.task != h.task || !seen.insert(p.pid) || seen.len() > 256 {
+                continue;
             }
             if !p.runner_shell {
                 out.push(p);
             }
-            cur = by_pid.get(&p.ppid).copied().filter(|q| q.pid != p.pid);
-            guard += 1;
+            frontier.extend(by_pid.get(&p.ppid).filter(|q| q.pid != p.pid));
+            if let Some(pipe) = p.view.stdin_pipe().filter(|_| through_pipes) {
+                frontier.extend(writers.get(&(p.task, pipe)).into_iter().flatten());
+            }
         }
         out
     };
-    let lineages: Vec<Vec<&Observed>> = heavy.iter().map(|h| lineage(h)).collect();
+    let lineages: Vec<Vec<&Observed>> = heavy.iter().map(|h| reach(h, true)).collect();
 
     let mut proposals: Vec<(Rule, f64)> = Vec::new();
     let sources: Vec<&Observed> = {
@@ -207,16 +219,34 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
         };
     };
     let inherited = heavy.len() - best.direct;
+    // Of those, the ones no ancestor reaches get it through a pipe.
+    let piped = heavy
+        .iter()
+        .filter(|h| {
+            !reach(h, false)
+                .iter()
+                .any(|p| matches_conservatively(&best.rule, p))
+        })
+        .count();
     let explanation = format!(
         "the long task's processes are recognised by: {}; it matches no short task's process{}",
         best.rule.describe(),
-        if inherited > 0 {
-            format!(
-                " ({inherited} of its {} working processes inherit the class from a parent that matches)",
+        match (inherited - piped, piped) {
+            (0, 0) => String::new(),
+            (parent, 0) => format!(
+                " ({parent} of its {} working processes inherit the class from a parent that matches)",
                 heavy.len()
-            )
-        } else {
-            String::new()
+            ),
+            (0, piped) => format!(
+                " ({piped} of its {} working processes get the class from the process writing \
+                 into their stdin pipe, which matches or inherits it)",
+                heavy.len()
+            ),
+            (parent, piped) => format!(
+                " (of its {} working processes, {parent} inherit the class from a parent that \
+                 matches, {piped} get it from the process writing into their stdin pipe)",
+                heavy.len()
+            ),
         }
     );
     Learned {
@@ -445,6 +475,7 @@ mod tests {
                 argv,
                 inputs: vec![],
                 cgroup: "/user.slice".into(),
+                ..ProcessView::default()
             },
             cpu_s: cpu,
             runner_shell: false,
@@ -708,5 +739,78 @@ mod tests {
                 value: "long_".into()
             }
         );
+    }
+
+    #[test]
+    fn a_pipeline_reader_is_reached_through_the_pipe_its_writer_fills() {
+        // `cat chunk_NN.txt | gzip -6`, both children of the runner's shell: only cat names
+        // the file, and gzip does the work.
+        use crate::classify::rules::Stream;
+        let build = |with_pipes: bool| {
+            let mut p = Vec::new();
+            for i in 0..40 {
+                let b = 100 + 10 * i as i32;
+                let mut shell = obs(b, 1, i, "sh", &["sh", "-c", "gate"], 0.0);
+                shell.runner_shell = true;
+                p.push(shell);
+                let file = format!("/data/chunk_{i:02}.txt");
+                let mut cat = obs(b + 1, b, i, "cat", &["cat", &file], 0.01);
+                cat.view.inputs = vec![(1, if i == 39 { 40_000_000 } else { 2_000_000 })];
+                let mut gzip = obs(b + 2, b, i, "gzip", &["gzip", "-6"], 0.1);
+                if i == 39 {
+                    gzip.cpu_s = 4.0;
+                }
+                if with_pipes {
+                    let pipe = Stream::Pipe {
+                        inode: 5000 + i as u64,
+                    };
+                    cat.view.stdout = Some(pipe);
+                    gzip.view.stdin = Some(pipe);
+                }
+                p.push(cat);
+                p.push(gzip);
+            }
+            p
+        };
+        let l = learn(&build(true), &tasks());
+        assert!(l.separable, "{}", l.explanation);
+        assert_eq!(
+            l.classes.classes[0].rule,
+            Rule::InputSizeAtLeast {
+                min_bytes: 8_900_000
+            }
+        );
+        assert!(l.explanation.contains("stdin pipe"), "{}", l.explanation);
+        // Without the pipe gzip is a sibling of cat, and nothing that matches reaches it.
+        let l = learn(&build(false), &tasks());
+        assert!(!l.separable, "learned {:?}", l.classes);
+    }
+
+    #[test]
+    fn a_file_on_stdin_is_an_input() {
+        // `gzip -6 < chunk_NN.txt`: no argument names the file.
+        use crate::classify::rules::Stream;
+        let p: Vec<Observed> = (0..40)
+            .map(|i| {
+                let mut g = obs(100 + i as i32, 1, i, "gzip", &["gzip", "-6"], 0.1);
+                g.view.stdin = Some(Stream::File {
+                    bytes: if i == 39 { 40_000_000 } else { 2_000_000 },
+                });
+                if i == 39 {
+                    g.cpu_s = 4.0;
+                }
+                g
+            })
+            .collect();
+        let l = learn(&p, &tasks());
+        assert_eq!(
+            l.classes.classes[0].rule,
+            Rule::InputSizeAtLeast {
+                min_bytes: 8_900_000
+            },
+            "{}",
+            l.explanation
+        );
+        assert!(!l.explanation.contains("inherit"), "{}", l.explanation);
     }
 }

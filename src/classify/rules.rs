@@ -1,7 +1,8 @@
 //! The rule language: how a process is recognised as belonging to a task class.
 //!
 //! A rule looks only at what the workload itself defines about a process: its `comm`, the file
-//! it executes, its arguments, the files those arguments name, its cgroup. It never looks at
+//! it executes, its arguments, the files it reads (named in its arguments, or redirected to its
+//! standard input), its cgroup. It never looks at
 //! anything the runner adds (pid, task index, task directory, environment), so a rule learned
 //! here means the same thing outside schedgen.
 //!
@@ -13,13 +14,14 @@
 //! | `arg_equals` | `argv[index]` is exactly `value` |
 //! | `arg_any` | some argument (`argv[1..]`) is exactly `value` |
 //! | `arg_number_at_least` | `argv[index]` is a number ≥ `min` |
-//! | `input_size_at_least` | the largest regular file named by an argument is ≥ `min_bytes` |
+//! | `input_size_at_least` | the largest regular file named by an argument or open as its stdin is ≥ `min_bytes` |
 //! | `cgroup_prefix` | the process's cgroup path starts with `value` |
 //! | `any` | always (the catch-all class) |
 //!
 //! A [`ClassSet`] is an ordered list of classes; the first whose rule matches wins. A process
-//! that matches no specific rule keeps the class it inherited from its parent (a pipeline's
-//! `grep`, `gcc`'s `cc1`), and only then falls back to the catch-all.
+//! that matches no specific rule keeps the class it inherited: from its parent (`gcc`'s `cc1`,
+//! whatever `sh -c` starts), or, when its stdin is a pipe, from the process writing into it
+//! (`cat big.log | grep …`'s `grep`); only then does it fall back to the catch-all.
 
 use std::path::{Path, PathBuf};
 
@@ -88,7 +90,7 @@ impl Rule {
                 format!("argv[{index}] is a number ≥ {}", fmt_number(*min))
             }
             Rule::InputSizeAtLeast { min_bytes } => format!(
-                "a file named in its arguments is ≥ {}",
+                "an input file (named in its arguments or its stdin) is ≥ {}",
                 fmt_bytes(*min_bytes)
             ),
             Rule::CgroupPrefix { value } => format!("its cgroup starts with `{value}`"),
@@ -133,11 +135,66 @@ pub struct ProcessView {
     pub inputs: Vec<(usize, u64)>,
     #[serde(default)]
     pub cgroup: String,
+    /// What its standard input is, when a file or a pipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Stream>,
+    /// Its standard output, when a pipe (a file there is output, and the runner's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<Stream>,
+}
+
+/// What a standard stream is connected to, where that says something about the work: a
+/// regular file it reads (`gzip < big`) or a pipe between two processes of one job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Stream {
+    File { bytes: u64 },
+    Pipe { inode: u64 },
+}
+
+impl Stream {
+    /// Read what descriptor `fd` of process `pid` is, from `/proc`: `None` for a terminal,
+    /// `/dev/null`, a socket, or a process that is gone.
+    pub fn of(pid: i32, fd: u32) -> Option<Stream> {
+        let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+        let text = link.to_str()?;
+        if let Some(inode) = text
+            .strip_prefix("pipe:[")
+            .and_then(|r| r.strip_suffix(']'))
+        {
+            return inode.parse().ok().map(|inode| Stream::Pipe { inode });
+        }
+        // The descriptor itself, not the path: the file may have been renamed or unlinked.
+        let m = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok()?;
+        m.is_file().then_some(Stream::File { bytes: m.len() })
+    }
+
+    pub fn pipe(self) -> Option<u64> {
+        match self {
+            Stream::Pipe { inode } => Some(inode),
+            Stream::File { .. } => None,
+        }
+    }
 }
 
 impl ProcessView {
+    /// The largest file it reads: named in its arguments, or its stdin.
     pub fn largest_input(&self) -> Option<u64> {
-        self.inputs.iter().map(|(_, s)| *s).max()
+        let stdin = match self.stdin {
+            Some(Stream::File { bytes }) => Some(bytes),
+            _ => None,
+        };
+        self.inputs.iter().map(|(_, s)| *s).chain(stdin).max()
+    }
+
+    /// The pipe its stdin reads, if any.
+    pub fn stdin_pipe(&self) -> Option<u64> {
+        self.stdin.and_then(Stream::pipe)
+    }
+
+    /// The pipe its stdout writes, if any.
+    pub fn stdout_pipe(&self) -> Option<u64> {
+        self.stdout.and_then(Stream::pipe)
     }
 
     /// Read a live process's view from `/proc`, with `argv` given when already known (an exec
@@ -169,6 +226,8 @@ impl ProcessView {
             argv,
             inputs,
             cgroup,
+            stdin: Stream::of(pid, 0),
+            stdout: Stream::of(pid, 1).filter(|s| s.pipe().is_some()),
         }
     }
 }
@@ -359,6 +418,7 @@ mod tests {
             argv: argv.iter().map(|s| s.to_string()).collect(),
             inputs: vec![],
             cgroup: "/user.slice".into(),
+            ..ProcessView::default()
         }
     }
 
@@ -490,5 +550,40 @@ mod tests {
         assert!(input_sizes(&argv, None).is_empty());
         let me = ProcessView::from_proc(std::process::id() as i32, None, None);
         assert!(!me.argv.is_empty() && !me.exe.is_empty() && !me.comm.is_empty());
+    }
+
+    #[test]
+    fn stdin_files_and_pipes_between_processes_are_read() {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.txt");
+        std::fs::write(&big, vec![b'x'; 1234]).unwrap();
+        // `sleep < big.txt | sleep`: the first reads a file on stdin and writes a pipe the
+        // second reads.
+        let mut writer = Command::new("sleep")
+            .arg("5")
+            .stdin(std::fs::File::open(&big).unwrap())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = Command::new("sleep")
+            .arg("5")
+            .stdin(Stdio::from(writer.stdout.take().unwrap()))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let w = ProcessView::from_proc(writer.id() as i32, None, None);
+        let r = ProcessView::from_proc(reader.id() as i32, None, None);
+        let _ = (writer.kill(), reader.kill(), writer.wait(), reader.wait());
+
+        assert_eq!(w.stdin, Some(Stream::File { bytes: 1234 }));
+        assert_eq!(w.largest_input(), Some(1234));
+        assert!(Rule::InputSizeAtLeast { min_bytes: 1000 }.matches(&w));
+        let pipe = w.stdout_pipe().expect("the writer's stdout is a pipe");
+        assert_eq!(r.stdin_pipe(), Some(pipe));
+        // /dev/null is neither a file that is read nor a pipe.
+        assert_eq!(r.stdout, None);
+        assert_eq!(r.largest_input(), None);
+        assert!(!Rule::InputSizeAtLeast { min_bytes: 1 }.matches(&r));
     }
 }

@@ -237,6 +237,11 @@ struct State {
     log: ClassifierLog,
     /// schedgen's own process, in the map as the longest work (0 until marked).
     service: i32,
+    /// Pipes written by a process of a specific class: a process reading one inherits it.
+    pipes: HashMap<u64, u32>,
+    /// The processes whose stdin is each pipe, and the pipe each process writes.
+    readers: HashMap<u64, Vec<i32>>,
+    writes: HashMap<i32, u64>,
 }
 
 impl State {
@@ -247,6 +252,59 @@ impl State {
             procs: HashMap::new(),
             log: ClassifierLog::default(),
             service: 0,
+            pipes: HashMap::new(),
+            readers: HashMap::new(),
+            writes: HashMap::new(),
+        }
+    }
+
+    /// Remember which pipes a process image reads and writes.
+    fn note_pipes(&mut self, tgid: i32, view: &ProcessView) {
+        if let Some(pipe) = view.stdin_pipe() {
+            let r = self.readers.entry(pipe).or_default();
+            if !r.contains(&tgid) {
+                r.push(tgid);
+            }
+        }
+        match view.stdout_pipe() {
+            Some(pipe) => self.writes.insert(tgid, pipe),
+            None => self.writes.remove(&tgid),
+        };
+    }
+
+    /// The specific class of a process writing into the pipe `view` reads, if any.
+    fn piped_class(&self, view: &ProcessView) -> Option<u32> {
+        view.stdin_pipe()
+            .and_then(|pipe| self.pipes.get(&pipe).copied())
+    }
+
+    /// `tgid` now has the specific `class`: a pipe it writes carries it to the processes that
+    /// read it (a pipeline's `gzip` after the `cat` a rule matched) unless a rule gave them
+    /// their own; they pass it on to their children and their own pipes in turn.
+    fn feed(&mut self, tgid: i32, class: u32) {
+        let mut frontier = vec![tgid];
+        let mut guard = 0;
+        while let Some(writer) = frontier.pop() {
+            guard += 1;
+            let Some(pipe) = self.writes.get(&writer).copied() else {
+                continue;
+            };
+            if guard > 4096 || self.pipes.insert(pipe, class) == Some(class) {
+                continue;
+            }
+            for reader in self.readers.get(&pipe).cloned().unwrap_or_default() {
+                let Some(p) = self.procs.get_mut(&reader) else {
+                    continue;
+                };
+                if p.how == "rule" || p.class == class {
+                    continue;
+                }
+                p.class = class;
+                p.how = "inherited".into();
+                self.write(reader, Verdict::Inherited(class));
+                self.propagate(reader, class);
+                frontier.push(reader);
+            }
         }
     }
 
@@ -350,7 +408,18 @@ impl State {
             let verdict = self.classes.classify(view, inherited);
             self.write(*pid, verdict);
             self.record(*pid, *ppid, view, verdict);
+            self.note_pipes(*pid, view);
             self.log.scanned += 1;
+        }
+        // Pipelines: now that every writer's class is known, pass it to the readers.
+        let specific: Vec<(i32, u32)> = self
+            .procs
+            .values()
+            .filter(|p| self.specific(p.class))
+            .map(|p| (p.tgid, p.class))
+            .collect();
+        for (tgid, class) in specific {
+            self.feed(tgid, class);
         }
     }
 
@@ -399,11 +468,15 @@ impl State {
         match e.kind {
             EV_EXEC => {
                 self.log.execs += 1;
-                let inherited = self
+                let from_parent = self
                     .recorded(e.tgid)
                     .or((e.cur_class != 0).then_some(e.cur_class));
                 let args = (!e.args.is_empty()).then(|| e.args.clone());
                 let view = ProcessView::from_proc(e.tgid, args, Some(e.comm.clone()));
+                let inherited = from_parent
+                    .filter(|c| self.specific(*c))
+                    .or(self.piped_class(&view))
+                    .or(from_parent);
                 let verdict = self.classes.classify(&view, inherited);
                 // Only a process that keeps the class it inherited keeps the map's entry (and
                 // its `inherited` flag). One that fell back to the catch-all is through the exec
@@ -421,8 +494,12 @@ impl State {
                     self.log.latencies_ns.push(now.saturating_sub(e.ts_ns));
                 }
                 self.record(e.tgid, e.ppid, &view, verdict);
+                self.note_pipes(e.tgid, &view);
                 if let Verdict::Matched(c) = verdict {
                     self.propagate(e.tgid, c);
+                }
+                if let Some(c) = verdict.class().filter(|c| self.specific(*c)) {
+                    self.feed(e.tgid, c);
                 }
             }
             EV_FORK => {

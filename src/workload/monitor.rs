@@ -272,6 +272,8 @@ fn sample_loop(
                         cmdline: Vec::new(),
                         inputs: Vec::new(),
                         cgroup: String::new(),
+                        stdin: None,
+                        stdout: None,
                         first_seen_s: now_s,
                         last_seen_s: now_s,
                         cpu_s: -1.0,
@@ -286,6 +288,8 @@ fn sample_loop(
                     rec.cmdline = v.argv;
                     rec.inputs = v.inputs;
                     rec.cgroup = v.cgroup;
+                    rec.stdin = v.stdin;
+                    rec.stdout = v.stdout;
                 }
                 let cpu = st.ticks as f64 / hz;
                 // `status` is the costliest read: switch counts are refreshed on first sight and
@@ -410,6 +414,8 @@ mod tests {
             cmdline: vec![],
             inputs: vec![],
             cgroup: String::new(),
+            stdin: None,
+            stdout: None,
             first_seen_s: 0.0,
             last_seen_s: cpu,
             cpu_s: cpu,

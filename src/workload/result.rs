@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::classify::rules::Stream;
 use crate::model::MakespanModel;
 use crate::system::SystemInfo;
 
@@ -145,6 +146,11 @@ pub struct ProcessRecord {
     pub inputs: Vec<(usize, u64)>,
     #[serde(default)]
     pub cgroup: String,
+    /// Its stdin when a file or a pipe, its stdout when a pipe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<Stream>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<Stream>,
     pub first_seen_s: f64,
     pub last_seen_s: f64,
     /// CPU at the last sample (sampling: a process that lived less than one interval is missed,
