@@ -229,6 +229,7 @@ mod tests {
                 start_s: 0.0,
                 end_s: makespan,
                 cpu_s: speed,
+                cpu_before_start_s: 0.0,
                 sys_s: 0.0,
                 involuntary_switches: 0,
             })
@@ -239,6 +240,7 @@ mod tests {
             start_s: 0.0,
             end_s: makespan,
             cpu_s: 39.0 * speed,
+            cpu_before_start_s: 0.0,
             sys_s: 0.0,
             involuntary_switches: 0,
         });

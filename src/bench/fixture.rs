@@ -30,6 +30,7 @@ fn tasks(arm: Arm, makespan: f64) -> Vec<TaskTime> {
                 start_s,
                 end_s,
                 cpu_s: if long { 4.8 } else { 0.22 },
+                cpu_before_start_s: 0.0,
                 sys_s: 0.0,
                 involuntary_switches: 0,
             }

@@ -162,6 +162,7 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
             start_s: t.start_s,
             end_s: t.end_s,
             cpu_s: t.cpu_s,
+            cpu_before_start_s: t.cpu_before_start_s,
             sys_s: t.sys_s,
             involuntary_switches: t.involuntary_switches,
         })

@@ -91,7 +91,11 @@ pub struct TaskTime {
     pub group: Group,
     pub start_s: f64,
     pub end_s: f64,
+    /// CPU used in the run, from its starting line (the task's `cpu_s`).
     pub cpu_s: f64,
+    /// CPU its shell used before the starting line, not part of `cpu_s`.
+    #[serde(default)]
+    pub cpu_before_start_s: f64,
     /// The system part of `cpu_s`, and the context switches the task did not ask for: where
     /// a task's CPU time grows from run to run, these say whether the kernel or preemption is
     /// where it went.

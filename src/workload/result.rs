@@ -66,8 +66,14 @@ pub struct TaskResult {
     /// Seconds from the common start to this task's exit.
     pub end_s: f64,
     pub wall_s: f64,
-    /// user + system CPU of the task and every descendant it waited for (exact, from rusage).
+    /// CPU the task used in the run: user + system of the task and every descendant it waited
+    /// for (exact, from rusage), less `cpu_before_start_s`.
     pub cpu_s: f64,
+    /// CPU its shell had used when it left the starting line (exec'ing `/bin/sh` and reaching
+    /// the gate; under emulation 10-100 ms a task), which rusage counts but no run should: it
+    /// is spent before the makespan starts. `user_s` and `sys_s` include it.
+    #[serde(default)]
+    pub cpu_before_start_s: f64,
     pub user_s: f64,
     pub sys_s: f64,
     pub max_rss_kib: u64,

@@ -76,6 +76,35 @@ struct Started {
     pid: i32,
 }
 
+/// A released task: its shell's pid, when it left the starting line, and the CPU its shell had
+/// used by then (exec'ing `/bin/sh` and reaching the gate, which its rusage counts too).
+#[derive(Clone, Copy)]
+struct Running {
+    pid: i32,
+    start: Instant,
+    cpu_before_s: f64,
+}
+
+/// CPU seconds process `pid` has used so far (its own, not its children's): the scheduler's
+/// exact runtime from `/proc/<pid>/schedstat`, else the tick-based `utime + stime`.
+fn cpu_so_far(pid: i32) -> Option<f64> {
+    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/schedstat")) {
+        if let Some(ns) = text
+            .split_ascii_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            return Some(ns as f64 * 1e-9);
+        }
+    }
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 2..];
+    let field = |i: usize| rest.split_ascii_whitespace().nth(i)?.parse::<u64>().ok();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    Some((field(11)? + field(12)?) as f64 / hz)
+}
+
 /// The release pipe: tasks read its read end, the parent closes its write end to start them.
 fn release_pipe() -> Result<(File, OwnedFd)> {
     let mut fds = [0; 2];
@@ -166,7 +195,12 @@ fn seconds(tv: libc::timeval) -> f64 {
     tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6
 }
 
-fn to_result(spec: &TaskSpec, pid: i32, start: Instant, origin: Instant, e: &Ended) -> TaskResult {
+fn to_result(spec: &TaskSpec, run: Running, origin: Instant, e: &Ended) -> TaskResult {
+    let Running {
+        pid,
+        start,
+        cpu_before_s,
+    } = run;
     let (exit_code, signal) = if e.status == -1 {
         (None, None)
     } else if libc::WIFEXITED(e.status) {
@@ -186,7 +220,8 @@ fn to_result(spec: &TaskSpec, pid: i32, start: Instant, origin: Instant, e: &End
         start_s: start.duration_since(origin).as_secs_f64(),
         end_s: e.at.duration_since(origin).as_secs_f64(),
         wall_s: e.at.duration_since(start).as_secs_f64(),
-        cpu_s: user + sys,
+        cpu_s: (user + sys - cpu_before_s).max(0.0),
+        cpu_before_start_s: cpu_before_s,
         user_s: user,
         sys_s: sys,
         max_rss_kib: e.usage.ru_maxrss.max(0) as u64,
@@ -242,17 +277,32 @@ fn release(
     (batch, gate): (Vec<Started>, OwnedFd),
     specs: &[TaskSpec],
     monitor: Option<&Monitor>,
-) -> Vec<(usize, (i32, Instant))> {
+) -> Vec<(usize, Running)> {
     if let Some(m) = monitor {
         for s in &batch {
             m.watch(s.pid, specs[s.spec_pos].index, specs[s.spec_pos].group);
         }
     }
-    let at = Instant::now();
+    // Read while every shell waits at the gate, so that none of it is the task's own work.
+    let before: Vec<f64> = batch
+        .iter()
+        .map(|s| cpu_so_far(s.pid).unwrap_or(0.0))
+        .collect();
+    let start = Instant::now();
     drop(gate); // the starting gun
     batch
         .into_iter()
-        .map(|s| (s.spec_pos, (s.pid, at)))
+        .zip(before)
+        .map(|(s, cpu_before_s)| {
+            (
+                s.spec_pos,
+                Running {
+                    pid: s.pid,
+                    start,
+                    cpu_before_s,
+                },
+            )
+        })
         .collect()
 }
 
@@ -288,24 +338,28 @@ pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
         }
     };
     let origin = Instant::now();
-    let mut running: HashMap<usize, (i32, Instant)> = HashMap::new();
+    let mut running: HashMap<usize, Running> = HashMap::new();
     running.extend(release(first, specs, monitor.as_ref()));
     let mut next = limit.min(total);
     let deadline = origin + opts.timeout;
     while !running.is_empty() {
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(ended) => {
-                let (pid, start) = running.remove(&ended.index).unwrap_or((0, ended.at));
+                let run = running.remove(&ended.index).unwrap_or(Running {
+                    pid: 0,
+                    start: ended.at,
+                    cpu_before_s: 0.0,
+                });
                 // Stragglers left in the task's group (background jobs) die with it.
-                shell::kill_group(pid);
-                results.push(to_result(&specs[ended.index], pid, start, origin, &ended));
+                shell::kill_group(run.pid);
+                results.push(to_result(&specs[ended.index], run, origin, &ended));
                 (opts.progress)(results.len(), total);
                 if outcome == Outcome::Completed && next < total {
                     match start_together(&specs[next..next + 1], next, opts.pin_cpu, &tx) {
                         Ok(batch) => running.extend(release(batch, specs, monitor.as_ref())),
                         Err(e) => {
-                            for (pid, _) in running.values() {
-                                shell::kill_group(*pid);
+                            for r in running.values() {
+                                shell::kill_group(r.pid);
                             }
                             wait_for(&rx, running.len());
                             if let Some(m) = monitor {
@@ -327,8 +381,8 @@ pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
                 outcome = Outcome::Timeout;
             }
             if outcome != Outcome::Completed {
-                for (pid, _) in running.values() {
-                    shell::kill_group(*pid);
+                for r in running.values() {
+                    shell::kill_group(r.pid);
                 }
             }
         }
@@ -383,6 +437,31 @@ mod tests {
 
     fn by_index(e: &Execution, i: usize) -> &TaskResult {
         e.tasks.iter().find(|t| t.index == i).unwrap()
+    }
+
+    #[test]
+    fn the_shells_cpu_before_the_start_is_not_the_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let specs: Vec<TaskSpec> = (0..3).map(|i| sleeper(dir.path(), i, 0.1)).collect();
+        let e = run(&specs, None);
+        // Exec'ing /bin/sh and reaching the gate costs some CPU, which rusage counts. (A shell
+        // still on its way to the gate when the gate opens may not show it yet: the kernel
+        // accounts a running task's time when it stops.)
+        assert!(
+            e.tasks.iter().any(|t| t.cpu_before_start_s > 0.0),
+            "{:?}",
+            e.tasks
+        );
+        for t in &e.tasks {
+            assert!(t.cpu_before_start_s <= t.user_s + t.sys_s + 1e-3, "{t:?}");
+            let whole = t.user_s + t.sys_s;
+            assert!(
+                (t.cpu_s - (whole - t.cpu_before_start_s).max(0.0)).abs() < 1e-9,
+                "{t:?}"
+            );
+        }
+        assert!(cpu_so_far(std::process::id() as i32).is_some_and(|c| c > 0.0));
+        assert!(cpu_so_far(i32::MAX).is_none());
     }
 
     #[test]
