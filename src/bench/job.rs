@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::production::{Production, Running};
 use super::result::{Arm, Bound, ListRun, Retired, RunSample, RunTiming, SchedulerRef, TaskTime};
+use crate::bpf::exit::SchedExit;
 use crate::bpf::runtime::RuntimeJob;
 use crate::bpf::session::{Knowledge, Session};
 use crate::case::SHORT_TASKS;
@@ -335,12 +336,10 @@ fn production_run(
     clock.ran();
     let stayed = running.still_running();
     let tail = running.log_tail(5);
+    let exit = (!stayed).then(|| running.kernel_exit()).flatten();
     let stopped = running.stop();
     let invalid_reason = if !stayed {
-        Some(format!(
-            "{} stopped running during the run:\n{tail}",
-            p.binary_name
-        ))
+        Some(stopped_during_run(&p.binary_name, exit.as_ref(), &tail))
     } else if let Err(e) = &stopped {
         Some(format!("{e:#}"))
     } else {
@@ -354,13 +353,25 @@ fn production_run(
         scheduler: format!("sched_ext:{ops}"),
         valid: invalid_reason.is_none(),
         invalid_reason,
-        exit: None,
+        exit,
         classifier: None,
         tasks: task_times(&r),
         machine_cpu: r.machine_cpu,
         machine_memory: r.machine_memory,
         timing: Some(clock.timing()),
     })
+}
+
+/// Why a production scheduler's run is invalid when it stopped during the run: the kernel's
+/// reason when it disabled it (a stall, an error), else the scheduler's last output.
+fn stopped_during_run(name: &str, exit: Option<&SchedExit>, output_tail: &str) -> String {
+    match exit {
+        Some(e) => format!(
+            "{name} stopped running during the run: the kernel disabled it, {}",
+            e.line()
+        ),
+        None => format!("{name} stopped running during the run:\n{output_tail}"),
+    }
 }
 
 /// What the progress line calls an arm.
@@ -812,6 +823,24 @@ pub fn read_raw(path: &Path) -> Vec<CaseRaw> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_production_scheduler_that_stopped_says_why_the_kernel_disabled_it() {
+        let lines = vec![
+            "sched_ext: BPF scheduler \"bpfland\" enabled".to_string(),
+            "sched_ext: BPF scheduler \"bpfland\" disabled (runnable task stall)".to_string(),
+            "sched_ext: bpfland: python3[812] failed to run for 5.31s".to_string(),
+        ];
+        let exit = SchedExit::from_kernel_log(&lines);
+        let why = stopped_during_run("scx_bpfland", exit.as_ref(), "[INFO] Unregister");
+        assert!(
+            why.contains("runnable task stall") && why.contains("python3[812] failed to run"),
+            "{why}"
+        );
+        // Without a kernel record, the scheduler's own last words.
+        let why = stopped_during_run("scx_bpfland", None, "[INFO] Unregister");
+        assert!(why.ends_with("[INFO] Unregister"), "{why}");
+    }
 
     fn job(resume: Option<CaseRaw>) -> CaseJob {
         let case = crate::case::Case::load(Path::new(concat!(

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::bpf::exit::SchedExit;
+use crate::bpf::runtime::KernelLog;
 use crate::bpf::scx_state;
 
 /// A production scheduler ready to run.
@@ -116,6 +118,8 @@ pub struct Running {
     /// The ops name the kernel shows (`bpfland`).
     pub ops: String,
     log: PathBuf,
+    /// The kernel's log since just before it started: says why the kernel disabled it.
+    kmsg: KernelLog,
 }
 
 impl Running {
@@ -132,6 +136,7 @@ impl Running {
         }
         let out = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
+        let kmsg = KernelLog::open_at_end();
         let mut child = Command::new(&p.binary)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -145,6 +150,7 @@ impl Running {
                     child,
                     ops: scx_state::ops(),
                     log: log.to_path_buf(),
+                    kmsg,
                 });
             }
             if let Some(status) = child.try_wait()? {
@@ -203,6 +209,13 @@ impl Running {
     /// The end of its output.
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, lines)
+    }
+
+    /// Why the kernel disabled it, when it did (a stall, an error): from the kernel's own log,
+    /// which says it the same way for every scheduler. Read it before `stop`, whose unloading
+    /// the kernel logs too.
+    pub fn kernel_exit(&mut self) -> Option<SchedExit> {
+        SchedExit::from_kernel_log(&self.kmsg.sched_ext_lines())
     }
 }
 

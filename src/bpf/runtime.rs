@@ -140,10 +140,10 @@ pub struct RuntimeJob {
 }
 
 /// Reader of the kernel log from "now" on (`/dev/kmsg`, non-blocking).
-struct KernelLog(Option<std::fs::File>);
+pub(crate) struct KernelLog(Option<std::fs::File>);
 
 impl KernelLog {
-    fn open_at_end() -> KernelLog {
+    pub(crate) fn open_at_end() -> KernelLog {
         use std::os::unix::fs::OpenOptionsExt;
         let f = std::fs::OpenOptions::new()
             .read(true)
@@ -159,7 +159,7 @@ impl KernelLog {
     }
 
     /// New records mentioning sched_ext (or the BPF scheduler) since opening.
-    fn sched_ext_lines(&mut self) -> Vec<String> {
+    pub(crate) fn sched_ext_lines(&mut self) -> Vec<String> {
         let Some(f) = &mut self.0 else {
             return Vec::new();
         };
