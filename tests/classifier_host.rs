@@ -34,8 +34,8 @@ fn classes() -> ClassSet {
     }
 }
 
-#[test]
-fn classifies_at_exec_and_children_inherit() {
+/// The classifier's tracer compiled for the fetched kernel; the tests need root for BPF.
+fn tracer_object() -> std::path::PathBuf {
     assert!(
         unsafe { libc::geteuid() } == 0,
         "the classifier needs root (BPF); run the tests as root"
@@ -44,7 +44,12 @@ fn classifies_at_exec_and_children_inherit() {
         schedgen::kernel::select(None).expect("a fetched kernel: run `schedgen kernel fetch`");
     let headers = schedgen::kernel::header_dir(&kernel).unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let object = tracer::tracer_object(&headers, &root.join("bpf-reference")).unwrap();
+    tracer::tracer_object(&headers, &root.join("bpf-reference")).unwrap()
+}
+
+#[test]
+fn classifies_at_exec_and_children_inherit() {
+    let object = tracer_object();
     let set = classes();
     let c = Classifier::start(&object, &set).unwrap();
 
@@ -140,15 +145,7 @@ fn classifies_at_exec_and_children_inherit() {
 /// file redirected to stdin counts as an input.
 #[test]
 fn pipeline_readers_inherit_and_stdin_files_are_inputs() {
-    assert!(
-        unsafe { libc::geteuid() } == 0,
-        "the classifier needs root (BPF); run the tests as root"
-    );
-    let kernel =
-        schedgen::kernel::select(None).expect("a fetched kernel: run `schedgen kernel fetch`");
-    let headers = schedgen::kernel::header_dir(&kernel).unwrap();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let object = tracer::tracer_object(&headers, &root.join("bpf-reference")).unwrap();
+    let object = tracer_object();
     let set = ClassSet {
         classes: vec![
             TaskClass {
