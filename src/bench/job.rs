@@ -608,6 +608,7 @@ fn measure_case(
     let mut pace = Pace {
         started: Instant::now(),
         total: warmed_before + warmups.len() + arms.len() * bench.runs,
+        rounds: bench.runs,
         done: raw.runs.len(),
         done_before: raw.runs.len(),
     };
@@ -677,6 +678,8 @@ fn warmup_arms(arms: &[Arm], n: usize) -> Vec<Arm> {
 struct Pace {
     started: Instant,
     total: usize,
+    /// Rounds the case runs at most (each arm's runs, but a retired arm's).
+    rounds: usize,
     done: usize,
     /// Runs an earlier boot did (a resumed case): not part of this boot's pace.
     done_before: usize,
@@ -755,14 +758,49 @@ fn run_and_record(
         (eta / 60.0).floor(),
         eta % 60.0
     ));
-    let ejected =
-        sample.arm != Arm::Default && sample.exit.as_ref().is_some_and(|e| e.is_ejection());
+    let ejected = ejected(&sample);
     raw.runs.push(sample);
-    if ejected {
-        // An ejected scheduler is disqualified; more runs would only repeat it.
-        Flow::Stop
-    } else {
-        Flow::Continue
+    match ejected {
+        Ejected::No => Flow::Continue,
+        Ejected::Ours => Flow::Stop,
+        Ejected::Alternative(why) => {
+            if !warmup && !raw.retired.iter().any(|r| r.arm == arm) {
+                let round = raw.rounds_done + 1;
+                progress(&format!(
+                    "{} was ejected ({why}); it runs no more",
+                    arm_name(job, arm).trim_end()
+                ));
+                pace.total = pace.total.saturating_sub(pace.rounds.saturating_sub(round));
+                raw.retired.push(Retired {
+                    arm,
+                    from_round: round,
+                    why: format!("the kernel ejected it, {why}"),
+                });
+            }
+            Flow::Continue
+        }
+    }
+}
+
+/// Whether a run's scheduler was ejected, and what follows.
+#[derive(Debug, PartialEq)]
+enum Ejected {
+    No,
+    /// One of ours (the candidate, its ablation, the incumbent): disqualified, and more runs
+    /// would only repeat it, so the case stops.
+    Ours,
+    /// A production scheduler: the user's alternative failing here, worth reporting but no
+    /// reason to stop measuring ours. It runs no more, since each later run would repeat the
+    /// ejection at the cost of a whole makespan.
+    Alternative(String),
+}
+
+fn ejected(sample: &RunSample) -> Ejected {
+    match (sample.arm, &sample.exit) {
+        (Arm::Default, _) | (_, None) => Ejected::No,
+        (_, Some(e)) if !e.is_ejection() => Ejected::No,
+        (Arm::Production(_), Some(e)) => Ejected::Alternative(e.line()),
+        (_, Some(_)) => Ejected::Ours,
     }
 }
 
@@ -840,6 +878,50 @@ mod tests {
         // Without a kernel record, the scheduler's own last words.
         let why = stopped_during_run("scx_bpfland", None, "[INFO] Unregister");
         assert!(why.ends_with("[INFO] Unregister"), "{why}");
+    }
+
+    #[test]
+    fn an_ejected_production_scheduler_retires_and_an_ejected_one_of_ours_stops_the_case() {
+        let stall = SchedExit::new(
+            1026,
+            0,
+            "runnable task stall".into(),
+            "khugepaged[40] failed to run for 6.720s".into(),
+        );
+        let unloaded = SchedExit::new(64, 0, "unregistered from user space".into(), String::new());
+        let run = |arm, exit: Option<&SchedExit>| RunSample {
+            arm,
+            order: 0,
+            warmup: false,
+            makespan_s: 1.0,
+            scheduler: String::new(),
+            valid: exit.is_none(),
+            invalid_reason: None,
+            exit: exit.cloned(),
+            classifier: None,
+            tasks: Vec::new(),
+            machine_cpu: None,
+            machine_memory: None,
+            timing: None,
+        };
+        match ejected(&run(Arm::Production(1), Some(&stall))) {
+            Ejected::Alternative(why) => {
+                assert!(
+                    why.contains("ERROR_STALL") && why.contains("khugepaged"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        for ours in [Arm::Custom, Arm::Ablation, Arm::Incumbent] {
+            assert_eq!(ejected(&run(ours, Some(&stall))), Ejected::Ours, "{ours:?}");
+            assert_eq!(ejected(&run(ours, Some(&unloaded))), Ejected::No);
+        }
+        assert_eq!(
+            ejected(&run(Arm::Production(0), Some(&unloaded))),
+            Ejected::No
+        );
+        assert_eq!(ejected(&run(Arm::Production(0), None)), Ejected::No);
     }
 
     fn job(resume: Option<CaseRaw>) -> CaseJob {

@@ -25,8 +25,17 @@ fn cell(s: &str) -> String {
         .replace('|', "\\|")
 }
 
-fn arm_name(a: Arm) -> &'static str {
-    a.label()
+/// An arm as a case's report names it: a production scheduler by its own name (a case may run
+/// several), the others by their role.
+fn arm_name(c: &CaseBench, a: Arm) -> String {
+    match a {
+        Arm::Production(i) => c
+            .production
+            .get(i as usize)
+            .map(|p| format!("scx_{}", p.name))
+            .unwrap_or_else(|| a.label().into()),
+        _ => a.label().into(),
+    }
 }
 
 /// The whole report.
@@ -214,12 +223,17 @@ fn case_section(s: &mut String, c: &CaseBench) {
         let _ = writeln!(s, "Stopped early, {why}.\n");
     }
     for r in &c.retired {
+        let because = if matches!(r.arm, Arm::Production(_)) {
+            ""
+        } else {
+            " (its question answered, more runs of it could not change the verdict)"
+        };
         let _ = writeln!(
             s,
-            "The {} arm ran {} runs, then no more: {} (its question answered, more runs of \
-             it could not change the verdict).\n",
-            r.arm.label(),
+            "The {} arm ran {} run{}, then no more: {}{because}.\n",
+            arm_name(c, r.arm),
             r.from_round,
+            if r.from_round == 1 { "" } else { "s" },
             r.why
         );
     }
@@ -375,7 +389,7 @@ fn case_section(s: &mut String, c: &CaseBench) {
             s,
             "| {} | {} | {} | {:.3} | {} | `{}` | {} |",
             r.order,
-            arm_name(r.arm),
+            arm_name(c, r.arm),
             if r.warmup { "yes" } else { "" },
             r.makespan_s,
             if r.valid { "valid" } else { "**invalid**" },
@@ -389,7 +403,7 @@ fn case_section(s: &mut String, c: &CaseBench) {
         let which: Vec<String> = [d, u]
             .into_iter()
             .flatten()
-            .map(|r| format!("#{} ({})", r.order, arm_name(r.arm)))
+            .map(|r| format!("#{} ({})", r.order, arm_name(c, r.arm)))
             .collect();
         let _ = writeln!(
             s,
@@ -510,5 +524,43 @@ mod tests {
             "{}",
             rows[7]
         );
+    }
+
+    #[test]
+    fn a_production_scheduler_is_named_in_its_runs_and_its_ejection() {
+        let mut r = fixture::bench();
+        let c = &mut r.cases[0];
+        c.production.push(crate::bench::result::ProductionArm {
+            name: "bpfland".into(),
+            version: "1.1.4".into(),
+            stats: Default::default(),
+            cut: None,
+            candidate_vs: None,
+        });
+        let order = c.runs.len();
+        let mut run = c.runs[1].clone();
+        run.arm = Arm::Production(0);
+        run.order = order;
+        run.valid = false;
+        c.runs.push(run);
+        c.retired.push(crate::bench::result::Retired {
+            arm: Arm::Production(0),
+            from_round: 1,
+            why: "the kernel ejected it, EXIT: ERROR_STALL: runnable task stall".into(),
+        });
+        let md = render(&r);
+        assert!(
+            md.contains(
+                "The scx_bpfland arm ran 1 run, then no more: the kernel ejected it, EXIT: \
+                 ERROR_STALL: runnable task stall.\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.lines()
+                .any(|l| l.starts_with(&format!("| {order} | scx_bpfland |"))),
+            "{md}"
+        );
+        assert!(!md.contains("question answered"), "{md}");
     }
 }

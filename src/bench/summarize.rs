@@ -175,7 +175,8 @@ fn head_decided(h: &stats::CutEstimate) -> bool {
 /// decided ([`head_decided`]). More runs of them could not change the verdict, so a benchmark
 /// stops running them and goes on with the default and the candidate, whose cut against the
 /// target is what usually takes longest to settle. Production arms answer no question of the
-/// verdict's and are never retired (a table of them wants every arm's runs).
+/// verdict's and are never retired here (a table of them wants every arm's runs); only the
+/// kernel ejecting one ends its runs early (`bench::job`).
 pub fn answered(runs: &[RunSample]) -> Vec<(Arm, String)> {
     let c = makespans(runs, Arm::Custom);
     let pct = |x: f64| format!("{:.1}%", x * 100.0);
