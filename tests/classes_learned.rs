@@ -126,3 +126,27 @@ fn a_pipeline_is_recognised_by_the_file_its_first_process_reads() {
         p.task_classes.explanation
     );
 }
+
+#[test]
+fn work_spread_over_many_processes_is_recognised_by_the_script_that_starts_them() {
+    // sh pack.sh $DATA/set_NN: one gzip per 512 KiB file, directory 17 with 20 times the files.
+    // No process of the long task does 5% of its work; the rule is on the script's argument.
+    let p = profile_of("script_per_file", 0.05);
+    check_separates(&p);
+    let rule = &p.task_classes.classes.classes[0].rule;
+    assert!(
+        matches!(rule, Rule::ArgEquals { value, .. } | Rule::ArgAny { value } if value.ends_with("/set_17")),
+        "{rule:?}: {}",
+        p.task_classes.explanation
+    );
+    let heavy = &p.task_classes.heavy;
+    assert!(
+        heavy.iter().filter(|(_, comm, _)| comm == "gzip").count() > 1,
+        "the gzips do the long task's work: {heavy:?}"
+    );
+    assert!(
+        p.task_classes.explanation.contains("inherit"),
+        "{}",
+        p.task_classes.explanation
+    );
+}

@@ -20,6 +20,16 @@ use crate::workload::result::Group;
 /// sampled CPU.
 const HEAVY_SHARE: f64 = 0.05;
 
+/// When the work is spread over many small processes (a script running a tool per file), the
+/// processes that do it are the largest ones that together used this share of the task's
+/// sampled CPU.
+const WORK_COVERAGE: f64 = 0.5;
+
+/// At most this many small processes join the ones above HEAVY_SHARE: every one of them must
+/// be reached by the rule, and a few dozen already say that a common ancestor is what reaches
+/// them.
+const MAX_SPREAD: usize = 64;
+
 /// One process the profile saw.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Observed {
@@ -86,11 +96,7 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
     let mut heavy: Vec<&Observed> = Vec::new();
     for t in &long_tasks {
         let mine: Vec<&Observed> = workload.iter().copied().filter(|p| p.task == *t).collect();
-        let total: f64 = mine.iter().map(|p| p.cpu_s.max(0.0)).sum();
-        heavy.extend(
-            mine.into_iter()
-                .filter(|p| p.cpu_s > 0.0 && p.cpu_s >= HEAVY_SHARE * total),
-        );
+        heavy.extend(working(&mine));
     }
     let heavy_info = heavy
         .iter()
@@ -275,6 +281,34 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
         candidates: tried,
         heavy: heavy_info,
     }
+}
+
+/// Of one long task's processes, those that do its work: every one that used at least
+/// [`HEAVY_SHARE`] of the task's sampled CPU and, when those together used less than
+/// [`WORK_COVERAGE`] of it, the largest of the others until they do. Without the second part
+/// a task of a hundred equal processes would have no working process at all. Kept in the
+/// profile's order.
+fn working<'a>(mine: &[&'a Observed]) -> Vec<&'a Observed> {
+    let total: f64 = mine.iter().map(|p| p.cpu_s.max(0.0)).sum();
+    let mut by_cpu: Vec<&Observed> = mine.iter().copied().filter(|p| p.cpu_s > 0.0).collect();
+    by_cpu.sort_by(|a, b| b.cpu_s.total_cmp(&a.cpu_s).then(a.pid.cmp(&b.pid)));
+    let mut covered = 0.0;
+    let mut spread = 0;
+    let mut chosen = BTreeSet::new();
+    for p in by_cpu {
+        if p.cpu_s < HEAVY_SHARE * total {
+            if covered >= WORK_COVERAGE * total || spread >= MAX_SPREAD {
+                break;
+            }
+            spread += 1;
+        }
+        covered += p.cpu_s;
+        chosen.insert(p.pid);
+    }
+    mine.iter()
+        .copied()
+        .filter(|p| chosen.contains(&p.pid))
+        .collect()
 }
 
 impl Candidate {
@@ -812,5 +846,54 @@ mod tests {
             l.explanation
         );
         assert!(!l.explanation.contains("inherit"), "{}", l.explanation);
+    }
+
+    #[test]
+    fn work_spread_over_many_small_processes_is_reached_through_the_script_that_starts_them() {
+        // `sh pack.sh /data/set_NN` runs one gzip per file of its directory; every file is the
+        // same size, and set_17 (the long task's) has 20 times as many. No process of the long
+        // task uses 5% of its CPU: only the script's argument tells it apart.
+        let mut p = Vec::new();
+        let mut pid = 100;
+        for i in 0..40 {
+            let (set, files) = match i {
+                39 => (17, 100),
+                17.. => (i + 1, 5),
+                _ => (i, 5),
+            };
+            let dir = format!("/data/set_{set:02}");
+            let script = pid;
+            p.push(obs(script, 1, i, "sh", &["sh", "pack.sh", &dir], 0.0));
+            for f in 0..files {
+                pid += 1;
+                let file = format!("{dir}/part_{f:03}");
+                // 1/16 s: sums of these are exact, so "half" is 50 of them.
+                let mut g = obs(pid, script, i, "gzip", &["gzip", "-6", "-c", &file], 0.0625);
+                g.view.inputs = vec![(3, 32_768)];
+                p.push(g);
+            }
+            pid += 1;
+        }
+        let l = learn(&p, &tasks());
+        assert!(l.separable, "{}", l.explanation);
+        assert_eq!(
+            l.classes.classes[0].rule,
+            Rule::ArgEquals {
+                index: 2,
+                value: "/data/set_17".into()
+            },
+            "{}",
+            l.explanation
+        );
+        // The largest of them until half the task's CPU is covered, and no more.
+        assert_eq!(l.heavy.len(), 50, "{:?}", l.heavy);
+        assert!(l.explanation.contains("inherit"), "{}", l.explanation);
+
+        // A dominant process still stands alone: one gzip of the long task that does most of
+        // its work is all that must be reached.
+        let big = p.iter().position(|o| o.task == 39 && o.view.comm == "gzip");
+        p[big.unwrap()].cpu_s = 40.0;
+        let l = learn(&p, &tasks());
+        assert_eq!(l.heavy.len(), 1, "{:?}", l.heavy);
     }
 }
