@@ -117,6 +117,23 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
         };
     }
 
+    // A rule is checked against the short tasks' processes the monitor saw; a short task whose
+    // processes all ran between its samples shows only the runner's shell, and absence there
+    // proves nothing ("no short task runs awk" when the monitor saw no short task's awk).
+    let short_tasks = tasks.iter().filter(|t| t.group == Group::Short).count();
+    let seen_short = shorts.iter().map(|p| p.task).collect::<BTreeSet<_>>().len();
+    if seen_short * 2 < short_tasks {
+        return Learned {
+            explanation: format!(
+                "the monitor saw the processes of only {seen_short} of the {short_tasks} short \
+                 tasks (the others' ran between its samples), too few to check that a rule \
+                 matches no short task's process; profile at larger sizes"
+            ),
+            heavy: heavy_info,
+            ..Learned::default()
+        };
+    }
+
     // The processes of a task that write into each pipe.
     let mut writers: HashMap<(usize, u64), Vec<&Observed>> = HashMap::new();
     for p in procs {
@@ -235,8 +252,13 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
         })
         .count();
     let explanation = format!(
-        "the long task's processes are recognised by: {}; it matches no short task's process{}",
+        "the long task's processes are recognised by: {}; it matches no short task's process{}{}",
         best.rule.describe(),
+        if seen_short < short_tasks {
+            format!(" the monitor saw (it saw those of {seen_short} of the {short_tasks} short tasks)")
+        } else {
+            String::new()
+        },
         match (inherited - piped, piped) {
             (0, 0) => String::new(),
             (parent, 0) => format!(
@@ -895,5 +917,43 @@ mod tests {
         p[big.unwrap()].cpu_s = 40.0;
         let l = learn(&p, &tasks());
         assert_eq!(l.heavy.len(), 1, "{:?}", l.heavy);
+    }
+
+    #[test]
+    fn absence_in_short_tasks_the_monitor_did_not_see_proves_nothing() {
+        // Every task runs `work ROWS`; the monitor saw the short tasks' `work` in only `seen`
+        // of them (the rest show the runner's shell alone). Were the long task's `work` named
+        // differently, the short tasks it missed could still run that name.
+        let profile = |seen: usize| {
+            let mut p = Vec::new();
+            for i in 0..40 {
+                let shell = 1000 + i as i32 * 10;
+                let mut sh = obs(shell, 1, i, "sh", &["/bin/sh", "-c", "gate; work"], 0.0);
+                sh.runner_shell = true;
+                p.push(sh);
+                if i == 39 {
+                    p.push(obs(shell + 1, shell, i, "work", &["work", "90000"], 4.0));
+                } else if i < seen {
+                    p.push(obs(shell + 1, shell, i, "work", &["work", "3000"], 0.1));
+                }
+            }
+            learn(&p, &tasks())
+        };
+        let l = profile(10);
+        assert!(!l.separable, "learned {:?}", l.classes);
+        assert!(
+            l.explanation.contains("only 10 of the 39 short tasks"),
+            "{}",
+            l.explanation
+        );
+        let l = profile(30);
+        assert!(l.separable, "{}", l.explanation);
+        assert!(
+            l.explanation
+                .contains("saw those of 30 of the 39 short tasks"),
+            "{}",
+            l.explanation
+        );
+        assert!(!profile(39).explanation.contains("short tasks)"));
     }
 }
