@@ -227,7 +227,6 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
             v.iter().sum::<f64>() / v.len() as f64
         }
     };
-    let n_short = tasks.iter().filter(|t| t.group == Group::Short).count();
     let Some(best) = valid.into_iter().next() else {
         let comms: BTreeSet<&str> = heavy.iter().map(|h| h.view.comm.as_str()).collect();
         return Learned {
@@ -293,7 +292,7 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
                     name: "other".into(),
                     rule: Rule::Any,
                     expected_cpu_s: mean(Group::Short),
-                    tasks: n_short,
+                    tasks: short_tasks,
                     long: false,
                 },
             ],
