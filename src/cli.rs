@@ -65,7 +65,9 @@ pub enum Command {
     ///
     /// The profile lists every process the tasks ran (comm, exe, argv, CPU and wall time,
     /// context switches, share of time on CPU), which task forms the long tail and how to
-    /// recognise it, and the best cut any scheduler could reach on this machine.
+    /// recognise it, and the best cut any scheduler could reach on this machine. As root the
+    /// processes are traced with BPF (every one, exact CPU); otherwise `/proc` is sampled,
+    /// which misses a process that lives less than the interval.
     Profile(ProfileArgs),
     /// Fetch and inspect the sched_ext kernel that schedulers are compiled for and run in.
     Kernel(KernelArgs),
@@ -749,7 +751,8 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "FILE")]
     pub save: Option<PathBuf>,
 
-    /// Monitor sampling interval, milliseconds.
+    /// Sampling interval, milliseconds, when the monitor cannot trace. As root it traces
+    /// every fork, exec and exit with BPF instead, so no process is missed however short.
     #[arg(long, default_value_t = 50, value_name = "MS", value_parser = clap::value_parser!(u64).range(5..))]
     pub monitor_interval: u64,
 

@@ -13,7 +13,7 @@ use crate::classify::learn::{self, Learned, Observed, TaskCpu};
 use crate::classify::rules::{ProcessView, Stream};
 use crate::model::MakespanModel;
 use crate::system::SystemInfo;
-use crate::workload::result::{Group, GroupStats, RunResult, RunStatus};
+use crate::workload::result::{Group, GroupStats, ProcessSource, RunResult, RunStatus};
 
 pub const PROFILE_SCHEMA: &str = "schedgen.profile/1";
 
@@ -93,8 +93,11 @@ pub struct ProcessProfile {
     pub stdin: Option<Stream>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<Stream>,
+    /// Gone before what it ran could be read (see `ProcessRecord::partial`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub cpu_s: f64,
-    /// Observed lifetime (sampling resolution: one monitor interval).
+    /// Observed lifetime (traced: exact; sampled: to one monitor interval).
     pub wall_s: f64,
     /// CPU over lifetime: near 1 for CPU-bound, low for I/O-bound or waiting.
     pub cpu_share: f64,
@@ -147,6 +150,12 @@ pub struct Profile {
     /// The task classes learned from what the processes ran (see `classify`).
     #[serde(default)]
     pub task_classes: Learned,
+    /// How the processes below were seen: traced (every one) or sampled.
+    #[serde(default)]
+    pub process_source: ProcessSource,
+    /// Why they were sampled although tracing was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracer_error: Option<String>,
     pub processes: Vec<ProcessProfile>,
 }
 
@@ -213,6 +222,7 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
                 cgroup: p.cgroup.clone(),
                 stdin: p.stdin,
                 stdout: p.stdout,
+                partial: p.partial,
                 cpu_s: p.cpu_s,
                 wall_s: wall,
                 cpu_share: if wall > 0.0 {
@@ -269,6 +279,8 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
         },
         model,
         task_classes,
+        process_source: monitor.source,
+        tracer_error: monitor.tracer_error.clone(),
         processes,
     })
 }
@@ -289,6 +301,7 @@ pub fn learn_classes(run: &RunResult, processes: &[ProcessProfile]) -> Learned {
             group: p.group,
             masked: learn::runner_masks(&p.argv, p.task, None),
             runner_shell: is_runner_shell(&p.argv),
+            partial: p.partial,
             view: ProcessView {
                 comm: p.comm.clone(),
                 exe: p.exe.clone(),
@@ -311,6 +324,28 @@ pub fn learn_classes(run: &RunResult, processes: &[ProcessProfile]) -> Learned {
         })
         .collect();
     learn::learn(&observed, &tasks)
+}
+
+/// How the profile's processes were seen, in a phrase.
+fn seen_how(p: &Profile) -> String {
+    let n = p.processes.len();
+    match (p.process_source, &p.tracer_error) {
+        (ProcessSource::Traced, _) => {
+            let partial = p.processes.iter().filter(|q| q.partial).count();
+            format!(
+                "{n} traced (every fork, exec and exit){}",
+                if partial > 0 {
+                    format!("; {partial} ended before what they ran could be read in full")
+                } else {
+                    String::new()
+                }
+            )
+        }
+        (ProcessSource::Sampled, None) => format!("{n} sampled from /proc"),
+        (ProcessSource::Sampled, Some(e)) => {
+            format!("{n} sampled from /proc (a short process can be missed): not traced, {e}")
+        }
+    }
 }
 
 /// A short human summary of a profile.
@@ -350,6 +385,7 @@ pub fn summary(p: &Profile) -> String {
     for line in p.task_classes.classes.describe() {
         let _ = writeln!(s, "  {line}");
     }
+    let _ = writeln!(s, "  processes: {}", seen_how(p));
     let _ = writeln!(
         s,
         "  bound on {} CPUs: fair share {:.3} s · optimum {:.3} s · best possible cut {:.1}%",

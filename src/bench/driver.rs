@@ -22,6 +22,7 @@ use crate::case::Case;
 use crate::classify::rules::ClassSet;
 use crate::paths::ProjectPaths;
 use crate::sandbox::{self, job as sjob, vm, Backend, Outcome, Place};
+use crate::workload::result::RunResult;
 use crate::workload::{prepare, RunRequest};
 
 /// Reference scheduler used when a case has no accepted generated one.
@@ -369,7 +370,7 @@ fn prepare_case(
                 "{}: profiling at these sizes on this host to learn the task classes",
                 case.id
             ));
-            let p = profile_at(&req, &case.description)?;
+            let p = profile_at(paths, &req, &case.description)?;
             progress(&format!("{}: {}", case.id, p.task_classes.explanation));
             p.task_classes.classes
         }
@@ -682,15 +683,40 @@ fn time_alone_in_vm(
 }
 
 /// One monitored run of a prepared request on this host, distilled into a profile (with the
-/// task classes learned at exactly these sizes).
-pub fn profile_at(req: &RunRequest, description: &str) -> Result<crate::profile::Profile> {
+/// task classes learned at exactly these sizes). The monitor traces every process when it can
+/// (see [`with_process_tracer`]).
+pub fn profile_at(
+    paths: &ProjectPaths,
+    req: &RunRequest,
+    description: &str,
+) -> Result<crate::profile::Profile> {
     let mut req = req.clone();
     req.monitor_interval_ms = Some(PROFILE_INTERVAL_MS);
-    let run = crate::workload::run_case(&req, &|_| {});
+    let run = with_process_tracer(paths, &mut req, |req| {
+        crate::workload::run_case(req, &|_| {})
+    });
     crate::profile::from_run(&run, description)
 }
 
-/// The monitor's interval when profiling: short enough to see a 0.05 s task's processes.
+/// Run `run` with the classifier's tracer for this host in `req`, so that its monitor sees
+/// every process; when the tracer cannot be built, the monitor samples `/proc` and the run's
+/// report says why.
+pub fn with_process_tracer(
+    paths: &ProjectPaths,
+    req: &mut RunRequest,
+    run: impl FnOnce(&RunRequest) -> RunResult,
+) -> RunResult {
+    let tracer = crate::classify::tracer::for_this_host(&paths.bpf_reference());
+    req.process_tracer = tracer.as_ref().ok().cloned();
+    let mut result = run(req);
+    if let (Err(e), Some(m)) = (tracer, result.monitor.as_mut()) {
+        m.tracer_error.get_or_insert(format!("{e:#}"));
+    }
+    result
+}
+
+/// The monitor's interval when profiling without the tracer: short enough to see most of a
+/// 0.05 s task's processes.
 pub const PROFILE_INTERVAL_MS: u64 = 10;
 
 /// What the measuring job brought back.

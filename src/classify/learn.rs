@@ -43,6 +43,10 @@ pub struct Observed {
     pub runner_shell: bool,
     /// Argument positions holding a runner artefact (the task index, the task directory).
     pub masked: Vec<usize>,
+    /// It ended before `/proc` could be read: its executable and cgroup are unknown, so a rule
+    /// on them may match it.
+    #[serde(default)]
+    pub partial: bool,
 }
 
 /// A task's exact CPU (rusage of the task and its descendants).
@@ -118,8 +122,9 @@ pub fn learn(procs: &[Observed], tasks: &[TaskCpu]) -> Learned {
     }
 
     // A rule is checked against the short tasks' processes the monitor saw; a short task whose
-    // processes all ran between its samples shows only the runner's shell, and absence there
-    // proves nothing ("no short task runs awk" when the monitor saw no short task's awk).
+    // processes all ran between its samples (sampling, not tracing) shows only the runner's
+    // shell, and absence there proves nothing ("no short task runs awk" when the monitor saw no
+    // short task's awk).
     let short_tasks = tasks.iter().filter(|t| t.group == Group::Short).count();
     let seen_short = shorts.iter().map(|p| p.task).collect::<BTreeSet<_>>().len();
     if seen_short * 2 < short_tasks {
@@ -362,17 +367,23 @@ fn names_an_input(rule: &Rule, p: &Observed) -> bool {
     }
 }
 
-/// Whether `rule` matches `p`, assuming the worst of masked arguments: their real value is the
-/// runner's, so a rule that reads them could match at run time.
+/// Whether `rule` matches `p`, assuming the worst of what is not known about a short task's
+/// process: a masked argument's real value is the runner's, so a rule that reads it could match
+/// at run time, and a rule on what a partial view lacks (its executable, its cgroup) could
+/// match what it was.
 fn matches_conservatively(rule: &Rule, p: &Observed) -> bool {
-    let reads_masked = match rule {
+    let unknown = match rule {
         Rule::ArgEquals { index, .. } | Rule::ArgNumberAtLeast { index, .. } => {
             p.masked.contains(index)
         }
         Rule::ArgAny { .. } => !p.masked.is_empty(),
-        _ => false,
+        Rule::ExeEquals { .. } | Rule::CgroupPrefix { .. } => p.partial,
+        Rule::CommEquals { .. }
+        | Rule::CommPrefix { .. }
+        | Rule::InputSizeAtLeast { .. }
+        | Rule::Any => false,
     };
-    (reads_masked && p.group == Group::Short) || rule.matches(&p.view)
+    (unknown && p.group == Group::Short) || rule.matches(&p.view)
 }
 
 fn propose(p: &Observed, shorts: &[&Observed], out: &mut Vec<(Rule, f64)>) {
@@ -534,6 +545,7 @@ mod tests {
             },
             cpu_s: cpu,
             runner_shell: false,
+            partial: false,
         }
     }
 
@@ -954,5 +966,32 @@ mod tests {
             l.explanation
         );
         assert!(!profile(39).explanation.contains("short tasks)"));
+    }
+
+    #[test]
+    fn what_a_short_process_that_ended_too_soon_did_not_show_may_have_matched() {
+        // Same comm and arguments everywhere; only the executable differs, and one short task's
+        // process ended before the tracer could read which one it ran.
+        let mut p: Vec<Observed> = (0..40)
+            .map(|i| obs(100 + i as i32, 1, i, "run", &["run", "job"], 0.1))
+            .collect();
+        p[39].cpu_s = 4.0;
+        p[39].view.exe = "/opt/v2/run".into();
+        for o in &mut p[..39] {
+            o.view.exe = "/opt/v1/run".into();
+        }
+        let l = learn(&p, &tasks());
+        assert_eq!(
+            l.classes.classes.first().map(|c| &c.rule),
+            Some(&Rule::ExeEquals {
+                value: "/opt/v2/run".into()
+            }),
+            "{}",
+            l.explanation
+        );
+        p[7].view.exe.clear();
+        p[7].partial = true;
+        let l = learn(&p, &tasks());
+        assert!(!l.separable, "learned {:?}", l.classes);
     }
 }

@@ -8,13 +8,40 @@
  * its parent's class here, at fork, so a pipeline's or a compiler driver's children are in
  * the right class before they first run.
  */
-#include "schedgen.bpf.h"
+/*
+ * Only the class map's header: the tracer also runs on a host whose kernel has no sched_ext
+ * (to trace a profile's processes), where schedgen.bpf.h's sched_ext types do not exist.
+ */
+#include "schedgen_classes.bpf.h"
+#include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+
+#ifndef TASK_COMM_LEN
+#define TASK_COMM_LEN 16
+#endif
 
 char _license[] SEC("license") = "GPL";
 
 /* Bytes of the argument block an exec event carries (a power of two). */
 #define ARGS_MAX	1024
+
+/* What a standard stream of an exec'd process is (stat's S_IF* file types). */
+#define SCHEDGEN_S_IFMT		00170000
+#define SCHEDGEN_S_IFREG	0100000
+#define SCHEDGEN_S_IFIFO	0010000
+
+enum schedgen_stream_kind {
+	SCHEDGEN_STREAM_OTHER = 0,	/* closed, a terminal, a device, a socket */
+	SCHEDGEN_STREAM_FILE = 1,
+	SCHEDGEN_STREAM_PIPE = 2,
+};
+
+struct schedgen_stream {
+	u32 kind;
+	u32 _pad;
+	u64 ino;
+	u64 size;
+};
 
 enum schedgen_event_kind {
 	SCHEDGEN_EV_EXEC = 1,
@@ -34,6 +61,8 @@ struct schedgen_event {
 	u32 args_len;
 	u32 moves;		/* exit: moves between CPUs of the main thread */
 	u64 switches;		/* exit: context switches of the main thread */
+	u64 voluntary;		/* exit: of those, the ones where it gave up the CPU itself */
+	struct schedgen_stream fds[2];	/* exec: its stdin and stdout */
 	char args[ARGS_MAX];
 };
 
@@ -65,7 +94,39 @@ static __always_inline struct schedgen_event *new_event(u32 kind, u32 tgid)
 	e->args_len = 0;
 	e->moves = 0;
 	e->switches = 0;
+	e->voluntary = 0;
+	__builtin_memset(e->fds, 0, sizeof(e->fds));
 	return e;
+}
+
+/*
+ * read_stream - what descriptor @fd of @p is. Read here rather than from /proc, where a short
+ * process may already be gone when userspace gets to it.
+ */
+static __always_inline void read_stream(struct task_struct *p, u32 fd, struct schedgen_stream *s)
+{
+	struct fdtable *fdt = BPF_CORE_READ(p, files, fdt);
+	struct file **fds, *f = NULL;
+	struct inode *inode;
+	u32 mode;
+
+	if (!fdt || BPF_CORE_READ(fdt, max_fds) <= fd)
+		return;
+	fds = BPF_CORE_READ(fdt, fd);
+	if (!fds || bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return;
+	inode = BPF_CORE_READ(f, f_inode);
+	if (!inode)
+		return;
+	mode = BPF_CORE_READ(inode, i_mode) & SCHEDGEN_S_IFMT;
+	if (mode == SCHEDGEN_S_IFREG)
+		s->kind = SCHEDGEN_STREAM_FILE;
+	else if (mode == SCHEDGEN_S_IFIFO)
+		s->kind = SCHEDGEN_STREAM_PIPE;
+	else
+		return;
+	s->ino = BPF_CORE_READ(inode, i_ino);
+	s->size = BPF_CORE_READ(inode, i_size);
 }
 
 /*
@@ -90,6 +151,8 @@ int BPF_PROG(schedgen_on_exec, struct task_struct *p, pid_t old_pid, struct linu
 	len &= ARGS_MAX - 1;
 	if (len && !bpf_probe_read_user(e->args, len, (void *)start))
 		e->args_len = len;
+	read_stream(p, 0, &e->fds[0]);
+	read_stream(p, 1, &e->fds[1]);
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
@@ -148,6 +211,7 @@ int BPF_PROG(schedgen_on_exit, struct task_struct *p)
 		e->cpu_ns = p->se.sum_exec_runtime + BPF_CORE_READ(p, signal, sum_sched_runtime);
 		e->moves = p->se.nr_migrations;
 		e->switches = p->nvcsw + p->nivcsw;
+		e->voluntary = p->nvcsw;
 		bpf_probe_read_kernel_str(e->comm, sizeof(e->comm), p->comm);
 		bpf_ringbuf_submit(e, 0);
 	}

@@ -25,7 +25,7 @@ use anyhow::{anyhow, Context, Result};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, Object, ObjectBuilder, RingBufferBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::rules::{split_args, ClassSet, ProcessView, Verdict};
+use super::rules::{input_sizes, read_cmdline, split_args, ClassSet, ProcessView, Stream, Verdict};
 use crate::workload::monitor::thread_cpu_s;
 use crate::workload::result::Group;
 
@@ -38,11 +38,16 @@ const EVENTS_MAP: &str = "schedgen_events";
 const EV_EXEC: u32 = 1;
 const EV_FORK: u32 = 2;
 const EV_EXIT: u32 = 3;
+const STREAM_FILE: u32 = 1;
+const STREAM_PIPE: u32 = 2;
 const FLAG_LONG: u32 = 1;
 const FLAG_INHERITED: u32 = 2;
 const FLAG_SERVICE: u32 = 4;
 const COMM_LEN: usize = 16;
-const HEADER_LEN: usize = 4 * 4 + 8 + 8 + COMM_LEN + 4 + 4 + 8;
+/// Bytes of the argument block an exec event carries (`ARGS_MAX` in the kernel half).
+const ARGS_MAX: usize = 1024;
+const STREAM_LEN: usize = 4 + 4 + 8 + 8;
+const HEADER_LEN: usize = 4 * 4 + 8 + 8 + COMM_LEN + 4 + 4 + 8 + 8 + 2 * STREAM_LEN;
 
 /// One decoded event (layout of `struct schedgen_event`).
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +61,13 @@ struct Event {
     comm: String,
     moves: u32,
     switches: u64,
+    voluntary: u64,
+    /// Exec: its stdin and stdout, as the kernel saw them at the exec.
+    stdin: Option<Stream>,
+    stdout: Option<Stream>,
     args: Vec<String>,
+    /// The argument block filled the event: `/proc` may have the rest.
+    truncated: bool,
 }
 
 fn parse_event(b: &[u8]) -> Option<Event> {
@@ -78,7 +89,11 @@ fn parse_event(b: &[u8]) -> Option<Event> {
         comm: String::from_utf8_lossy(&comm_bytes[..end]).into_owned(),
         moves: u32_at(52),
         switches: u64_at(56),
+        voluntary: u64_at(64),
+        stdin: stream_at(b, 72),
+        stdout: stream_at(b, 72 + STREAM_LEN),
         args: split_args(&b[HEADER_LEN..HEADER_LEN + args_len]),
+        truncated: args_len >= ARGS_MAX - 1,
     })
 }
 
@@ -116,6 +131,31 @@ pub struct ClassifierLog {
     pub elapsed_s: f64,
     pub dropped: u64,
     pub processes: Vec<Seen>,
+    /// Every process that started while a recording classifier ([`Classifier::record`])
+    /// watched, by tgid; empty otherwise.
+    #[serde(skip)]
+    pub lives: HashMap<i32, Life>,
+}
+
+/// What a profile needs of a process beyond its class: what it ran, read from `/proc` as it
+/// exec'd, the process that forked it, and when it lived (`CLOCK_MONOTONIC` nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Life {
+    pub view: ProcessView,
+    /// `/proc` no longer had it when its exec was read (it had already ended): its executable
+    /// and cgroup are unknown. What the event carries is known (`comm`, `argv`, its stdin and
+    /// stdout), and the files `argv` names are found from the directory it inherited.
+    pub partial: bool,
+    /// Its working directory at exec (inherited at fork until then).
+    pub cwd: Option<PathBuf>,
+    /// The process that forked it (its parent then, whoever adopted it later).
+    pub parent: i32,
+    pub born_ns: u64,
+    pub ended_ns: Option<u64>,
+    /// CPU time of the whole process, at exit.
+    pub cpu_s: Option<f64>,
+    /// Context switches at exit: (voluntary, involuntary).
+    pub switches: Option<(u64, u64)>,
 }
 
 /// A running classifier. Stop it after detaching the scheduler that shares its map.
@@ -130,6 +170,17 @@ pub struct Classifier {
 impl Classifier {
     /// Load the tracer object, classify what runs already, and start following execs.
     pub fn start(tracer_object: &Path, classes: &ClassSet) -> Result<Classifier> {
+        Classifier::start_with(tracer_object, classes, false)
+    }
+
+    /// A classifier with no classes that records every process started from now on, with what
+    /// it ran and its exact CPU time ([`ClassifierLog::lives`]): what a profile needs, without
+    /// missing a process that lives less than any sampling interval.
+    pub fn record(tracer_object: &Path) -> Result<Classifier> {
+        Classifier::start_with(tracer_object, &ClassSet::default(), true)
+    }
+
+    fn start_with(tracer_object: &Path, classes: &ClassSet, record: bool) -> Result<Classifier> {
         let object = ObjectBuilder::default()
             .open_file(tracer_object)
             .and_then(|o| o.load())
@@ -159,6 +210,9 @@ impl Classifier {
         let writer = MapHandle::try_from(&class_map).context("cannot duplicate the class map")?;
 
         let mut state = State::new(classes.clone(), writer);
+        if record {
+            state.lives = Some(HashMap::new());
+        }
         state.scan_proc();
         state.mark_service(std::process::id() as i32);
         let stop = Arc::new(AtomicBool::new(false));
@@ -242,6 +296,8 @@ struct State {
     /// The processes whose stdin is each pipe, and the pipe each process writes.
     readers: HashMap<u64, Vec<i32>>,
     writes: HashMap<i32, u64>,
+    /// Processes started since, when recording for a profile.
+    lives: Option<HashMap<i32, Life>>,
 }
 
 impl State {
@@ -255,6 +311,66 @@ impl State {
             pipes: HashMap::new(),
             readers: HashMap::new(),
             writes: HashMap::new(),
+            lives: None,
+        }
+    }
+
+    /// Recording: a process was forked (`born`) or exec'd (`view`), or ended (`e`).
+    fn note_life(&mut self, e: &Event, view: Option<&ProcessView>) {
+        let Some(lives) = self.lives.as_mut() else {
+            return;
+        };
+        match e.kind {
+            EV_FORK => {
+                // Until it execs, a child runs its parent's image, in its directory.
+                let (view, partial, cwd) = lives
+                    .get(&e.ppid)
+                    .map(|p| (p.view.clone(), p.partial, p.cwd.clone()))
+                    .unwrap_or_else(|| {
+                        let v = ProcessView {
+                            comm: e.comm.clone(),
+                            ..ProcessView::default()
+                        };
+                        (v, true, None)
+                    });
+                lives.insert(
+                    e.tgid,
+                    Life {
+                        view,
+                        partial,
+                        cwd,
+                        parent: e.ppid,
+                        born_ns: e.ts_ns,
+                        ..Life::default()
+                    },
+                );
+            }
+            EV_EXEC => {
+                let Some(view) = view else { return };
+                let inherited_cwd = lives.get(&e.tgid).and_then(|l| l.cwd.clone());
+                let life = lives.entry(e.tgid).or_insert_with(|| Life {
+                    parent: e.ppid,
+                    born_ns: e.ts_ns,
+                    ..Life::default()
+                });
+                life.view = view.clone();
+                life.partial = view.exe.is_empty();
+                match std::fs::read_link(format!("/proc/{}/cwd", e.tgid)) {
+                    Ok(cwd) => life.cwd = Some(cwd),
+                    Err(_) => {
+                        life.cwd = inherited_cwd;
+                        life.view.inputs = input_sizes(&view.argv, life.cwd.as_deref());
+                    }
+                }
+            }
+            EV_EXIT => {
+                if let Some(life) = lives.get_mut(&e.tgid) {
+                    life.ended_ns = Some(e.ts_ns);
+                    life.cpu_s = Some(e.cpu_ns as f64 * 1e-9);
+                    life.switches = Some((e.voluntary, e.switches.saturating_sub(e.voluntary)));
+                }
+            }
+            _ => {}
         }
     }
 
@@ -471,8 +587,21 @@ impl State {
                 let from_parent = self
                     .recorded(e.tgid)
                     .or((e.cur_class != 0).then_some(e.cur_class));
-                let args = (!e.args.is_empty()).then(|| e.args.clone());
-                let view = ProcessView::from_proc(e.tgid, args, Some(e.comm.clone()));
+                let args = if e.truncated {
+                    // The whole command line, while the process is there to read it.
+                    let full = read_cmdline(Path::new(&format!("/proc/{}/cmdline", e.tgid)));
+                    Some(if full.is_empty() {
+                        e.args.clone()
+                    } else {
+                        full
+                    })
+                } else {
+                    (!e.args.is_empty()).then(|| e.args.clone())
+                };
+                let mut view = ProcessView::from_proc(e.tgid, args, Some(e.comm.clone()));
+                // The kernel's view of its streams at the exec; /proc's is later, if there.
+                view.stdin = e.stdin;
+                view.stdout = e.stdout.filter(|s| s.pipe().is_some());
                 let inherited = from_parent
                     .filter(|c| self.specific(*c))
                     .or(self.piped_class(&view))
@@ -495,6 +624,7 @@ impl State {
                 }
                 self.record(e.tgid, e.ppid, &view, verdict);
                 self.note_pipes(e.tgid, &view);
+                self.note_life(&e, Some(&view));
                 if let Verdict::Matched(c) = verdict {
                     self.propagate(e.tgid, c);
                 }
@@ -503,6 +633,7 @@ impl State {
                 }
             }
             EV_FORK => {
+                self.note_life(&e, None);
                 // The kernel copied the parent's class at fork; if userspace has classified the
                 // parent since, the child gets that class instead.
                 let parent = self.procs.get(&e.ppid).cloned();
@@ -539,6 +670,7 @@ impl State {
                 }
             }
             EV_EXIT => {
+                self.note_life(&e, None);
                 if let Some(s) = self.procs.get_mut(&e.tgid) {
                     s.cpu_s = Some(e.cpu_ns as f64 * 1e-9);
                     s.moves = Some(e.moves);
@@ -565,7 +697,7 @@ fn read_ppid(pid: i32) -> Option<i32> {
     rest.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
-fn monotonic_ns() -> u64 {
+pub(crate) fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -604,6 +736,7 @@ fn follow(state: State, events: MapHandle, stop: Arc<AtomicBool>) -> ClassifierL
     let mut procs: Vec<Seen> = st.procs.into_values().collect();
     procs.sort_by_key(|p| p.tgid);
     st.log.processes = procs;
+    st.log.lives = st.lives.take().unwrap_or_default();
     st.log
 }
 
@@ -717,6 +850,18 @@ pub fn summarize(log: &ClassifierLog, classes: &ClassSet, roots: &[TaskRoot]) ->
     run
 }
 
+/// The tracer compiled for the kernel this host runs, for a profile's monitor to trace every
+/// process with; the reason when it cannot be.
+pub fn for_this_host(project_headers: &Path) -> Result<PathBuf> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        anyhow::bail!("tracing processes with BPF needs root");
+    }
+    let headers = crate::bpf::verify::host_headers()
+        .context("cannot generate headers for this host's kernel")?;
+    tracer_object(&headers, project_headers)
+}
+
 /// Compile the tracer for the kernel whose headers are in `kernel_dir` (cached by content).
 pub fn tracer_object(kernel_dir: &Path, project_headers: &Path) -> Result<PathBuf> {
     use sha2::{Digest, Sha256};
@@ -757,6 +902,20 @@ pub fn tracer_object(kernel_dir: &Path, project_headers: &Path) -> Result<PathBu
     Ok(object)
 }
 
+/// A `struct schedgen_stream` at offset `o`: a regular file or a pipe, else nothing.
+fn stream_at(b: &[u8], o: usize) -> Option<Stream> {
+    let u64_at = |o: usize| u64::from_ne_bytes(b[o..o + 8].try_into().unwrap());
+    match u32::from_ne_bytes(b[o..o + 4].try_into().unwrap()) {
+        STREAM_FILE => Some(Stream::File {
+            bytes: u64_at(o + 16),
+        }),
+        STREAM_PIPE => Some(Stream::Pipe {
+            inode: u64_at(o + 8),
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -775,6 +934,12 @@ mod tests {
         b[48..52].copy_from_slice(&(args.len() as u32).to_ne_bytes());
         b[52..56].copy_from_slice(&3u32.to_ne_bytes());
         b[56..64].copy_from_slice(&1234u64.to_ne_bytes());
+        b[64..72].copy_from_slice(&1000u64.to_ne_bytes());
+        // stdin a 4096-byte file, stdout pipe 77.
+        b[72..76].copy_from_slice(&STREAM_FILE.to_ne_bytes());
+        b[88..96].copy_from_slice(&4096u64.to_ne_bytes());
+        b[96..100].copy_from_slice(&STREAM_PIPE.to_ne_bytes());
+        b[104..112].copy_from_slice(&77u64.to_ne_bytes());
         b[HEADER_LEN..HEADER_LEN + args.len()].copy_from_slice(args);
         let e = parse_event(&b).unwrap();
         assert_eq!(
@@ -782,7 +947,9 @@ mod tests {
             (1, 42, 7, 2, 99)
         );
         assert_eq!(e.comm, "work");
-        assert_eq!((e.moves, e.switches), (3, 1234));
+        assert_eq!((e.moves, e.switches, e.voluntary), (3, 1234, 1000));
+        assert_eq!(e.stdin, Some(Stream::File { bytes: 4096 }));
+        assert_eq!(e.stdout, Some(Stream::Pipe { inode: 77 }));
         assert_eq!(e.args, vec!["work", "--n", "100"]);
         assert!(parse_event(&b[..10]).is_none());
     }

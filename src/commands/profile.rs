@@ -33,7 +33,9 @@ pub fn run(paths: &ProjectPaths, args: &ProfileArgs, quiet: bool) -> Result<u8> 
         }
         Progress::Cleanup => bar.set_message("cleaning up"),
     };
-    let res = workload::run_case(&req, &show);
+    let res = crate::bench::driver::with_process_tracer(paths, &mut req, |req| {
+        workload::run_case(req, &show)
+    });
     bar.finish_and_clear();
     if res.status != RunStatus::Success {
         print!("{}", report::run_summary(&res));

@@ -636,7 +636,7 @@ pub fn prepare(
     let sizing = bench_options(opts, SchedulerChoice::Auto, opts.scale);
     let request = driver::size_and_prepare(paths, case, &sizing, cpus, say)?;
     say("profiling at these sizes on this host");
-    let profile = driver::profile_at(&request, &case.description)?;
+    let profile = driver::profile_at(paths, &request, &case.description)?;
     std::fs::write(
         run_dir.join("profile.json"),
         serde_json::to_string_pretty(&profile)? + "\n",

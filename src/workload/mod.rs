@@ -13,6 +13,7 @@ pub mod prepare;
 pub mod result;
 pub mod shell;
 pub mod tasks;
+pub mod traced;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -37,6 +38,11 @@ pub struct RunRequest {
     pub sequential: bool,
     /// Monitor sampling interval; `None` disables the monitor.
     pub monitor_interval_ms: Option<u64>,
+    /// The classifier's tracer object for this kernel: with it (and the monitor on) the monitor
+    /// traces every process instead of sampling `/proc`, falling back to sampling if it cannot
+    /// load the tracer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_tracer: Option<PathBuf>,
     pub assets_dir: PathBuf,
     pub cache_dir: PathBuf,
     /// Parent of the per-run temporary directory.
@@ -78,6 +84,7 @@ impl RunRequest {
             setup_timeout_s: 1800.0,
             sequential: false,
             monitor_interval_ms: Some(100),
+            process_tracer: None,
             assets_dir,
             cache_dir: prepare::cache_root(),
             work_root: std::env::temp_dir(),
@@ -241,6 +248,7 @@ fn run_tasks(
         pin_cpu: req.pin_cpu,
         timeout: Duration::from_secs_f64(req.timeout_s),
         monitor_interval: req.monitor_interval_ms.map(Duration::from_millis),
+        tracer: req.process_tracer.as_deref(),
         long_hint: &req.case.long_task,
         progress: &report,
     };

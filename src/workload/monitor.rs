@@ -1,11 +1,18 @@
-//! A `/proc` monitor: every process the tasks spawn, sampled at a fixed interval.
+//! The process monitor: every process the tasks spawn, what it ran and the CPU it used.
 //!
-//! Tasks run in process groups of their own, so membership is read straight from each process's
-//! `stat` (its `pgrp` field) without walking the process tree. Only `stat` is read for processes
-//! that are not ours, which keeps a scan cheap; `status`, `exe` and `cmdline` are read only for
-//! task processes. The monitor measures its own CPU time so its overhead is reported, not guessed.
+//! Given the classifier's BPF tracer (root, a kernel with BPF), it records every fork, exec and
+//! exit as they happen: no process is missed however short, and CPU times are exact
+//! (see [`super::traced`]). Otherwise it samples `/proc` at a fixed interval, which misses a
+//! process that lives less than one interval and counts CPU in clock ticks.
+//!
+//! Sampling: tasks run in process groups of their own, so membership is read straight from
+//! each process's `stat` (its `pgrp` field) without walking the process tree. Only `stat` is
+//! read for processes that are not ours, which keeps a scan cheap; `status`, `exe` and `cmdline`
+//! are read only for task processes. Either way the monitor measures its own CPU time so its
+//! overhead is reported, not guessed.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -13,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use crate::case::TaskHint;
 use crate::classify::rules::ProcessView;
-use crate::workload::result::{Group, LongTail, MonitorReport, ProcessRecord};
+use crate::classify::tracer::Classifier;
+use crate::workload::result::{Group, LongTail, MonitorReport, ProcessRecord, ProcessSource};
 
 /// A process counts as long-running past this lifetime (seconds).
 const LONG_RUNNING_S: f64 = 0.5;
@@ -23,7 +31,11 @@ type Watched = Arc<Mutex<HashMap<i32, (usize, Group)>>>;
 
 pub struct Monitor {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Sampled>,
+    /// The sampling thread, when there is no tracer.
+    handle: Option<JoinHandle<Sampled>>,
+    tracer: Option<Classifier>,
+    /// Why the tracer asked for could not be used.
+    tracer_error: Option<String>,
     interval: Duration,
     watched: Watched,
     started: Instant,
@@ -37,26 +49,42 @@ struct Sampled {
 }
 
 impl Monitor {
-    /// Start sampling; groups are added with [`Monitor::watch`] as tasks are spawned.
-    pub fn start(interval: Duration) -> Monitor {
+    /// Start tracing with `tracer` (the classifier's compiled tracer object) or, without one or
+    /// when it cannot be loaded, sampling every `interval`; tasks are added with
+    /// [`Monitor::watch`] as they are spawned.
+    pub fn start(interval: Duration, tracer: Option<&Path>) -> Monitor {
         let stop = Arc::new(AtomicBool::new(false));
         let watched: Watched = Arc::default();
         let started = Instant::now();
-        let (flag, groups) = (Arc::clone(&stop), Arc::clone(&watched));
-        let handle = std::thread::Builder::new()
-            .name("schedgen-monitor".into())
-            .spawn(move || sample_loop(groups, interval, started, flag))
-            .expect("spawn monitor thread");
+        let (tracer, tracer_error) = match tracer.map(Classifier::record) {
+            Some(Ok(c)) => (Some(c), None),
+            Some(Err(e)) => (None, Some(format!("{e:#}"))),
+            None => (None, None),
+        };
+        let handle = tracer.is_none().then(|| {
+            let (flag, groups) = (Arc::clone(&stop), Arc::clone(&watched));
+            std::thread::Builder::new()
+                .name("schedgen-monitor".into())
+                .spawn(move || sample_loop(groups, interval, started, flag))
+                .expect("spawn monitor thread")
+        });
         Monitor {
             stop,
             handle,
+            tracer,
+            tracer_error,
             interval,
             watched,
             started,
         }
     }
 
-    /// Watch the processes of process group `pgid`, which runs task `task`.
+    /// Whether every process is traced (not sampled).
+    pub fn traces(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// Watch the processes of task `task`, whose root process `pgid` leads their process group.
     pub fn watch(&self, pgid: i32, task: usize, group: Group) {
         self.watched
             .lock()
@@ -68,7 +96,27 @@ impl Monitor {
     /// report are seconds since `origin`.
     pub fn finish(self, origin: Instant, long_hint: &TaskHint) -> MonitorReport {
         self.stop.store(true, Ordering::Relaxed);
-        let mut s = self.handle.join().unwrap_or(Sampled {
+        if let Some(tracer) = self.tracer {
+            let log = tracer.stop();
+            let roots = self.watched.lock().expect("monitor lock").clone();
+            let processes = super::traced::records(&log.lives, &roots, origin);
+            let long_tail = analyse(&processes, long_hint);
+            return MonitorReport {
+                source: ProcessSource::Traced,
+                tracer_error: None,
+                interval_ms: 0,
+                samples: log.events,
+                self_cpu_s: log.cpu_s,
+                self_cpu_share: if log.elapsed_s > 0.0 {
+                    log.cpu_s / log.elapsed_s
+                } else {
+                    0.0
+                },
+                processes,
+                long_tail,
+            };
+        }
+        let mut s = self.handle.and_then(|h| h.join().ok()).unwrap_or(Sampled {
             processes: Vec::new(),
             samples: 0,
             self_cpu_s: 0.0,
@@ -85,6 +133,8 @@ impl Monitor {
         }
         let long_tail = analyse(&s.processes, long_hint);
         MonitorReport {
+            source: ProcessSource::Sampled,
+            tracer_error: self.tracer_error,
             interval_ms: self.interval.as_millis() as u64,
             samples: s.samples,
             self_cpu_s: s.self_cpu_s,
@@ -274,6 +324,7 @@ fn sample_loop(
                         cgroup: String::new(),
                         stdin: None,
                         stdout: None,
+                        partial: false,
                         first_seen_s: now_s,
                         last_seen_s: now_s,
                         cpu_s: -1.0,
@@ -416,6 +467,7 @@ mod tests {
             cgroup: String::new(),
             stdin: None,
             stdout: None,
+            partial: false,
             first_seen_s: 0.0,
             last_seen_s: cpu,
             cpu_s: cpu,
@@ -460,7 +512,7 @@ mod tests {
             .unwrap();
         let pgid = child.id() as i32;
         let t0 = Instant::now();
-        let m = Monitor::start(Duration::from_millis(20));
+        let m = Monitor::start(Duration::from_millis(20), None);
         m.watch(pgid, 39, Group::Long);
         child.wait().unwrap();
         let report = m.finish(

@@ -157,10 +157,15 @@ pub struct ProcessRecord {
     pub stdin: Option<Stream>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<Stream>,
+    /// Traced, but gone before `/proc` could be read at its exec: its `exe` and `cgroup` are
+    /// unknown (its inputs were found from the directory it inherited).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
     pub first_seen_s: f64,
     pub last_seen_s: f64,
-    /// CPU at the last sample (sampling: a process that lived less than one interval is missed,
-    /// and CPU used after the last sample is not counted; tasks' exact CPU is in `tasks`).
+    /// Traced: CPU of the whole process at exit. Sampled: CPU at the last sample (a process
+    /// that lived less than one interval is missed, and CPU used after the last sample is not
+    /// counted; tasks' exact CPU is in `tasks`).
     pub cpu_s: f64,
     pub voluntary_switches: u64,
     pub involuntary_switches: u64,
@@ -182,9 +187,27 @@ pub struct LongTail {
     pub skew_ratio: f64,
 }
 
+/// How the monitor learnt of the tasks' processes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessSource {
+    /// `/proc` read every `interval_ms`.
+    #[default]
+    Sampled,
+    /// Every fork, exec and exit, from the classifier's BPF tracer.
+    Traced,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct MonitorReport {
+    #[serde(default)]
+    pub source: ProcessSource,
+    /// Why the tracer asked for could not be used, so processes were sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracer_error: Option<String>,
+    /// Sampling interval (0 when traced).
     pub interval_ms: u64,
+    /// Samples taken, or the tracer's events when traced.
     pub samples: u64,
     /// CPU the monitor thread itself used, and that as a share of one core over the run.
     pub self_cpu_s: f64,

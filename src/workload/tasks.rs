@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -48,6 +48,8 @@ pub struct ExecOptions<'a> {
     pub pin_cpu: Option<usize>,
     pub timeout: Duration,
     pub monitor_interval: Option<Duration>,
+    /// The tracer object the monitor traces processes with (see [`Monitor::start`]).
+    pub tracer: Option<&'a Path>,
     pub long_hint: &'a TaskHint,
     /// Called after each task ends with (tasks done, tasks in all).
     pub progress: &'a (dyn Fn(usize, usize) + Sync),
@@ -323,7 +325,9 @@ pub fn execute(specs: &[TaskSpec], opts: &ExecOptions) -> Result<Execution> {
         .clamp(1, specs.len().max(1));
     let mut results: Vec<TaskResult> = Vec::with_capacity(specs.len());
     let mut outcome = Outcome::Completed;
-    let monitor = opts.monitor_interval.map(Monitor::start);
+    let monitor = opts
+        .monitor_interval
+        .map(|interval| Monitor::start(interval, opts.tracer));
     let total = specs.len();
     let (tx, rx) = mpsc::channel();
     // The first `limit` tasks leave the starting line together; each later one starts alone, as
@@ -429,6 +433,7 @@ mod tests {
             pin_cpu,
             timeout: Duration::from_secs(30),
             monitor_interval: None,
+            tracer: None,
             long_hint: &hint,
             progress: &|_, _| {},
         };
