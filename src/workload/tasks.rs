@@ -107,6 +107,40 @@ fn cpu_so_far(pid: i32) -> Option<f64> {
     Some((field(11)? + field(12)?) as f64 / hz)
 }
 
+/// How long to wait for every shell of a batch to reach its starting line before releasing
+/// them anyway (a shell's exec takes about 40 ms under emulation, a whole batch a second or two).
+const GATE_WAIT: Duration = Duration::from_secs(30);
+
+/// Whether `pid` waits at the gate: inside `read` on its stdin, the gate pipe (nothing else in
+/// a task's shell reads its stdin before the gate). `None` when `/proc` cannot say (no such
+/// file, or the process is gone).
+fn at_gate(pid: i32) -> Option<bool> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    let mut fields = text.split_ascii_whitespace();
+    // `running` while on a CPU; else the syscall's number and its arguments in hex.
+    let nr = fields.next()?;
+    if nr == "running" {
+        return Some(false);
+    }
+    Some(nr == libc::SYS_read.to_string() && fields.next() == Some("0x0"))
+}
+
+/// Wait until every shell of `batch` has reached the gate, so that none is still exec'ing
+/// `/bin/sh` when the gate opens: that work would count as the task's and delay its start.
+/// Gives up after [`GATE_WAIT`], or at once when `/proc` cannot tell; returns how many shells
+/// were not seen at the gate.
+fn wait_at_gate(batch: &[Started]) -> usize {
+    let deadline = Instant::now() + GATE_WAIT;
+    let mut waiting: Vec<i32> = batch.iter().map(|s| s.pid).collect();
+    loop {
+        waiting.retain(|pid| at_gate(*pid) == Some(false));
+        if waiting.is_empty() || Instant::now() > deadline || interrupt::requested() {
+            return waiting.len();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The release pipe: tasks read its read end, the parent closes its write end to start them.
 fn release_pipe() -> Result<(File, OwnedFd)> {
     let mut fds = [0; 2];
@@ -285,6 +319,7 @@ fn release(
             m.watch(s.pid, specs[s.spec_pos].index, specs[s.spec_pos].group);
         }
     }
+    wait_at_gate(&batch);
     // Read while every shell waits at the gate, so that none of it is the task's own work.
     let before: Vec<f64> = batch
         .iter()
@@ -449,11 +484,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let specs: Vec<TaskSpec> = (0..3).map(|i| sleeper(dir.path(), i, 0.1)).collect();
         let e = run(&specs, None);
-        // Exec'ing /bin/sh and reaching the gate costs some CPU, which rusage counts. (A shell
-        // still on its way to the gate when the gate opens may not show it yet: the kernel
-        // accounts a running task's time when it stops.)
+        // Exec'ing /bin/sh and reaching the gate costs some CPU, which rusage counts; the gate
+        // opens only once every shell waits at it, so every one shows it.
         assert!(
-            e.tasks.iter().any(|t| t.cpu_before_start_s > 0.0),
+            e.tasks.iter().all(|t| t.cpu_before_start_s > 0.0),
             "{:?}",
             e.tasks
         );
