@@ -156,6 +156,10 @@ pub struct Profile {
     /// Why they were sampled although tracing was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracer_error: Option<String>,
+    /// CPU the monitor (sampling thread, or the tracer's userspace thread) used, as a share of
+    /// one CPU over the run.
+    #[serde(default)]
+    pub monitor_cpu_share: f64,
     pub processes: Vec<ProcessProfile>,
 }
 
@@ -281,6 +285,7 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
         task_classes,
         process_source: monitor.source,
         tracer_error: monitor.tracer_error.clone(),
+        monitor_cpu_share: monitor.self_cpu_share,
         processes,
     })
 }
@@ -329,7 +334,8 @@ pub fn learn_classes(run: &RunResult, processes: &[ProcessProfile]) -> Learned {
 /// How the profile's processes were seen, in a phrase.
 fn seen_how(p: &Profile) -> String {
     let n = p.processes.len();
-    match (p.process_source, &p.tracer_error) {
+    let cost = format!(" · {:.2}% of a CPU", p.monitor_cpu_share * 100.0);
+    let how = match (p.process_source, &p.tracer_error) {
         (ProcessSource::Traced, _) => {
             let partial = p.processes.iter().filter(|q| q.partial).count();
             format!(
@@ -345,7 +351,8 @@ fn seen_how(p: &Profile) -> String {
         (ProcessSource::Sampled, Some(e)) => {
             format!("{n} sampled from /proc (a short process can be missed): not traced, {e}")
         }
-    }
+    };
+    how + &cost
 }
 
 /// A short human summary of a profile.
