@@ -140,6 +140,7 @@ pub(crate) fn bench() -> BenchResult {
         short_alone_s: 0.22,
         first_short_s: None,
         long_alone_s: 4.8,
+        long_alone_wall_s: None,
         model: MakespanModel::from_demands(&demands, 2),
         reused_from: None,
         list: None,

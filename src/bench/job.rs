@@ -172,10 +172,12 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
 
 /// CPU seconds of each of `tasks`, run alone one after the other on CPU 0 in the given order,
 /// and the machine's CPU count.
+/// Run `tasks` alone, one after another, held to one CPU: each one's (index, CPU seconds, wall
+/// seconds), and the machine's CPU count.
 pub(super) fn time_alone(
     req: &RunRequest,
     tasks: Vec<usize>,
-) -> Result<(Vec<(usize, f64)>, usize)> {
+) -> Result<(Vec<(usize, f64, f64)>, usize)> {
     let mut alone = req.clone();
     alone.sequential = true;
     alone.only_tasks = Some(tasks);
@@ -189,7 +191,11 @@ pub(super) fn time_alone(
             r.error.unwrap_or_else(|| r.status.as_str().into())
         );
     }
-    let times = r.tasks.iter().map(|t| (t.index, t.cpu_s)).collect();
+    let times = r
+        .tasks
+        .iter()
+        .map(|t| (t.index, t.cpu_s, t.wall_s))
+        .collect();
     Ok((times, r.system.cpus))
 }
 
@@ -200,10 +206,14 @@ pub(super) fn time_alone(
 /// as warm as a run's is.
 fn bound(req: &RunRequest, list: bool) -> Result<Bound> {
     let (times, cpus) = time_alone(req, vec![0, 1, SHORT_TASKS])?;
-    let cpu = |i: usize| times.iter().find(|(k, _)| *k == i).map(|(_, c)| *c);
+    let cpu = |i: usize| times.iter().find(|(k, _, _)| *k == i).map(|(_, c, _)| *c);
     let (first, l) = (cpu(0).unwrap_or(0.0), cpu(SHORT_TASKS).unwrap_or(0.0));
     let s = cpu(1).unwrap_or(first);
     let mut b = Bound::new(first, s, l, cpus);
+    b.long_alone_wall_s = times
+        .iter()
+        .find(|(k, _, _)| *k == SHORT_TASKS)
+        .map(|(_, _, w)| *w);
     if list {
         b.list = Some(list_run(req, cpus)?);
     }

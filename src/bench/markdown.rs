@@ -363,7 +363,10 @@ fn case_section(s: &mut String, c: &CaseBench) {
             let _ = writeln!(s, "- Bound: not measured, so no best cut to compare with.");
         }
     }
-    if let Some(note) = table::model_gap_note(c) {
+    for note in table::model_gap_note(c)
+        .into_iter()
+        .chain(table::waiting_note(c))
+    {
         let _ = writeln!(s, "- Note: {note}.");
     }
     let _ = writeln!(s);

@@ -176,6 +176,11 @@ pub struct Bound {
     pub first_short_s: Option<f64>,
     /// CPU time of the long task run alone.
     pub long_alone_s: f64,
+    /// Its wall time then: more than its CPU time by what it waited (I/O), which no order of
+    /// the tasks can take away and the CPU-time model does not count. Absent in results from
+    /// before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_alone_wall_s: Option<f64>,
     pub model: MakespanModel,
     /// Where it was measured when not in this benchmark's own boot: an earlier benchmark at
     /// the same sizes whose bound this one reused (generate's later rounds and confirmation).
@@ -201,6 +206,14 @@ pub struct ListRun {
 }
 
 impl Bound {
+    /// The best possible cut once the long task's own waiting is counted: no order ends before
+    /// the long task alone would, wall time. `None` without that wall time.
+    pub fn best_cut_with_waiting(&self) -> Option<f64> {
+        let wall = self.long_alone_wall_s?;
+        let fair = self.model.fair_share_makespan_s;
+        (fair > 0.0).then(|| 1.0 - self.model.optimal_makespan_s.max(wall) / fair)
+    }
+
     /// The bound of one first short task, 38 more like `short_s` and the long task.
     pub fn new(first_short_s: f64, short_s: f64, long_s: f64, cpus: usize) -> Bound {
         let mut demands = vec![short_s; SHORT_TASKS];
@@ -210,6 +223,7 @@ impl Bound {
             short_alone_s: short_s,
             first_short_s: Some(first_short_s),
             long_alone_s: long_s,
+            long_alone_wall_s: None,
             model: MakespanModel::from_demands(&demands, cpus),
             reused_from: None,
             list: None,
@@ -408,5 +422,27 @@ mod tests {
         // Counting every short task as cold would have put 43 s more work beside the long one.
         let cold = MakespanModel::from_demands(&[vec![1.54; SHORT_TASKS], vec![17.0]].concat(), 2);
         assert!(cold.fair_share_makespan_s > b.model.fair_share_makespan_s + 20.0);
+    }
+
+    #[test]
+    fn a_long_task_that_waits_alone_lowers_the_best_cut() {
+        // 39 × 0.25 s and a long task of 10 s CPU on 2 CPUs: the model's best order ends at
+        // max(10, 19.75 / 2) = 10 s.
+        let mut b = Bound::new(0.25, 0.25, 10.0, 2);
+        assert_eq!(b.best_cut_with_waiting(), None);
+        // Alone, it took 10 s of wall: it never waited; the cut is the model's.
+        b.long_alone_wall_s = Some(10.0);
+        let same = b.best_cut_with_waiting().unwrap();
+        assert!(
+            (same - b.model.best_cut).abs() < 1e-12,
+            "{same} {}",
+            b.model.best_cut
+        );
+        // 14 s of wall: no order ends before 14 s.
+        b.long_alone_wall_s = Some(14.0);
+        let fair = b.model.fair_share_makespan_s;
+        let waiting = b.best_cut_with_waiting().unwrap();
+        assert!((waiting - (1.0 - 14.0 / fair)).abs() < 1e-12);
+        assert!(waiting < b.model.best_cut);
     }
 }

@@ -62,7 +62,7 @@ fn time_alone(base: &RunRequest, scale: f64, long_scale: f64) -> Result<(f64, f6
     req.monitor_interval_ms = None;
     let (times, _) = super::job::time_alone(&req, vec![0, SHORT_TASKS])
         .with_context(|| format!("sizing run of `{}` at scale {scale}", req.case.id))?;
-    let cpu = |i: usize| times.iter().find(|(k, _)| *k == i).map_or(0.0, |t| t.1);
+    let cpu = |i: usize| times.iter().find(|(k, _, _)| *k == i).map_or(0.0, |t| t.1);
     Ok((cpu(0), cpu(SHORT_TASKS)))
 }
 

@@ -513,6 +513,7 @@ mod tests {
             short_alone_s: 10.0 / 39.0,
             first_short_s: None,
             long_alone_s: 10.0,
+            long_alone_wall_s: None,
             model: crate::model::MakespanModel::from_demands(&demands, 2),
             reused_from: None,
             // Run for real, with both CPUs slowing each other, the best order took 11 s.

@@ -38,6 +38,29 @@ best cut: the most any scheduler could cut on these CPUs (the bound) · captured
 /// A default arm this much slower than the fair-share model means the model is missing costs.
 const MODEL_GAP: f64 = 0.15;
 
+/// The long task alone waiting this share of its wall time is worth a note.
+const WAITING_SHARE: f64 = 0.1;
+
+/// Said when the long task, run alone, spent a good part of its time waiting (I/O): the
+/// CPU-time bound assumes it never waits, so its best cut is more than any order can reach.
+pub fn waiting_note(c: &CaseBench) -> Option<String> {
+    let b = c.bound.as_ref()?;
+    let wall = b.long_alone_wall_s?;
+    let waited = wall - b.long_alone_s;
+    if wall <= 0.0 || waited < WAITING_SHARE * wall {
+        return None;
+    }
+    Some(format!(
+        "run alone, the long task took {wall:.3} s, {:.0}% of it waiting ({:.3} s of CPU): no \
+         order ends before it would, which the CPU-time bound does not count; counting it, the \
+         best possible cut is {:.1}% (the bound's {:.1}%)",
+        waited / wall * 100.0,
+        b.long_alone_s,
+        b.best_cut_with_waiting().unwrap_or(0.0) * 100.0,
+        b.model.best_cut * 100.0
+    ))
+}
+
 /// Said when the default arm ran well above the fair-share prediction. The bound counts CPU
 /// seconds only; tasks that also slow each other down (memory, caches, start-up) leave room for
 /// a scheduler to gain more than the "best possible" cut, and a reader should know why
@@ -362,6 +385,7 @@ pub fn render(r: &BenchResult, color: bool) -> String {
     for c in &r.cases {
         for note in model_gap_note(c)
             .into_iter()
+            .chain(waiting_note(c))
             .map(|n| format!("note: {}: {n}", c.test_id))
             .chain(classifier_line(c).map(|l| format!("{}: {l}", c.test_id)))
             .chain(
@@ -458,6 +482,26 @@ mod tests {
             md.contains("- Note: the default arm took 50.0% longer"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn a_long_task_that_waited_alone_gets_a_note_with_the_lower_best_cut() {
+        let mut r = fixture::bench();
+        let b = r.cases[0].bound.as_mut().unwrap();
+        // The fixture's long task: 4.8 s of CPU. Alone in 5.0 s it barely waited: no note.
+        b.long_alone_wall_s = Some(5.0);
+        assert!(waiting_note(&r.cases[0]).is_none());
+        let b = r.cases[0].bound.as_mut().unwrap();
+        b.long_alone_wall_s = Some(6.4);
+        let note = waiting_note(&r.cases[0]).unwrap();
+        let best = r.cases[0].bound.as_ref().unwrap().best_cut_with_waiting();
+        assert!(note.contains("6.400 s, 25% of it waiting"), "{note}");
+        assert!(
+            note.contains(&format!("{:.1}%", best.unwrap() * 100.0)),
+            "{note}"
+        );
+        assert!(render(&r, false).contains("note: ctest_suite: run alone, the long task"));
+        assert!(crate::bench::markdown::render(&r).contains("- Note: run alone, the long task"));
     }
 
     #[test]
