@@ -172,12 +172,12 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
 
 /// CPU seconds of each of `tasks`, run alone one after the other on CPU 0 in the given order,
 /// and the machine's CPU count.
-/// Run `tasks` alone, one after another, held to one CPU: each one's (index, CPU seconds, wall
-/// seconds), and the machine's CPU count.
-pub(super) fn time_alone(
-    req: &RunRequest,
-    tasks: Vec<usize>,
-) -> Result<(Vec<(usize, f64, f64)>, usize)> {
+/// A task timed alone: its index, CPU seconds and wall seconds.
+pub(super) type Alone = (usize, f64, f64);
+
+/// Run `tasks` alone, one after another, held to one CPU: how each one took, and the machine's
+/// CPU count.
+pub(super) fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(Vec<Alone>, usize)> {
     let mut alone = req.clone();
     alone.sequential = true;
     alone.only_tasks = Some(tasks);
