@@ -779,19 +779,28 @@ pub struct ClassifierRun {
     pub short_switches: u64,
 }
 
+/// The first of `roots` among `pid` and its ancestors (`parent` of each, as recorded), looking
+/// at most 64 generations up, so a cycle in the records ends the search.
+pub(crate) fn root_above<T: Copy>(
+    pid: i32,
+    roots: &HashMap<i32, T>,
+    parent: impl Fn(i32) -> Option<i32>,
+) -> Option<T> {
+    let mut cur = pid;
+    for _ in 0..64 {
+        if let Some(r) = roots.get(&cur) {
+            return Some(*r);
+        }
+        cur = parent(cur)?;
+    }
+    None
+}
+
 /// Summarise a log against the tasks the runner started.
 pub fn summarize(log: &ClassifierLog, classes: &ClassSet, roots: &[TaskRoot]) -> ClassifierRun {
     let by_pid: HashMap<i32, &Seen> = log.processes.iter().map(|p| (p.tgid, p)).collect();
     let root_of: HashMap<i32, TaskRoot> = roots.iter().map(|r| (r.pid, *r)).collect();
-    let task_of = |mut pid: i32| -> Option<TaskRoot> {
-        for _ in 0..64 {
-            if let Some(r) = root_of.get(&pid) {
-                return Some(*r);
-            }
-            pid = by_pid.get(&pid)?.ppid;
-        }
-        None
-    };
+    let task_of = |pid: i32| root_above(pid, &root_of, |p| by_pid.get(&p).map(|s| s.ppid));
     let is_long = |class: u32| classes.get(class).is_some_and(|c| c.long);
     let mut long_tasks: HashMap<usize, bool> = HashMap::new();
     let mut run = ClassifierRun {

@@ -96,54 +96,51 @@ impl Monitor {
     /// report are seconds since `origin`.
     pub fn finish(self, origin: Instant, long_hint: &TaskHint) -> MonitorReport {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(tracer) = self.tracer {
-            let log = tracer.stop();
-            let roots = self.watched.lock().expect("monitor lock").clone();
-            let processes = super::traced::records(&log.lives, &roots, origin);
-            let long_tail = analyse(&processes, long_hint);
-            return MonitorReport {
-                source: ProcessSource::Traced,
-                tracer_error: None,
-                interval_ms: 0,
-                samples: log.events,
-                self_cpu_s: log.cpu_s,
-                self_cpu_share: if log.elapsed_s > 0.0 {
-                    log.cpu_s / log.elapsed_s
+        let (source, samples, self_cpu_s, elapsed_s, processes) = match self.tracer {
+            Some(tracer) => {
+                let log = tracer.stop();
+                let roots = self.watched.lock().expect("monitor lock").clone();
+                let processes = super::traced::records(&log.lives, &roots, origin);
+                let (events, cpu, elapsed) = (log.events, log.cpu_s, log.elapsed_s);
+                (ProcessSource::Traced, events, cpu, elapsed, processes)
+            }
+            None => {
+                let s = self.handle.and_then(|h| h.join().ok());
+                let mut s = s.unwrap_or(Sampled {
+                    processes: Vec::new(),
+                    samples: 0,
+                    self_cpu_s: 0.0,
+                    elapsed_s: 0.0,
+                });
+                let shift = if self.started >= origin {
+                    self.started.duration_since(origin).as_secs_f64()
                 } else {
-                    0.0
-                },
-                processes,
-                long_tail,
-            };
-        }
-        let mut s = self.handle.and_then(|h| h.join().ok()).unwrap_or(Sampled {
-            processes: Vec::new(),
-            samples: 0,
-            self_cpu_s: 0.0,
-            elapsed_s: 0.0,
-        });
-        let shift = if self.started >= origin {
-            self.started.duration_since(origin).as_secs_f64()
-        } else {
-            -origin.duration_since(self.started).as_secs_f64()
+                    -origin.duration_since(self.started).as_secs_f64()
+                };
+                for p in &mut s.processes {
+                    p.first_seen_s += shift;
+                    p.last_seen_s += shift;
+                }
+                let (n, cpu, elapsed) = (s.samples, s.self_cpu_s, s.elapsed_s);
+                (ProcessSource::Sampled, n, cpu, elapsed, s.processes)
+            }
         };
-        for p in &mut s.processes {
-            p.first_seen_s += shift;
-            p.last_seen_s += shift;
-        }
-        let long_tail = analyse(&s.processes, long_hint);
+        let long_tail = analyse(&processes, long_hint);
         MonitorReport {
-            source: ProcessSource::Sampled,
+            source,
             tracer_error: self.tracer_error,
-            interval_ms: self.interval.as_millis() as u64,
-            samples: s.samples,
-            self_cpu_s: s.self_cpu_s,
-            self_cpu_share: if s.elapsed_s > 0.0 {
-                s.self_cpu_s / s.elapsed_s
+            interval_ms: match source {
+                ProcessSource::Traced => 0,
+                ProcessSource::Sampled => self.interval.as_millis() as u64,
+            },
+            samples,
+            self_cpu_s,
+            self_cpu_share: if elapsed_s > 0.0 {
+                self_cpu_s / elapsed_s
             } else {
                 0.0
             },
-            processes: s.processes,
+            processes,
             long_tail,
         }
     }

@@ -7,11 +7,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::classify::tracer::{monotonic_ns, Life};
+use crate::classify::tracer::{monotonic_ns, root_above, Life};
 use crate::workload::result::{Group, ProcessRecord};
-
-/// How far up a process's ancestry to look for a task's root.
-const MAX_DEPTH: usize = 64;
 
 /// The records of the processes in `lives` that descend from a task root (its pid → task index
 /// and group), in order of birth; times are seconds since `origin`.
@@ -26,7 +23,8 @@ pub fn records(
     let mut out: Vec<ProcessRecord> = lives
         .iter()
         .filter_map(|(&pid, life)| {
-            let (task, group) = task_of(pid, lives, roots)?;
+            // The task whose root forked it or one of its ancestors.
+            let (task, group) = root_above(pid, roots, |p| lives.get(&p).map(|l| l.parent))?;
             let (voluntary, involuntary) = life.switches.unwrap_or((0, 0));
             Some(ProcessRecord {
                 pid,
@@ -57,26 +55,6 @@ pub fn records(
             .then(a.pid.cmp(&b.pid))
     });
     out
-}
-
-/// The task `pid` belongs to: the first task root among it and the processes that forked it.
-fn task_of(
-    pid: i32,
-    lives: &HashMap<i32, Life>,
-    roots: &HashMap<i32, (usize, Group)>,
-) -> Option<(usize, Group)> {
-    let mut cur = pid;
-    for _ in 0..MAX_DEPTH {
-        if let Some(t) = roots.get(&cur) {
-            return Some(*t);
-        }
-        let parent = lives.get(&cur)?.parent;
-        if parent == cur || parent <= 0 {
-            return None;
-        }
-        cur = parent;
-    }
-    None
 }
 
 /// CPU seconds a live process has used (`/proc/<pid>/schedstat`, nanoseconds); 0 if gone.
