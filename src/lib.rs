@@ -22,4 +22,5 @@ pub mod report;
 pub mod sandbox;
 pub mod stats;
 pub mod system;
+pub mod tree;
 pub mod workload;

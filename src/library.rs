@@ -694,6 +694,7 @@ mod tests {
                 stopped_early: None,
                 resumed_after: Vec::new(),
                 retired: Vec::new(),
+                data: None,
                 unmeasured: false,
                 classifier: None,
                 captured: None,

@@ -95,4 +95,12 @@ fn a_guest_crash_mid_benchmark_costs_one_round_not_the_case() {
     assert_eq!(orders, (0..7).collect(), "{case}");
     assert_eq!(case["default"]["n"], 3, "{case}");
     assert_eq!(case["custom"]["n"], 3, "{case}");
+    // The boot that finished the case copied the data into its memory again (the crashed
+    // boot's copy went with it).
+    assert_eq!(case["data"]["in_memory"], true, "{case}");
+    assert!(case["data"]["bytes"].as_u64().unwrap() > 0, "{case}");
+    assert!(
+        stderr.matches("read from the guest's memory").count() >= 2,
+        "every boot copies the data: {all}"
+    );
 }

@@ -166,6 +166,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             stopped_early: None,
             resumed_after: Vec::new(),
             retired: Vec::new(),
+            data: None,
             unmeasured: false,
             classifier: None,
             captured: None,

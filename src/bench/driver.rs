@@ -248,6 +248,7 @@ pub fn run(
             target: opts.target,
         }),
         verify_first: opts.verify_first.clone(),
+        data_in_memory: place == Place::Vm,
         crash_after_round: std::env::var("SCHEDGEN_TEST_CRASH_AFTER_ROUND")
             .ok()
             .and_then(|v| v.parse().ok()),
@@ -660,6 +661,7 @@ fn time_alone_in_vm(
         order_seed: 0,
         stop_early: None,
         verify_first: None,
+        data_in_memory: true,
         crash_after_round: None,
     };
     let dir = crate::bpf::verify::build_dir().join(format!("sizing-{}", std::process::id()));

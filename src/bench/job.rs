@@ -14,7 +14,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::production::{Production, Running};
-use super::result::{Arm, Bound, ListRun, Retired, RunSample, RunTiming, SchedulerRef, TaskTime};
+use super::result::{
+    Arm, Bound, DataPlacement, ListRun, Retired, RunSample, RunTiming, SchedulerRef, TaskTime,
+};
 use crate::bpf::exit::SchedExit;
 use crate::bpf::runtime::RuntimeJob;
 use crate::bpf::session::{Knowledge, Session};
@@ -82,6 +84,10 @@ pub struct BenchJob {
     /// results; one that fails leaves nothing measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_first: Option<RuntimeJob>,
+    /// Copy each case's prepared data into memory before measuring it (`bench::in_memory`): in
+    /// the VM, where it would otherwise be read through virtio-fs.
+    #[serde(default)]
+    pub data_in_memory: bool,
     /// Fault injection for tests: crash the guest kernel once this many rounds are complete,
     /// unless a boot already resumed there (from `SCHEDGEN_TEST_CRASH_AFTER_ROUND`), so the
     /// resume is exercised.
@@ -121,6 +127,9 @@ pub struct CaseRaw {
     /// Arms that stopped running once their question was answered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<Retired>,
+    /// Where the runs read the case's data from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataPlacement>,
 }
 
 /// Where the job keeps the case in progress, beside its results file: rewritten after every
@@ -145,6 +154,12 @@ fn write_partial(path: &Path, raw: &CaseRaw) {
         }
         let _ = std::fs::rename(&tmp, path);
     }
+}
+
+/// Where the job copies case data to be read from memory: the guest's `/tmp` is a tmpfs (and
+/// `in_memory::stage` checks that it is).
+fn memory_root() -> PathBuf {
+    std::env::temp_dir().join("schedgen-data")
 }
 
 /// Drop clean page-cache pages so every run reads its inputs the same way.
@@ -536,6 +551,7 @@ fn starting_record(job: &CaseJob) -> CaseRaw {
         resumed_after: Vec::new(),
         short_probes: Vec::new(),
         retired: Vec::new(),
+        data: None,
     };
     match &job.resume {
         Some(r) if r.test_id == fresh.test_id && r.error.is_none() => {
@@ -554,6 +570,13 @@ fn measure_case(
     progress: &mut dyn FnMut(&str),
 ) -> CaseRaw {
     let mut raw = starting_record(job);
+    // Every boot copies anew: a crashed boot's memory is gone.
+    let _copy = bench.data_in_memory.then(|| {
+        let (copy, placed) = super::in_memory::stage(&job.request, &memory_root());
+        progress(&placed.describe());
+        raw.data = Some(placed);
+        copy
+    });
     if !raw.resumed_after.is_empty() {
         progress(&format!(
             "resuming after a guest crash: {} round(s) of {} done",
@@ -584,6 +607,14 @@ fn measure_case(
             "timing one short task alone at scale {:.4}",
             probe.scale
         ));
+        // Read the way the case's own data is, or its time would not compare.
+        let _copy = raw.data.as_ref().filter(|d| d.in_memory).map(|_| {
+            let (copy, placed) = super::in_memory::stage(probe, &memory_root());
+            if let Some(why) = placed.why_not {
+                progress(&format!("the probe's data stays where it was: {why}"));
+            }
+            copy
+        });
         match time_alone(probe, vec![0]) {
             Ok((times, _)) => raw.short_probes.push(times.first().map_or(0.0, |t| t.1)),
             Err(e) => {

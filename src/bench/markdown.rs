@@ -252,6 +252,9 @@ fn case_section(s: &mut String, c: &CaseBench) {
         format!(", told the long tasks are {}", names.join(", "))
     };
     let _ = writeln!(s, "- Scheduler: {} `{}`{long}", sched.kind, sched.path);
+    if let Some(d) = &c.data {
+        let _ = writeln!(s, "- {}", cell(&d.describe()));
+    }
     if !sched.classes.is_empty() {
         let _ = writeln!(s, "- Task classes (learned from a profile at these sizes):");
         for line in sched.classes.describe() {

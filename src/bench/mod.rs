@@ -8,6 +8,7 @@ pub mod charts;
 pub mod driver;
 pub mod efficiency;
 pub mod export;
+pub mod in_memory;
 pub mod job;
 pub mod markdown;
 pub mod production;

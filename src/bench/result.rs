@@ -165,6 +165,32 @@ pub struct ClassifierSummary {
     pub dropped: u64,
 }
 
+/// Where a case's runs read its prepared data from (see `bench::in_memory`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataPlacement {
+    /// Copied into the guest's memory (tmpfs) before the case was measured.
+    pub in_memory: bool,
+    pub bytes: u64,
+    /// Seconds the copy took.
+    pub copy_s: f64,
+    /// Why it stayed where it was, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+}
+
+impl DataPlacement {
+    pub fn describe(&self) -> String {
+        let mib = self.bytes as f64 / (1024.0 * 1024.0);
+        match &self.why_not {
+            None => format!(
+                "data: {mib:.1} MiB read from the guest's memory (copied there in {:.1} s)",
+                self.copy_s
+            ),
+            Some(why) => format!("data: {mib:.1} MiB read where it was prepared ({why})"),
+        }
+    }
+}
+
 /// The theoretical bound, from one short and one long task measured alone.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Bound {
@@ -317,6 +343,9 @@ pub struct CaseBench {
     /// Arms that stopped running once their question was answered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retired: Vec<Retired>,
+    /// Where the runs read the case's data from (the last boot's, after a guest crash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataPlacement>,
     /// A failure that stopped this case (setup, load, VM...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

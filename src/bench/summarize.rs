@@ -378,6 +378,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         stopped_early: raw.stopped_early,
         resumed_after: raw.resumed_after,
         retired: raw.retired,
+        data: raw.data,
         unmeasured: false,
     };
     bench.verdict = verdict(&bench, target);
@@ -428,6 +429,7 @@ pub fn failed(meta: CaseMeta, error: String) -> CaseBench {
         resumed_after: Vec::new(),
         retired: Vec::new(),
         short_probes: Vec::new(),
+        data: None,
     };
     summarize(raw, meta, 0.0)
 }
@@ -494,6 +496,7 @@ mod tests {
             rounds_done: 0,
             resumed_after: Vec::new(),
             retired: Vec::new(),
+            data: None,
             short_probes: Vec::new(),
         }
     }

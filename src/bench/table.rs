@@ -389,6 +389,11 @@ pub fn render(r: &BenchResult, color: bool) -> String {
             .map(|n| format!("note: {}: {n}", c.test_id))
             .chain(classifier_line(c).map(|l| format!("{}: {l}", c.test_id)))
             .chain(
+                c.data
+                    .as_ref()
+                    .map(|d| format!("{}: {}", c.test_id, d.describe())),
+            )
+            .chain(
                 c.efficiency
                     .iter()
                     .flat_map(super::efficiency::describe)

@@ -243,7 +243,7 @@ fn fetch_into(version: &str, work: &Path, store: &Path) -> Result<ScxHeaders> {
 
     let partial = store.join(format!(".{version}.partial-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&partial);
-    copy_tree(&scx_src.join("bpf_h"), &partial.join("bpf_h"))?;
+    crate::tree::copy(&scx_src.join("bpf_h"), &partial.join("bpf_h"))?;
     let bpf = partial.join("libbpf/bpf");
     std::fs::create_dir_all(&bpf)?;
     for h in LIBBPF_HEADERS {
@@ -263,23 +263,6 @@ fn fetch_into(version: &str, work: &Path, store: &Path) -> Result<ScxHeaders> {
     std::fs::rename(&partial, &final_dir)
         .with_context(|| format!("cannot move the headers into {}", final_dir.display()))?;
     Ok(headers)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
-    for entry in
-        std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?
-    {
-        let entry = entry?;
-        let dest = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &dest)?;
-        } else {
-            std::fs::copy(entry.path(), &dest)
-                .with_context(|| format!("cannot copy {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
