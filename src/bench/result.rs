@@ -180,13 +180,17 @@ pub struct DataPlacement {
 
 impl DataPlacement {
     pub fn describe(&self) -> String {
-        let mib = self.bytes as f64 / (1024.0 * 1024.0);
+        let size = if self.bytes >= 1 << 20 {
+            format!("{:.1} MiB", self.bytes as f64 / f64::from(1 << 20))
+        } else {
+            format!("{:.0} KiB", (self.bytes as f64 / 1024.0).ceil())
+        };
         match &self.why_not {
             None => format!(
-                "data: {mib:.1} MiB read from the guest's memory (copied there in {:.1} s)",
+                "data: {size} read from the guest's memory (copied there in {:.2} s)",
                 self.copy_s
             ),
-            Some(why) => format!("data: {mib:.1} MiB read where it was prepared ({why})"),
+            Some(why) => format!("data: {size} read where it was prepared ({why})"),
         }
     }
 }
@@ -419,6 +423,30 @@ pub struct Verification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn where_the_data_was_read_says_its_size_in_a_unit_that_shows_it() {
+        let small = DataPlacement {
+            in_memory: true,
+            bytes: 32_688,
+            copy_s: 0.008,
+            why_not: None,
+        };
+        assert_eq!(
+            small.describe(),
+            "data: 32 KiB read from the guest's memory (copied there in 0.01 s)"
+        );
+        let big = DataPlacement {
+            in_memory: false,
+            bytes: 600 << 20,
+            copy_s: 0.0,
+            why_not: Some("too big".into()),
+        };
+        assert_eq!(
+            big.describe(),
+            "data: 600.0 MiB read where it was prepared (too big)"
+        );
+    }
 
     #[test]
     fn a_run_saved_before_timings_reads_without_them_and_new_ones_keep_them() {
