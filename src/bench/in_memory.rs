@@ -43,17 +43,8 @@ impl Drop for Staged {
 /// memory, too little memory, a failed copy or mount) the data stays where it is, and the
 /// placement says why.
 pub fn stage(req: &RunRequest, root: &Path) -> (Staged, DataPlacement) {
-    let not = |bytes: u64, why: String| {
-        (
-            Staged { mounted: None },
-            DataPlacement {
-                in_memory: false,
-                bytes,
-                copy_s: 0.0,
-                why_not: Some(why),
-            },
-        )
-    };
+    let not =
+        |bytes: u64, why: String| (Staged { mounted: None }, DataPlacement::stayed(bytes, why));
     let Some(prepared) = req.prepared.as_ref() else {
         return not(0, "the case has no prepared data".into());
     };
@@ -64,15 +55,7 @@ pub fn stage(req: &RunRequest, root: &Path) -> (Staged, DataPlacement) {
     };
     // A probe at the case's own sizes shares its data, already copied and mounted.
     if on_tmpfs(&from).is_ok() {
-        return (
-            Staged { mounted: None },
-            DataPlacement {
-                in_memory: true,
-                bytes,
-                copy_s: 0.0,
-                why_not: None,
-            },
-        );
+        return (Staged { mounted: None }, DataPlacement::copied(bytes, 0.0));
     }
     if let Err(why) = std::fs::create_dir_all(root)
         .map_err(|e| format!("cannot create {}: {e}", root.display()))
@@ -117,12 +100,7 @@ pub fn stage(req: &RunRequest, root: &Path) -> (Staged, DataPlacement) {
         Staged {
             mounted: Some((from, to)),
         },
-        DataPlacement {
-            in_memory: true,
-            bytes,
-            copy_s: started.elapsed().as_secs_f64(),
-            why_not: None,
-        },
+        DataPlacement::copied(bytes, started.elapsed().as_secs_f64()),
     )
 }
 

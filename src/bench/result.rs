@@ -179,6 +179,26 @@ pub struct DataPlacement {
 }
 
 impl DataPlacement {
+    /// In memory, after a copy of `copy_s` seconds (0 when it was there already).
+    pub fn copied(bytes: u64, copy_s: f64) -> DataPlacement {
+        DataPlacement {
+            in_memory: true,
+            bytes,
+            copy_s,
+            why_not: None,
+        }
+    }
+
+    /// Read where it was prepared, because of `why`.
+    pub fn stayed(bytes: u64, why: String) -> DataPlacement {
+        DataPlacement {
+            in_memory: false,
+            bytes,
+            copy_s: 0.0,
+            why_not: Some(why),
+        }
+    }
+
     pub fn describe(&self) -> String {
         let size = if self.bytes >= 1 << 20 {
             format!("{:.1} MiB", self.bytes as f64 / f64::from(1 << 20))
@@ -426,22 +446,12 @@ mod tests {
 
     #[test]
     fn where_the_data_was_read_says_its_size_in_a_unit_that_shows_it() {
-        let small = DataPlacement {
-            in_memory: true,
-            bytes: 32_688,
-            copy_s: 0.008,
-            why_not: None,
-        };
+        let small = DataPlacement::copied(32_688, 0.008);
         assert_eq!(
             small.describe(),
             "data: 32 KiB read from the guest's memory (copied there in 0.01 s)"
         );
-        let big = DataPlacement {
-            in_memory: false,
-            bytes: 600 << 20,
-            copy_s: 0.0,
-            why_not: Some("too big".into()),
-        };
+        let big = DataPlacement::stayed(600 << 20, "too big".into());
         assert_eq!(
             big.describe(),
             "data: 600.0 MiB read where it was prepared (too big)"
