@@ -294,3 +294,37 @@ fn a_bad_kernel_path_is_explained() {
     assert!(err.contains("CONFIG_SCHED_CLASS_EXT (not set)"), "{err}");
     assert!(err.contains("CONFIG_VIRTIO_FS (is m, needs y)"), "{err}");
 }
+
+/// A guest that never reaches the job (here: a boot deadline no boot can meet) is booted once
+/// more, then reported as hung, with the first boot's console kept and nothing left running.
+#[test]
+fn a_boot_that_hangs_is_tried_again_then_named() {
+    require_vm();
+    let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let start = Instant::now();
+    let child = schedgen()
+        .env("SCHEDGEN_VM_BOOT_DEADLINE", "0.2")
+        .args(["vm", "run", "--timeout", "60", "--", "true"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "stderr: {err}");
+    assert_eq!(
+        err.matches("did not reach the job within 0.2 s").count(),
+        1,
+        "one retry: {err}"
+    );
+    assert!(err.contains("hung while booting, twice"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "the deadline, not the timeout, ended it: {:?}",
+        start.elapsed()
+    );
+    let job_dir = job_dir_in(&err).expect("the error names the console log");
+    assert!(Path::new(&job_dir).join("console-boot1.log").is_file());
+    assert_nothing_left(pid, Some(&job_dir));
+}

@@ -872,6 +872,7 @@ fn measure(
                         "the VM hit the {:.0} s timeout",
                         opts.timeout.as_secs_f64()
                     )),
+                    vm::VmEnd::BootHung => Some("the guest hung while booting, twice".into()),
                     vm::VmEnd::Interrupted => Some("interrupted".into()),
                     vm::VmEnd::NoResult => Some(format!(
                         "the VM stopped without a result:\n{}",

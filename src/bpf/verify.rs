@@ -323,6 +323,7 @@ fn run_in_vm(
         Err(_) => {
             let why = match &vm_report.end {
                 vm::VmEnd::TimedOut => "the VM timed out".to_string(),
+                vm::VmEnd::BootHung => "the guest hung while booting, twice".to_string(),
                 vm::VmEnd::Interrupted => {
                     report.failure = Some(Failure::Interrupted);
                     report.error = Some("interrupted (Ctrl-C): the VM was stopped".into());

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command as Process;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use super::{EXIT_ERROR, EXIT_FAILED};
 use crate::bpf::session::{Knowledge, Session, StartError};
@@ -114,6 +114,10 @@ pub fn run(
                     eprintln!("schedgen: the VM hit the {:.0} s timeout", args.timeout);
                     Ok(124)
                 }
+                vm::VmEnd::BootHung => bail!(
+                    "the guest hung while booting, twice (full log: {})",
+                    report.console_log().display()
+                ),
                 vm::VmEnd::Interrupted => Ok(super::EXIT_INTERRUPTED),
                 vm::VmEnd::NoResult => {
                     match report.crash_line() {

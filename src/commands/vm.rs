@@ -92,6 +92,11 @@ fn run_command(explicit: &Option<PathBuf>, args: &VmRunArgs) -> Result<u8> {
             );
             Ok(EXIT_TIMEOUT)
         }
+        VmEnd::BootHung => bail!(
+            "the guest hung while booting, twice ({timing}); last console lines:\n{}\n(full log: {})",
+            report.console_tail(10),
+            report.console_log().display()
+        ),
         VmEnd::Interrupted => {
             eprintln!("schedgen: interrupted; the VM was stopped");
             Ok(EXIT_INTERRUPTED)

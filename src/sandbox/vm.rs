@@ -47,7 +47,8 @@ pub struct VmOptions {
     /// vCPUs [default: min(host cores, 4)]; never more than the host's cores.
     pub cpus: Option<usize>,
     pub memory_mib: u64,
-    /// Hard limit from QEMU's start to its exit, boot included.
+    /// Hard limit from QEMU's start to its exit, boot included, for each boot (a boot that
+    /// crashes or hangs before the job starts is tried once more, with the whole limit again).
     pub timeout: Duration,
     /// The schedgen binary the guest runs as init [default: this executable].
     pub init_binary: Option<PathBuf>,
@@ -72,6 +73,8 @@ pub enum VmEnd {
     /// QEMU stopped without a result: the boot or the guest init failed.
     NoResult,
     TimedOut,
+    /// The guest did not reach the job within [`boot_deadline`]; only a last boot reports it.
+    BootHung,
     Interrupted,
 }
 
@@ -387,15 +390,26 @@ pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
     let start = Instant::now();
     let mut attempt = 1;
     loop {
-        let remaining = opts.timeout.saturating_sub(start.elapsed());
-        let (end, start_to_job, accel) = boot(kernel, &setup, opts, remaining)?;
+        let (end, start_to_job, accel) = boot(kernel, &setup, opts)?;
         let console = setup.job_dir.join(job::CONSOLE_FILE);
-        if attempt < BOOT_ATTEMPTS && crashed_while_booting(&end, &setup.job_dir) {
+        let failed_boot = if start_to_job.is_some() {
+            None
+        } else if matches!(end, VmEnd::BootHung) {
+            Some(format!(
+                "the guest did not reach the job within {} s (boots here take 2-6 s)",
+                boot_deadline().as_secs_f64()
+            ))
+        } else if crashed_while_booting(&end, &setup.job_dir) {
+            Some("the guest kernel crashed before the job started".to_string())
+        } else {
+            None
+        };
+        if let (Some(what), true) = (&failed_boot, attempt < BOOT_ATTEMPTS) {
             let kept = setup.job_dir.join(format!("console-boot{attempt}.log"));
             let _ = std::fs::rename(&console, &kept);
             eprintln!(
-                "schedgen: the guest kernel crashed before the job started (emulated CPUs make \
-                 this happen now and then; log kept in {}); booting again",
+                "schedgen: {what} (emulated CPUs make this happen now and then; log kept in {}); \
+                 booting again",
                 kept.display()
             );
             attempt += 1;
@@ -441,8 +455,21 @@ impl VmReport {
     }
 }
 
-/// Boots tried before a crash during boot is reported.
+/// Boots tried before a crash or hang during boot is reported.
 const BOOT_ATTEMPTS: u32 = 2;
+
+/// A boot that has not reached the job by then has hung [default: 60 s;
+/// `SCHEDGEN_VM_BOOT_DEADLINE=SECONDS` for a slower host]. Boots to the job take 2-6 s here,
+/// also on a busy host; one seen in CI printed nothing and never got there (its verify timed
+/// out after 124 s), so waiting longer only delays the second boot.
+fn boot_deadline() -> Duration {
+    std::env::var("SCHEDGEN_VM_BOOT_DEADLINE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(60))
+}
 
 /// Whether the kernel died before the job's first instruction: nothing of the job ran, so a
 /// second boot is safe. Seen under multi-threaded TCG: an `Oops: int3` in freshly patched
@@ -465,12 +492,11 @@ struct Setup {
 }
 
 /// One boot: start the helpers and QEMU, stream output until the guest powers off, the
-/// timeout passes or Ctrl-C, and clean up.
+/// timeout or the boot deadline passes or Ctrl-C, and clean up.
 fn boot(
     kernel: &Kernel,
     setup: &Setup,
     opts: &VmOptions,
-    timeout: Duration,
 ) -> Result<(VmEnd, Option<Duration>, &'static str)> {
     let Setup {
         virtiofsd,
@@ -584,6 +610,7 @@ fn boot(
     let mut stdout = Tail::new(job_dir.join(job::STDOUT_FILE));
     let mut stderr = Tail::new(job_dir.join(job::STDERR_FILE));
     let started = job_dir.join(job::STARTED_FILE);
+    let deadline = boot_deadline();
     let mut start_to_job = None;
     let end = loop {
         stdout.pump(&mut std::io::stdout());
@@ -605,8 +632,11 @@ fn boot(
             }
             break VmEnd::NoResult;
         }
-        if start.elapsed() > timeout {
+        if start.elapsed() > opts.timeout {
             break VmEnd::TimedOut;
+        }
+        if start_to_job.is_none() && start.elapsed() > deadline {
+            break VmEnd::BootHung;
         }
         if crate::interrupt::requested() {
             break VmEnd::Interrupted;
