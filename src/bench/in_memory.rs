@@ -1,12 +1,13 @@
 //! A case's prepared data, copied into the guest's memory before the case is measured.
 //!
 //! The guest reads the host's files through virtio-fs, served by a daemon on the same two host
-//! cores as the two vCPU threads. Every run starts from dropped caches, so every run reads its
-//! inputs through that daemon again, and while both vCPUs are busy the reads wait for it:
+//! cores as the two vCPU threads. Runs started from dropped caches, so every run read its
+//! inputs through that daemon again, and while both vCPUs were busy the reads waited for it:
 //! script_per_file's long task waited 5% of its wall time alone and 25% beside one short task.
 //! A real machine's disk does not take CPU time from its cores that way. A copy on the guest's
 //! tmpfs is read from memory, the same way in every run of every arm; the programs a case runs
-//! (gcc, python3, ...) still come through virtio-fs, for every arm alike.
+//! (gcc, python3, ...) still come through virtio-fs, once: with the data in memory, runs keep
+//! the guest's page cache (see `job::drops_caches`).
 //!
 //! The copy is mounted over the data's own path, so the runs name the same files as the profile
 //! on the host did: a class rule on a path (`argv[2] is …/set_17`) matches in both.

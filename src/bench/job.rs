@@ -169,6 +169,17 @@ fn drop_caches() {
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
 }
 
+/// Whether runs start from dropped caches: not when the case's data is in the guest's memory.
+/// A drop then evicts nothing of the data, only the programs and libraries, which every run
+/// must then page in again; and measured 2026-12-07 on script_per_file, the guest reusing those
+/// freed pages made starting the 40 shells cost up to 48 s of kernel CPU (clearing and copying
+/// fresh pages) in 9 of 24 runs, 1.1-1.6 s in the others, and the schedulers' attach up to 20 s;
+/// without the drop, 1.1-1.6 s in all 12 runs. Warm runs are still alike: the bound's list run
+/// or a warm-up run pages everything in before the first measured run.
+fn drops_caches(raw: &CaseRaw) -> bool {
+    !raw.data.as_ref().is_some_and(|d| d.in_memory)
+}
+
 fn task_times(r: &RunResult) -> Vec<TaskTime> {
     r.tasks
         .iter()
@@ -215,34 +226,37 @@ pub(super) fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(Vec<Alo
 }
 
 /// Time two short tasks and the long one alone, then run the longest-first order for real. The
-/// first short task pays the page-ins of the programs every task runs (a run starts from dropped
-/// caches, so one of its short tasks pays them too; in the VM a one-function `gcc -c` took
-/// 1.54 s so and 0.43 s after); the second is what the others cost. The long task comes last,
-/// as warm as a run's is.
-fn bound(req: &RunRequest, list: bool) -> Result<Bound> {
+/// first short task pays the page-ins of the programs every task runs (in the VM a one-function
+/// `gcc -c` took 1.54 s so and 0.43 s after); the second is what the others cost. When runs
+/// start from dropped caches (`drop`), one of their short tasks pays the page-ins too, and the
+/// bound counts it; otherwise no run's does. The long task comes last, as warm as a run's is.
+fn bound(req: &RunRequest, list: bool, drop: bool) -> Result<Bound> {
     let (times, cpus) = time_alone(req, vec![0, 1, SHORT_TASKS])?;
     let cpu = |i: usize| times.iter().find(|(k, _, _)| *k == i).map(|(_, c, _)| *c);
     let (first, l) = (cpu(0).unwrap_or(0.0), cpu(SHORT_TASKS).unwrap_or(0.0));
     let s = cpu(1).unwrap_or(first);
-    let mut b = Bound::new(first, s, l, cpus);
+    let mut b = Bound::new(if drop { first } else { s }, s, l, cpus);
+    b.first_short_s = Some(first);
     b.long_alone_wall_s = times
         .iter()
         .find(|(k, _, _)| *k == SHORT_TASKS)
         .map(|(_, _, w)| *w);
     if list {
-        b.list = Some(list_run(req, cpus)?);
+        b.list = Some(list_run(req, cpus, drop)?);
     }
     Ok(b)
 }
 
-/// The long task, then the short ones in index order, `cpus` at a time, from dropped caches as
-/// a run starts.
-fn list_run(req: &RunRequest, cpus: usize) -> Result<ListRun> {
+/// The long task, then the short ones in index order, `cpus` at a time, starting as a run does
+/// (from dropped caches when `drop`).
+fn list_run(req: &RunRequest, cpus: usize, drop: bool) -> Result<ListRun> {
     let mut list = req.clone();
     list.sequential = false;
     list.at_once = Some(cpus.max(1));
     list.only_tasks = Some(std::iter::once(SHORT_TASKS).chain(0..SHORT_TASKS).collect());
-    drop_caches();
+    if drop {
+        drop_caches();
+    }
     let r = run_case(&list, &|_| {});
     if let Some(why) = run_failure(&r) {
         anyhow::bail!("running the longest-first order failed: {why}");
@@ -593,7 +607,7 @@ fn measure_case(
             } else {
                 "timing two short tasks and the long one alone"
             });
-            match bound(&job.request, bench.list_run) {
+            match bound(&job.request, bench.list_run, drops_caches(&raw)) {
                 Ok(b) => raw.bound = Some(b),
                 Err(e) => {
                     raw.error = Some(format!("{e:#}"));
@@ -631,10 +645,10 @@ fn measure_case(
         arms.push(Arm::Incumbent);
     }
     arms.extend((0..job.production.len()).map(|i| Arm::Production(i as u8)));
-    // A warm-up warms what every arm shares (the host's page cache behind virtiofs, the
-    // monitor); every run drops the guest's caches anyway, so a warm-up per arm only costs time.
-    // The bound's list run, when this case measured it, ran all 40 tasks just before: it warmed
-    // the same, so by default no warm-up follows it.
+    // A warm-up warms what every arm shares (the page caches of the programs, the host's behind
+    // virtiofs, the monitor), so one run of any arm does it. The bound's list run, when this case
+    // measured it, ran all 40 tasks just before: it warmed the same, so by default no warm-up
+    // follows it.
     let default_warmup = if listed_here(raw.bound.as_ref()) {
         0
     } else {
@@ -747,7 +761,9 @@ fn run_and_record(
         return Flow::Stop;
     }
     let clock = RunClock::begin();
-    drop_caches();
+    if drops_caches(raw) {
+        drop_caches();
+    }
     let order = pace.done;
     let sample = match arm {
         Arm::Default => default_run(job, order, warmup, clock),

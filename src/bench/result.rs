@@ -207,10 +207,13 @@ impl DataPlacement {
         };
         match &self.why_not {
             None => format!(
-                "data: {size} read from the guest's memory (copied there in {:.2} s)",
+                "data: {size} read from the guest's memory (copied there in {:.2} s); runs keep \
+                 the page cache",
                 self.copy_s
             ),
-            Some(why) => format!("data: {size} read where it was prepared ({why})"),
+            Some(why) => format!(
+                "data: {size} read where it was prepared ({why}); runs start from dropped caches"
+            ),
         }
     }
 }
@@ -220,8 +223,9 @@ impl DataPlacement {
 pub struct Bound {
     /// CPU time of one short task run alone, after another paged in the programs they share.
     pub short_alone_s: f64,
-    /// CPU time of the first short task run alone, paging in those programs: a run has one
-    /// such task. Absent in results from before it was measured.
+    /// CPU time of the first short task run alone, paging in those programs: a run that starts
+    /// from dropped caches has one such task (the model counts it then). Absent in results from
+    /// before it was measured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_short_s: Option<f64>,
     /// CPU time of the long task run alone.
@@ -449,12 +453,13 @@ mod tests {
         let small = DataPlacement::copied(32_688, 0.008);
         assert_eq!(
             small.describe(),
-            "data: 32 KiB read from the guest's memory (copied there in 0.01 s)"
+            "data: 32 KiB read from the guest's memory (copied there in 0.01 s); runs keep the \
+             page cache"
         );
         let big = DataPlacement::stayed(600 << 20, "too big".into());
         assert_eq!(
             big.describe(),
-            "data: 600.0 MiB read where it was prepared (too big)"
+            "data: 600.0 MiB read where it was prepared (too big); runs start from dropped caches"
         );
     }
 
