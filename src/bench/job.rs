@@ -234,8 +234,8 @@ fn bound(req: &RunRequest, list: bool, drop: bool) -> Result<Bound> {
     let (times, cpus) = time_alone(req, vec![0, 1, SHORT_TASKS])?;
     let cpu = |i: usize| times.iter().find(|(k, _, _)| *k == i).map(|(_, c, _)| *c);
     let (first, l) = (cpu(0).unwrap_or(0.0), cpu(SHORT_TASKS).unwrap_or(0.0));
-    let s = cpu(1).unwrap_or(first);
-    let mut b = Bound::new(if drop { first } else { s }, s, l, cpus);
+    let (one, others) = short_demands(first, cpu(1).unwrap_or(first), drop);
+    let mut b = Bound::new(one, others, l, cpus);
     b.first_short_s = Some(first);
     b.long_alone_wall_s = times
         .iter()
@@ -245,6 +245,21 @@ fn bound(req: &RunRequest, list: bool, drop: bool) -> Result<Bound> {
         b.list = Some(list_run(req, cpus, drop)?);
     }
     Ok(b)
+}
+
+/// What the bound counts for a run's first short task and for the other 38, from the first and
+/// second short task timed alone. From dropped caches the first pays the page-ins, as in a run.
+/// Warm, every short task costs the same, and page-ins only add time, so the faster of the two
+/// timings is the better estimate: one timing in the VM varies by 8-13% (ctest_suite,
+/// 2026-12-07: 0.339 s the first and 0.383 s the second, so the second alone put the bound's
+/// best cut at 28.8% where the sizing boot had measured 32.6%).
+fn short_demands(first: f64, second: f64, drop: bool) -> (f64, f64) {
+    if drop {
+        (first, second)
+    } else {
+        let warm = first.min(second);
+        (warm, warm)
+    }
 }
 
 /// The long task, then the short ones in index order, `cpus` at a time, starting as a run does
@@ -918,6 +933,15 @@ pub fn read_raw(path: &Path) -> Vec<CaseRaw> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warm_runs_count_every_short_task_at_the_faster_timing_and_cold_ones_the_first_apart() {
+        // From dropped caches a run's first short task pays the page-ins, as the first timed did.
+        assert_eq!(short_demands(1.54, 0.43, true), (1.54, 0.43));
+        // Warm, nobody pays them: the faster timing stands for all, whichever came first.
+        assert_eq!(short_demands(0.339, 0.383, false), (0.339, 0.339));
+        assert_eq!(short_demands(0.38, 0.30, false), (0.30, 0.30));
+    }
 
     #[test]
     fn a_production_scheduler_that_stopped_says_why_the_kernel_disabled_it() {
