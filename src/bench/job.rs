@@ -171,11 +171,12 @@ fn drop_caches() {
 
 /// Whether runs start from dropped caches: not when the case's data is in the guest's memory.
 /// A drop then evicts nothing of the data, only the programs and libraries, which every run
-/// must then page in again; and measured 2026-12-07 on script_per_file, the guest reusing those
-/// freed pages made starting the 40 shells cost up to 48 s of kernel CPU (clearing and copying
-/// fresh pages) in 9 of 24 runs, 1.1-1.6 s in the others, and the schedulers' attach up to 20 s;
-/// without the drop, 1.1-1.6 s in all 12 runs. Warm runs are still alike: the bound's list run
-/// or a warm-up run pages everything in before the first measured run.
+/// must then page in again; and measured 2026-12-07 on script_per_file (4 boots, 6 runs each),
+/// the guest reusing those freed pages made starting the 40 shells cost 3.8-48.7 s of their CPU
+/// (in the kernel, clearing and copying fresh pages) in 17 runs, 1.3-1.9 s in the other 7, and
+/// a scheduler's attach up to 20 s; without the drop (2 boots), 1.1-1.6 s in all 12 runs. Warm
+/// runs are still alike: the bound's list run or a warm-up run pages everything in before the
+/// first measured run.
 fn drops_caches(raw: &CaseRaw) -> bool {
     !raw.data.as_ref().is_some_and(|d| d.in_memory)
 }
