@@ -72,6 +72,22 @@ fn assert_nothing_left(pid: u32, job_dir: Option<&str>) {
     }
 }
 
+/// Run `schedgen vm run ARGS` to its end with `env` set: its pid, its output and how long it took.
+fn vm_run_watched(env: &[(&str, &str)], args: &[&str]) -> (u32, Output, Duration) {
+    let start = Instant::now();
+    let child = schedgen()
+        .envs(env.iter().copied())
+        .args(["vm", "run"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    (pid, out, start.elapsed())
+}
+
 /// The job directory named in an error message's "(full log: <dir>/console.log)".
 fn job_dir_in(stderr: &str) -> Option<String> {
     let start = stderr.find("(full log: ")? + "(full log: ".len();
@@ -183,22 +199,10 @@ fn the_guest_kernel_does_not_zero_pages_on_allocation() {
 fn a_timeout_kills_the_vm_and_its_helpers() {
     require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
-    let start = Instant::now();
-    let child = schedgen()
-        .args(["vm", "run", "--timeout", "8", "--", "sleep", "600"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let (pid, out, took) = vm_run_watched(&[], &["--timeout", "8", "--", "sleep", "600"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(124), "stderr: {err}");
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
     assert!(err.contains("timeout"), "stderr: {err}");
     let job_dir = job_dir_in(&err).expect("the error names the console log");
     assert!(
@@ -301,16 +305,10 @@ fn a_bad_kernel_path_is_explained() {
 fn a_boot_that_hangs_is_tried_again_then_named() {
     require_vm();
     let _turn = VM.lock().unwrap_or_else(|e| e.into_inner());
-    let start = Instant::now();
-    let child = schedgen()
-        .env("SCHEDGEN_VM_BOOT_DEADLINE", "0.2")
-        .args(["vm", "run", "--timeout", "60", "--", "true"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
+    let (pid, out, took) = vm_run_watched(
+        &[("SCHEDGEN_VM_BOOT_DEADLINE", "0.2")],
+        &["--timeout", "60", "--", "true"],
+    );
     let err = text(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "stderr: {err}");
     assert_eq!(
@@ -320,9 +318,8 @@ fn a_boot_that_hangs_is_tried_again_then_named() {
     );
     assert!(err.contains("hung while booting, twice"), "{err}");
     assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "the deadline, not the timeout, ended it: {:?}",
-        start.elapsed()
+        took < Duration::from_secs(20),
+        "the deadline, not the timeout, ended it: {took:?}"
     );
     let job_dir = job_dir_in(&err).expect("the error names the console log");
     assert!(Path::new(&job_dir).join("console-boot1.log").is_file());

@@ -566,8 +566,8 @@ fn correct_in_vm(
 
     let effective = |scale: f64| req.case.effective_scale(scale);
     let fit = match probes[..] {
-        [again, big1, big2] => {
-            let (small, big) = (short_s.min(again), big1.min(big2));
+        [_, big1, big2] => {
+            let (small, big) = (small_alone, big1.min(big2));
             let fit =
                 sizing::StartUp::fit(effective(req.scale), small, effective(larger_scale), big);
             progress(&match &fit {

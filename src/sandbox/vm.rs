@@ -392,9 +392,7 @@ pub fn run(kernel: &Kernel, job: &Job, opts: &VmOptions) -> Result<VmReport> {
     loop {
         let (end, start_to_job, accel) = boot(kernel, &setup, opts)?;
         let console = setup.job_dir.join(job::CONSOLE_FILE);
-        let failed_boot = if start_to_job.is_some() {
-            None
-        } else if matches!(end, VmEnd::BootHung) {
+        let failed_boot = if matches!(end, VmEnd::BootHung) {
             Some(format!(
                 "the guest did not reach the job within {} s (boots here take 2-6 s)",
                 boot_deadline().as_secs_f64()
