@@ -25,11 +25,13 @@
  * so every task should get there quickly. Kernel threads get it too: they have no class, and
  * the tasks wait on them (I/O completion, writeback).
  *
- * The long tail's slice is short all the same (it is refilled when nothing else is queued on
- * its CPU): a CPU's own kernel threads wait for its end, and virtio-fs, for one, completes its
- * requests in a worker of the CPU that took the interrupt. With 80 ms slices the other tasks'
- * file lookups queued behind the long task; letting those threads preempt instead cost a
- * CPU-bound long task 10-30% (about a hundred preemptions a second).
+ * A CPU's own kernel threads (the worker completing a virtio-fs or disk request, for one)
+ * preempt a short task running there: a task sleeping on that request would otherwise wait
+ * out a slice (on script_per_file, 2026-12-07, the long task slept 3.8 s of a 19.5 s run
+ * where the default scheduler's slept 1.3 s). They wait for a long-tail task's slice to end:
+ * letting them preempt it cost a CPU-bound long task 10-30% (about a hundred preemptions a
+ * second), and with 80 ms slices the other tasks' file lookups queued behind it, so the long
+ * tail's slice is short all the same (it is refilled when nothing else is queued on its CPU).
  *
  * A task whose slice runs out while nothing waits stays on its CPU, unless a long-tail task
  * holds it: moving a lone task costs it more than it gains.
@@ -76,7 +78,7 @@ static __always_inline u64 head_start(const struct task_struct *p)
 		return 0;
 	}
 	__sync_fetch_and_add(&nr_classified, 1);
-	if ((c->flags & SCHEDGEN_CLASS_INHERITED) && p->se.sum_exec_runtime < young_ns)
+	if (schedgen_before_exec(p) && p->se.sum_exec_runtime < young_ns)
 		return max_head_start_ns;
 	return schedgen_expected_share(p) * (max_head_start_ns / 1024);
 }
@@ -89,9 +91,13 @@ static __always_inline u64 task_slice(const struct task_struct *p)
 	return schedgen_is_long(p) ? long_slice_ns : slice_ns;
 }
 
-/* The long-tail task that last ran on each CPU, and when. */
+/*
+ * The long-tail task that last ran on each CPU, and when; and whether the task that last
+ * started running there is a long-tail one.
+ */
 struct owner {
 	u32 pid;
+	u32 long_now;
 	u64 seen;
 };
 
@@ -131,6 +137,17 @@ static __always_inline bool held_by_another(const struct task_struct *p, s32 cpu
 }
 
 /*
+ * long_runs_on - whether the task that last started running on @cpu is a long-tail task.
+ */
+static __always_inline bool long_runs_on(s32 cpu)
+{
+	u32 idx = cpu;
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+
+	return o && o->long_now;
+}
+
+/*
  * may_keep_cpu - whether long-tail task @p may stay on @cpu: it may run there, no other
  * long-tail task ran there lately, and nothing in the shared queue is starving.
  */
@@ -142,14 +159,18 @@ static __always_inline bool may_keep_cpu(const struct task_struct *p, s32 cpu)
 }
 
 /*
- * own - record that long-tail task @p runs on its CPU.
+ * own - record whether @p, running on its CPU, is a long-tail task, and if so that it holds
+ * the CPU.
  */
 static __always_inline void own(const struct task_struct *p)
 {
 	u32 idx = scx_bpf_task_cpu(p);
 	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
 
-	if (o && schedgen_is_long(p)) {
+	if (!o)
+		return;
+	o->long_now = schedgen_is_long(p);
+	if (o->long_now) {
 		o->pid = p->pid;
 		o->seen = bpf_ktime_get_ns();
 	}
@@ -182,6 +203,8 @@ void BPF_STRUCT_OPS(longfirst_enqueue, struct task_struct *p, u64 enq_flags)
 	u64 key;
 
 	if (p->nr_cpus_allowed == 1) {
+		if (schedgen_is_kthread(p) && !long_runs_on(cpu))
+			enq_flags |= SCX_ENQ_PREEMPT;
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, task_slice(p), enq_flags);
 		return;
 	}

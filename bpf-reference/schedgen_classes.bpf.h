@@ -115,4 +115,14 @@ static __always_inline bool schedgen_is_kthread(const struct task_struct *p)
 	return p->flags & PF_KTHREAD;
 }
 
+/*
+ * schedgen_before_exec - whether @p has not exec'd since it was forked. Its class, if any, is
+ * still the one it inherited, and the exec that may give it a class of its own is to come.
+ * The kernel counts a process's execs and gives a child its parent's count at fork.
+ */
+static __always_inline bool schedgen_before_exec(const struct task_struct *p)
+{
+	return p->self_exec_id == p->parent_exec_id;
+}
+
 #endif /* __SCHEDGEN_CLASSES_BPF_H */

@@ -609,9 +609,11 @@ impl State {
                 let verdict = self.classes.classify(&view, inherited);
                 // Only a process that keeps the class it inherited keeps the map's entry (and
                 // its `inherited` flag). One that fell back to the catch-all is through the exec
-                // that identifies it: without this write it would keep the flag, and with it the
-                // whole head start for its first young_ns, competing with the long task (about
-                // 2.4 s of a 40 s makespan on ctest_suite at its ideal sizes). A child of
+                // that identifies it: without this write it would keep the flag, and a
+                // scheduler that gave flagged processes the whole head start for their first
+                // young_ns had them compete with the long task (about 2.4 s of a 40 s makespan
+                // on ctest_suite at its ideal sizes; schedulers now key that head start on
+                // schedgen_before_exec(), which the kernel knows exactly). A child of
                 // schedgen's own process got its class from the kernel without the class's
                 // expected time (the service's is the longest's): it is written in any case.
                 let keeps = matches!(verdict, Verdict::Inherited(c) if c == e.cur_class);
