@@ -208,7 +208,8 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * the head of the shared queue has waited guard_ns past its head start, no long-tail task
  * keeps its CPU until it has run, so nothing waits much longer than the head start's cap.
  * The long tail's slice is short all the same (it is refilled when nothing else is queued on
- * its CPU), so that the shared queue's guard is checked often.{variant_note}
+ * its CPU), so that the shared queue's guard is checked often and a kernel thread of its
+ * CPU waits little.{variant_note}
  */
 {includes}
 char _license[] SEC("license") = "GPL";
