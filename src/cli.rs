@@ -551,6 +551,16 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "N")]
     pub confirm_runs: Option<u64>,
 
+    /// Wall seconds a round's benchmark may take in the VM until its slowest verdict (every
+    /// arm --runs times, the ablation retiring after --min-runs), e.g. 180. With `--scale auto`
+    /// every size then shrinks below the short target's until the prediction from the sizing
+    /// boot's timings fits, though never so far that start-up is more than half of a short
+    /// task. Smaller sizes leave less of a cut: fixed costs of a run weigh more (ctest_suite,
+    /// 2026-12-07: 29.9-31.1% at a 180-second budget, 31.7-33.2% at the default sizes, for a
+    /// 30% target). 0: no limit; the sizing still says how long a round should take.
+    #[arg(long, default_value_t = 0.0, value_name = "SECS")]
+    pub budget: f64,
+
     /// Seconds each candidate runs under load in the sandbox before it is measured: first thing
     /// in its benchmark's boot (with --verify-only, in a boot of its own).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]

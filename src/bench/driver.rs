@@ -95,9 +95,20 @@ pub struct BenchOptions {
     /// With `--scale auto` and the VM, check the host-chosen sizes there (one boot) and
     /// correct the long task's; off when nothing will be benchmarked.
     pub size_in_vm: bool,
+    /// With `--scale auto` and the VM: what a benchmark at the chosen sizes will run, to say
+    /// how long it will take, and the budget its slowest verdict must fit, if any
+    /// (`generate --budget`): every size shrinks until it does.
+    pub budget: Option<TimeBudget>,
     /// Verify a scheduler in the benchmark's boot before measuring (`generate`'s candidate):
     /// one that fails measures nothing, and `BenchResult::verification` says why.
     pub verify_first: Option<crate::bpf::runtime::RuntimeJob>,
+}
+
+/// What one candidate's benchmark runs, and the wall seconds it may take, if limited.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeBudget {
+    pub seconds: Option<f64>,
+    pub plan: super::budget::Plan,
 }
 
 /// Resolve the scheduler source for a case.
@@ -612,8 +623,55 @@ fn correct_in_vm(
         ));
         req.scale = scale;
     }
-    let (short_vm, long_vm) = (short_vm * short_beside, long_vm * long_beside);
+    let (mut short_vm, mut long_vm) = (short_vm * short_beside, long_vm * long_beside);
+    let limit = opts
+        .budget
+        .and_then(|b| b.seconds.map(|seconds| (b, seconds)));
+    let shrunk = match (limit, fit) {
+        (Some((budget, seconds)), Some(f)) => {
+            let shrink = shrink_for_budget(
+                req,
+                &at,
+                &f,
+                short_beside,
+                long_vm,
+                (&budget.plan, seconds),
+                sizing_opts,
+            );
+            if let Some(s) = &shrink {
+                progress(&s.describe(&id, &budget.plan, seconds));
+            }
+            let shrink = shrink.filter(|s| s.factor < 1.0);
+            if let Some(s) = &shrink {
+                req.scale *= s.factor;
+                at.scale = req.scale;
+                at.long_cpu_s *= s.factor;
+                short_vm = s.short_s;
+                long_vm *= s.factor;
+            }
+            shrink
+        }
+        (Some(_), None) => {
+            progress(&format!(
+                "{id}: sizes not fitted to the time budget: a short task's start-up is not known"
+            ));
+            None
+        }
+        (None, _) => None,
+    };
     let corrected = sizing::correct(&at, short_vm, long_vm, sizing_opts);
+    if let Some(b) = &opts.budget {
+        let long_final = corrected.as_ref().map_or(long_vm, |c| {
+            long_vm * c.long_scale / at.long_scale.max(1e-9)
+        });
+        progress(&describe_time(
+            &id,
+            short_vm,
+            long_final,
+            sizing_opts.cpus,
+            &b.plan,
+        ));
+    }
     let predicted = match &corrected {
         Some(c) => {
             progress(&format!(
@@ -625,7 +683,7 @@ fn correct_in_vm(
             req.long_scale = c.long_scale;
             Some(c.predicted)
         }
-        None if raise.is_some() => {
+        None if raise.is_some() || shrunk.is_some() => {
             let mut demands = vec![short_vm; crate::case::SHORT_TASKS];
             demands.push(long_vm);
             let m = crate::model::MakespanModel::from_demands(&demands, sizing_opts.cpus);
@@ -646,6 +704,146 @@ fn correct_in_vm(
         req.prepared = Some(prepare::prepare(req)?);
     }
     Ok(predicted)
+}
+
+/// How long a round's benchmark should take at the final sizes (a short task of `short_s` and
+/// the long one of `long_s` in the VM, as a run has them): when its verdict settles after the
+/// fewest runs, and at most.
+fn describe_time(
+    id: &str,
+    short_s: f64,
+    long_s: f64,
+    cpus: usize,
+    p: &super::budget::Plan,
+) -> String {
+    use super::budget::{clock, predict, Plan};
+    let fewest = Plan {
+        runs: p.min_runs,
+        ..*p
+    };
+    let (quick, most) = (
+        predict(short_s, long_s, cpus, &fewest),
+        predict(short_s, long_s, cpus, p),
+    );
+    if p.runs <= p.min_runs {
+        return format!(
+            "{id}: a round's benchmark should take about {} in the VM ({} runs per arm)",
+            clock(most.total_s()),
+            p.runs
+        );
+    }
+    format!(
+        "{id}: a round's benchmark should take about {} in the VM when its verdict settles after \
+         {} runs per arm, {} at most ({} runs)",
+        clock(quick.total_s()),
+        p.min_runs,
+        clock(most.total_s()),
+        p.runs
+    )
+}
+
+/// Every size multiplied by `factor` so that a benchmark's slowest verdict fits its budget.
+struct Shrink {
+    /// 1 when shrinking cannot bring the benchmark within its budget.
+    factor: f64,
+    /// A short task's CPU seconds in the VM there, as a run has it (predicted from the
+    /// start-up fit).
+    short_s: f64,
+    estimate: super::budget::Estimate,
+    /// What today's sizes would have taken.
+    before: super::budget::Estimate,
+}
+
+impl Shrink {
+    fn describe(&self, id: &str, p: &super::budget::Plan, seconds: f64) -> String {
+        use super::budget::clock;
+        let fits = self.estimate.total_s() <= seconds;
+        if self.factor >= 1.0 {
+            return format!(
+                "{id}: a benchmark's verdict may take about {} at these sizes (all {} runs per \
+                 arm), over the {} budget; smaller sizes would make start-up more than {:.0}% \
+                 of a short task",
+                clock(self.before.total_s()),
+                p.runs,
+                clock(seconds),
+                sizing::MAX_STARTUP_SHARE * 100.0
+            );
+        }
+        format!(
+            "{id}: sizes ×{:.2} {} the {} budget for a benchmark's verdict: about {} at most \
+             (all {} runs per arm{}), {} at the sizes before; a short task about {:.3} s there{}",
+            self.factor,
+            if fits { "to fit" } else { "towards" },
+            clock(seconds),
+            clock(self.estimate.total_s()),
+            p.runs,
+            if p.ablation {
+                format!(", the ablation {}", p.min_runs)
+            } else {
+                String::new()
+            },
+            clock(self.before.total_s()),
+            self.short_s,
+            if fits {
+                String::new()
+            } else {
+                format!(
+                    "; smaller sizes would make start-up more than {:.0}% of a short task \
+                     (--budget 0 keeps the short target's sizes)",
+                    sizing::MAX_STARTUP_SHARE * 100.0
+                )
+            }
+        )
+    }
+}
+
+/// How far to shrink every size (`at`, with the short task's start-up `fit`) so that the
+/// benchmark the budget describes fits it, predicted from the short task's time as a run has it
+/// (`short_beside` times its time alone) and the long task stretched to its ideal length again,
+/// within its cap. Never below the sizes at which start-up would be more than
+/// [`sizing::MAX_STARTUP_SHARE`] of a short task, nor the smallest scale the sizing uses.
+fn shrink_for_budget(
+    req: &RunRequest,
+    at: &sizing::Sizing,
+    fit: &sizing::StartUp,
+    short_beside: f64,
+    long_vm: f64,
+    (plan, seconds): (&super::budget::Plan, f64),
+    opts: &SizingOptions,
+) -> Option<Shrink> {
+    use super::budget;
+    let effective = |scale: f64| req.case.effective_scale(scale);
+    let short_at = |f: f64| fit.at(effective(req.scale * f)) * short_beside;
+    // The cap is in this host's seconds; the long task's time is assumed linear in its sizes.
+    let cap_vm = long_vm * opts.long_cap_s / at.long_cpu_s.max(1e-9);
+    let times = |f: f64| {
+        let short = short_at(f);
+        (
+            short,
+            budget::stretched_long(short, opts.cpus, long_vm * f, cap_vm),
+        )
+    };
+    // Start-up at most the largest share allowed: fixed ≤ share · (fixed + own), so the own
+    // part at least fixed · (1 − share) / share.
+    let share = sizing::MAX_STARTUP_SHARE;
+    let own_at_1 = fit.per_scale_s * effective(req.scale);
+    let lowest_startup = if own_at_1 > 0.0 {
+        fit.fixed_s * (1.0 - share) / share / own_at_1
+    } else {
+        1.0
+    };
+    let lowest = lowest_startup
+        .max(sizing::SMALLEST_SCALE / req.scale)
+        .min(1.0);
+    let (factor, estimate) = budget::fit(&times, opts.cpus, plan, seconds, lowest)?;
+    let (before_short, before_long) = times(1.0);
+    let before = budget::predict(before_short, before_long, opts.cpus, plan);
+    Some(Shrink {
+        factor,
+        short_s: short_at(factor),
+        estimate: if factor >= 1.0 { before } else { estimate },
+        before,
+    })
 }
 
 /// The sandbox's half of a benchmark with no runs: boot, time the tasks alone, run them once in
@@ -907,5 +1105,82 @@ fn measure(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::budget::Plan;
+
+    const PLAN: Plan = Plan {
+        runs: 5,
+        min_runs: 3,
+        ablation: true,
+        verify_s: 10.0,
+    };
+
+    /// ctest_suite as the sizing boot measured it on 2026-12-07 at the short target's sizes.
+    fn ctest_suite() -> (RunRequest, sizing::Sizing, sizing::StartUp) {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("cases/ctest_suite.toml");
+        let case = Case::load(&path).expect("ctest_suite's case file");
+        let mut req = RunRequest::new(case, PathBuf::from("assets"));
+        req.scale = 0.0273;
+        let eff = req.case.effective_scale(req.scale);
+        let at = sizing::Sizing {
+            scale: req.scale,
+            long_scale: 6.46,
+            short_cpu_s: 0.020,
+            long_cpu_s: 0.778,
+            predicted: crate::model::MakespanModel::from_demands(&[0.02, 0.778], 2),
+            note: None,
+        };
+        let fit = sizing::StartUp {
+            fixed_s: 0.0,
+            per_scale_s: 0.309 / eff,
+        };
+        (req, at, fit)
+    }
+
+    #[test]
+    fn a_budget_shrinks_ctest_suite_to_fit_and_says_what_it_saved() {
+        let (req, at, fit) = ctest_suite();
+        let opts = SizingOptions::default();
+        let s = shrink_for_budget(&req, &at, &fit, 1.19, 11.66, (&PLAN, 180.0), &opts)
+            .expect("over 3 minutes at these sizes");
+        // Measured at ×0.44: round 1's boot, all 5 runs per arm, took 171 s.
+        assert!((0.35..0.6).contains(&s.factor), "{}", s.factor);
+        assert!(s.estimate.total_s() <= 180.0, "{:?}", s.estimate);
+        assert!(s.before.total_s() > 300.0, "{:?}", s.before);
+        let line = s.describe("ctest_suite", &PLAN, 180.0);
+        assert!(line.contains("to fit the 3 min budget"), "{line}");
+        // A generous budget leaves the sizes alone.
+        assert!(shrink_for_budget(&req, &at, &fit, 1.19, 11.66, (&PLAN, 900.0), &opts).is_none());
+    }
+
+    #[test]
+    fn a_budget_never_shrinks_start_up_past_half_a_short_task() {
+        let (req, at, _) = ctest_suite();
+        let eff = req.case.effective_scale(req.scale);
+        // Start-up is already half of a short task: nothing to shrink.
+        let fit = sizing::StartUp {
+            fixed_s: 0.15,
+            per_scale_s: 0.15 / eff,
+        };
+        let opts = SizingOptions::default();
+        let s = shrink_for_budget(&req, &at, &fit, 1.19, 11.66, (&PLAN, 180.0), &opts)
+            .expect("over budget");
+        assert_eq!(s.factor, 1.0);
+        let line = s.describe("ctest_suite", &PLAN, 180.0);
+        assert!(line.contains("over the 3 min budget"), "{line}");
+    }
+
+    #[test]
+    fn the_time_a_round_should_take_names_both_verdicts() {
+        let line = describe_time("ctest_suite", 0.36, 14.0, 2, &PLAN);
+        assert!(
+            line.contains("settles after 3 runs per arm") && line.contains("at most (5 runs)"),
+            "{line}"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! pure functions over a [`result::BenchResult`], so `schedgen analyze` can re-render any saved
 //! benchmark without running anything.
 
+pub mod budget;
 pub mod charts;
 pub mod driver;
 pub mod efficiency;

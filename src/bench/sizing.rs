@@ -54,6 +54,9 @@ pub struct Sizing {
     pub note: Option<String>,
 }
 
+/// The smallest scale the sizing chooses.
+pub const SMALLEST_SCALE: f64 = 0.005;
+
 /// Time the first short task and the long task, one after the other.
 fn time_alone(base: &RunRequest, scale: f64, long_scale: f64) -> Result<(f64, f64)> {
     let mut req = base.clone();
@@ -198,10 +201,14 @@ pub fn auto_size(base: &RunRequest, opts: &SizingOptions) -> Result<Sizing> {
     let (s0, _) = time_alone(base, probe, 1.0)?;
     // Scale the short task towards its target; start-up costs make small sizes sublinear, so
     // measure again at the chosen scale.
-    let mut scale = clamp(probe * opts.short_target_s / s0.max(1e-4), 0.005, 1.0);
+    let mut scale = clamp(
+        probe * opts.short_target_s / s0.max(1e-4),
+        SMALLEST_SCALE,
+        1.0,
+    );
     let (mut s, mut l) = time_alone(base, scale, 1.0)?;
-    if s > 2.0 * opts.short_target_s && scale > 0.005 {
-        scale = clamp(scale * opts.short_target_s / s, 0.005, 1.0);
+    if s > 2.0 * opts.short_target_s && scale > SMALLEST_SCALE {
+        scale = clamp(scale * opts.short_target_s / s, SMALLEST_SCALE, 1.0);
         (s, l) = time_alone(base, scale, 1.0)?;
     }
     let ideal = ideal_long(SHORT_TASKS, s, opts.cpus);

@@ -69,6 +69,7 @@ pub fn run(
             })
             .transpose()?,
         size_in_vm: true,
+        budget: None,
         verify_first: None,
     };
     let say = |m: &str| {

@@ -75,6 +75,11 @@ pub fn run(
     if args.confirm_runs == Some(1) {
         anyhow::bail!("--confirm-runs must be 0 (no confirmation) or at least 2: one run per arm has no interval");
     }
+    if !(args.budget >= 0.0 && args.budget.is_finite()) {
+        anyhow::bail!(
+            "--budget must be a number of seconds, 0 or more (0 keeps the short target's sizes)"
+        );
+    }
     let opts = GenerateOptions {
         max_attempts: args.max_attempts,
         max_rounds: args.max_rounds,
@@ -99,6 +104,7 @@ pub fn run(
         },
         verify_only: args.verify_only,
         confirm_runs: args.confirm_runs.unwrap_or(args.runs) as usize,
+        budget_s: (args.budget > 0.0).then_some(args.budget),
     };
     let prices = PriceTable::from_env()?;
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();

@@ -85,6 +85,9 @@ pub struct GenerateOptions {
     /// Most runs per arm of the confirmation benchmark of the kept candidate; 0 skips it (and
     /// the library then refuses the candidate: its cut would come from the runs that chose it).
     pub confirm_runs: usize,
+    /// Wall seconds a round's benchmark may take to its slowest verdict in the VM: `--scale
+    /// auto` shrinks every size until it fits. `None` keeps the short target's sizes.
+    pub budget_s: Option<f64>,
 }
 
 /// How one attempt ended.
@@ -614,6 +617,7 @@ fn bench_options(
         known_bound: None,
         // A verify-only run benchmarks nothing: the host's sizes are enough to verify at.
         size_in_vm: !opts.verify_only,
+        budget: None,
         verify_first: None,
     }
 }
@@ -633,7 +637,16 @@ pub fn prepare(
         Place::Vm => vm::vcpus(opts.cpus),
         Place::Host => crate::system::cpu_count(),
     };
-    let sizing = bench_options(opts, SchedulerChoice::Auto, opts.scale);
+    let mut sizing = bench_options(opts, SchedulerChoice::Auto, opts.scale);
+    sizing.budget = Some(driver::TimeBudget {
+        seconds: opts.budget_s,
+        plan: crate::bench::budget::Plan {
+            runs: opts.runs,
+            min_runs: opts.min_runs,
+            ablation: opts.ablation,
+            verify_s: opts.verify_duration_s,
+        },
+    });
     let request = driver::size_and_prepare(paths, case, &sizing, cpus, say)?;
     say("profiling at these sizes on this host");
     let profile = driver::profile_at(paths, &request, &case.description)?;
