@@ -1,8 +1,9 @@
 //! `--scale auto` in the sandbox VM: the check there tells a short task's start-up from its work
 //! and grows a case whose short task is mostly start-up, and the bound it measures counts the
 //! first short task (which pages in the programs) apart from the others. compiler_build's short
-//! task, `gcc -O2 -c` of a file of one or two functions at the default short target, is about
-//! 86% gcc start-up in the VM. Needs `schedgen kernel fetch` (scripts/setup.sh does it).
+//! task, `gcc -O2 -c` of a file of one or two functions at the default short target, is mostly
+//! gcc start-up in the VM (52-86% measured). Needs `schedgen kernel fetch` (scripts/setup.sh
+//! does it).
 
 use std::process::Command;
 
@@ -57,16 +58,34 @@ fn a_short_task_that_is_mostly_start_up_grows_until_it_is_half() {
         .find(|l| l.contains("of one is start-up ("))
         .unwrap_or_else(|| panic!("no start-up fit: {all}"));
     let share = number_after(share_line, "start-up (").expect("a share") / 100.0;
-    assert!(
-        share > 0.5,
-        "start-up {share} of a short task: {share_line}"
-    );
-    let factor = stderr
+    // compiler_build's start-up has measured 52-86% of a short task here: one timing in the VM
+    // varies by 8-13%. The sizing raises the sizes by share / (1 − share), the factor that brings
+    // start-up to half, when that is at least ×1.2 (a share of 54.5% or more); below, it keeps
+    // them. Either way the test checks the rule against what this boot measured (the share is
+    // printed to the percent, hence the band between).
+    let wanted = share / (1.0 - share).max(1e-9);
+    let raise = stderr
         .lines()
         .find(|l| l.contains("so that start-up is at most 50%"))
-        .and_then(|l| number_after(l, "sizes ×"))
-        .unwrap_or_else(|| panic!("no raise: {all}"));
-    assert!((1.2..=8.0).contains(&factor), "×{factor}: {all}");
+        .and_then(|l| number_after(l, "sizes ×"));
+    let factor = if wanted >= 1.23 {
+        let factor = raise.unwrap_or_else(|| panic!("start-up {share}, no raise: {all}"));
+        assert!((1.2..=8.0).contains(&factor), "×{factor}: {all}");
+        assert!(
+            factor <= wanted * 1.01,
+            "×{factor} for start-up {share}: {all}"
+        );
+        factor
+    } else if wanted < 1.17 {
+        assert!(raise.is_none(), "start-up {share} needs no raise: {all}");
+        1.0
+    } else {
+        raise.unwrap_or(1.0)
+    };
+    assert!(
+        share > 0.4,
+        "start-up {share} of a short task: the case no longer tests a raise: {share_line}"
+    );
 
     let bench: Value =
         serde_json::from_str(&std::fs::read_to_string(save.path().join("bench.json")).unwrap())
