@@ -16,8 +16,9 @@ use crate::model::{ideal_long, MakespanModel};
 use crate::workload::RunRequest;
 
 /// CPU seconds a short task should take on this host unless told otherwise: the smallest size
-/// at which ctest_suite still reaches the 30% target in the VM (at 0.015 s start-up costs
-/// shrink the cut below it), so a benchmark run takes 16-24 s there.
+/// at which ctest_suite still reaches the 30% target in the VM, so a benchmark run takes 15-24 s
+/// there. Smaller, the tenths of a second a run costs any scheduler weigh more: at about half
+/// these sizes ctest_suite's cut measured 29.9-31.1% (2026-12-07), at 0.015 s 29.5-30.7%.
 pub const DEFAULT_SHORT_TARGET_S: f64 = 0.02;
 
 #[derive(Debug, Clone)]
