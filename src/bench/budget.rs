@@ -139,16 +139,20 @@ pub fn clock(seconds: f64) -> String {
     }
 }
 
+/// `generate`'s defaults: 5 runs per arm, settled from 3, the ablation, 10 s of verification.
+#[cfg(test)]
+pub(crate) const GENERATE_DEFAULTS: Plan = Plan {
+    runs: 5,
+    min_runs: 3,
+    ablation: true,
+    verify_s: 10.0,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PLAN: Plan = Plan {
-        runs: 5,
-        min_runs: 3,
-        ablation: true,
-        verify_s: 10.0,
-    };
+    const PLAN: Plan = GENERATE_DEFAULTS;
 
     /// A short task of `short_s` at factor 1, `startup_s` of it fixed, and the long task at its
     /// ideal length for it.

@@ -1111,14 +1111,9 @@ fn measure(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::budget::Plan;
+    use crate::bench::budget::{Plan, GENERATE_DEFAULTS};
 
-    const PLAN: Plan = Plan {
-        runs: 5,
-        min_runs: 3,
-        ablation: true,
-        verify_s: 10.0,
-    };
+    const PLAN: Plan = GENERATE_DEFAULTS;
 
     /// ctest_suite as the sizing boot measured it on 2026-12-07 at the short target's sizes.
     fn ctest_suite() -> (RunRequest, sizing::Sizing, sizing::StartUp) {
