@@ -552,7 +552,7 @@ pub struct GenerateArgs {
     pub confirm_runs: Option<u64>,
 
     /// Wall seconds a round's benchmark may take in the VM until its slowest verdict (every
-    /// arm --runs times, the ablation retiring after --min-runs), e.g. 180. With `--scale auto`
+    /// arm --runs times, the ablation retiring once the candidate beats it), e.g. 180. With `--scale auto`
     /// every size then shrinks below the short target's until the prediction from the sizing
     /// boot's timings fits, though never so far that start-up is more than half of a short
     /// task. Smaller sizes leave less of a cut: fixed costs of a run weigh more (ctest_suite,
@@ -626,9 +626,14 @@ pub struct ComparisonArgs {
 
     /// Stop a case after this many runs per arm once more runs cannot change its verdict
     /// (the cut's whole 95% interval above the target, or below it); `--runs` is the most.
-    /// From then on an arm whose comparison is decided runs no more: the ablation once the
-    /// candidate beats it, the incumbent once the head to head is won, lost or tied. Set it to
-    /// `--runs` to always run every arm every time.
+    /// An arm whose comparison is decided runs no more, from 2 runs per arm (the first count
+    /// with an interval): the ablation once the candidate beats it, the incumbent once the
+    /// head to head is won, lost or tied. With an
+    /// incumbent the case stops once the candidate cannot be shown ahead of it within `--runs`
+    /// (even if the means and spreads held, the interval would still reach zero): the
+    /// incumbent stays. In `generate`, when a confirmation follows, a round stops as soon as
+    /// its verdict passes, since the confirmation's fresh runs decide. Set it to `--runs` to
+    /// always run every arm every time.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub min_runs: usize,
 

@@ -170,6 +170,25 @@ fn welch_ratio_interval(d: &ArmStats, c: &ArmStats) -> (f64, f64) {
     (ratio - half, ratio + half)
 }
 
+/// The half-width Welch's 95% interval of `1 − mean(custom) / mean(default)` would have at `n`
+/// runs per arm if the arms' means and spreads stayed what they are: how far more runs could
+/// narrow it. None with fewer than two runs in an arm.
+pub fn half_width_at(default: &[f64], custom: &[f64], n: usize) -> Option<f64> {
+    let (d, c) = (describe(default), describe(custom));
+    if d.n < 2 || c.n < 2 || n < 2 || d.mean <= 0.0 || c.mean <= 0.0 {
+        return None;
+    }
+    let n = n as f64;
+    let vd = (d.sd / d.mean).powi(2) / n;
+    let vc = (c.sd / c.mean).powi(2) / n;
+    let rel = (vd + vc).sqrt();
+    if rel == 0.0 {
+        return Some(0.0);
+    }
+    let df = (vd + vc).powi(2) / ((vd.powi(2) + vc.powi(2)) / (n - 1.0));
+    Some(student_t_quantile(0.975, df) * (c.mean / d.mean) * rel)
+}
+
 /// Two-sided Mann–Whitney U p-value; exact when there are no ties, normal approximation with a
 /// tie correction otherwise.
 pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
@@ -394,6 +413,21 @@ mod tests {
             let got = student_t_quantile(0.975, df);
             assert!((got - want).abs() < 2e-3, "df {df}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn the_half_width_at_the_runs_already_made_is_welchs_and_narrows_with_more() {
+        let (d, c) = ([10.0, 10.4, 9.8], [7.0, 7.3, 6.9]);
+        let e = cut(&d, &c);
+        let now = half_width_at(&d, &c, 3).unwrap();
+        assert!(
+            ((e.ci_high - e.ci_low) / 2.0 - now).abs() < 1e-9,
+            "{e:?} {now}"
+        );
+        let later = half_width_at(&d, &c, 5).unwrap();
+        // Fewer degrees of freedom cost more than √n alone: ×√(3/5) and a smaller t.
+        assert!(later < now * (3.0f64 / 5.0).sqrt(), "{now} → {later}");
+        assert_eq!(half_width_at(&d[..1], &c, 5), None);
     }
 
     #[test]

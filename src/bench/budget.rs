@@ -5,7 +5,7 @@
 //! in the VM: the default scheduler and the ablation take about the fair-sharing makespan, the
 //! candidate about the best one (the CPU-time model of [`crate::model`]). Everything else is a
 //! few fixed costs, measured here. The sizing shrinks every size until the slowest verdict (all
-//! `runs` rounds, the ablation retiring after `min_runs`) fits, but never so far that start-up
+//! `runs` rounds, the ablation retiring once it can be answered) fits, but never so far that start-up
 //! is more than [`super::sizing::MAX_STARTUP_SHARE`] of a short task.
 
 use crate::case::SHORT_TASKS;
@@ -30,8 +30,8 @@ pub const BOOT_S: f64 = 3.0;
 pub struct Plan {
     /// Most runs per arm.
     pub runs: usize,
-    /// Runs per arm before the verdict may settle, and after which the ablation retires once
-    /// the candidate beats it.
+    /// Runs per arm before the verdict may settle; below `runs`, the ablation retires once the
+    /// candidate beats it (`summarize::ANSWER_FROM`).
     pub min_runs: usize,
     pub ablation: bool,
     /// Seconds the candidate runs under load first, in the same boot; 0 when not verified there.
@@ -69,7 +69,13 @@ pub fn predict(short_s: f64, long_s: f64, cpus: usize, plan: &Plan) -> Estimate 
     // makespan).
     let bound_s = 2.0 * short_s + long_s + best + 2.0 * RUN_OVERHEAD_S;
     let runs = plan.runs.max(plan.min_runs);
-    let with_ablation = if plan.ablation { plan.min_runs } else { 0 };
+    // The ablation retires once the candidate beats it, which ctest_suite's does from the
+    // first count that can show it; without early stopping every arm runs every time.
+    let with_ablation = match (plan.ablation, plan.min_runs < runs) {
+        (false, _) => 0,
+        (true, true) => super::summarize::ANSWER_FROM,
+        (true, false) => runs,
+    };
     let runs_s = runs as f64 * (fair + best + 2.0 * RUN_OVERHEAD_S)
         + with_ablation as f64 * (fair + RUN_OVERHEAD_S);
     let verify_s = if plan.verify_s > 0.0 {
@@ -178,8 +184,8 @@ mod tests {
         let all = predict(0.208, 8.1, 2, &five);
         assert!((165.0..195.0).contains(&all.runs_s), "{all:?}");
         assert!((12.0..15.0).contains(&e.fixed_s), "{e:?}");
-        // The ablation retiring after 3 runs saves two of its runs.
-        assert!(e.runs_s < all.runs_s - 2.0 * 11.0, "{e:?} {all:?}");
+        // The ablation retiring after 2 runs saves three of its runs.
+        assert!(e.runs_s < all.runs_s - 3.0 * 11.0, "{e:?} {all:?}");
     }
 
     #[test]

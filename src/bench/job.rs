@@ -101,6 +101,9 @@ pub struct StopEarly {
     pub min_runs: usize,
     /// The verdict's target cut.
     pub target: f64,
+    /// Stop as soon as the verdict's rule passes (`summarize::Settle::screen`).
+    #[serde(default)]
+    pub screen: bool,
 }
 
 /// What the job found for one case (statistics are computed on the host).
@@ -694,7 +697,12 @@ fn measure_case(
         let ran = runs_into_round(&raw, &arms);
         if let Some(rule) = bench.stop_early.filter(|_| ran == 0) {
             if round >= rule.min_runs {
-                if let Some(why) = super::summarize::settled(&raw.runs, rule.target) {
+                let settle = super::summarize::Settle {
+                    target: rule.target,
+                    most: bench.runs,
+                    screen: rule.screen,
+                };
+                if let Some(why) = super::summarize::settled(&raw.runs, settle) {
                     progress(&format!(
                         "settled after {round} runs per arm (of at most {}): {why}",
                         bench.runs
@@ -702,6 +710,8 @@ fn measure_case(
                     raw.stopped_early = Some(format!("after {round} runs per arm: {why}"));
                     break;
                 }
+            }
+            if round >= super::summarize::ANSWER_FROM {
                 retire_answered(job, &arms, &mut raw, round, bench.runs, &mut pace, progress);
             }
         }

@@ -148,12 +148,6 @@ pub fn verdict(c: &CaseBench, target: f64) -> Verdict {
     }
 }
 
-/// Whether more runs could still change the verdict: `Some(why)` when it is settled. PASS is
-/// settled when the cut's whole interval is at or above the target, the cut against the
-/// ablation (if it runs) is above zero, and the head-to-head interval against the incumbent
-/// (if it runs) excludes zero or lies within ±[`TIE_MARGIN`]; FAIL when even the interval's top
-/// is below the target, or the cut against the ablation cannot be above zero. Intervals are
-/// Welch's t at these run counts, so at 3 runs only clear cases settle.
 /// A head to head whose whole interval lies within this much either way is a tie: more runs
 /// could at most show one scheduler ahead by less, which is not worth replacing an accepted
 /// one for, so the confirmation stops (the incumbent stays).
@@ -169,6 +163,27 @@ fn interval(a: &[f64], b: &[f64]) -> Option<stats::CutEstimate> {
 fn head_decided(h: &stats::CutEstimate) -> bool {
     h.ci_low > 0.0 || h.ci_high < 0.0 || (h.ci_low > -TIE_MARGIN && h.ci_high < TIE_MARGIN)
 }
+
+/// Whether the candidate can no longer be shown ahead of the incumbent within `most` runs per
+/// arm: even if the means and spreads held, Welch's interval at `most` runs would still reach
+/// zero. The incumbent then stays whatever the other arms show.
+fn head_futile(incumbent: &[f64], custom: &[f64], h: &stats::CutEstimate, most: usize) -> bool {
+    h.ci_low <= 0.0
+        && stats::half_width_at(incumbent, custom, most).is_some_and(|half| h.cut <= half)
+}
+
+/// The verdict's rule ([`verdict`]) on the cuts alone: the cut at or above the target with an
+/// interval above zero, and above its ablation (when that ran) with an interval above zero.
+fn clears(cut: &stats::CutEstimate, policy: Option<&stats::CutEstimate>, target: f64) -> bool {
+    cut.cut >= target && cut.ci_low > 0.0 && policy.is_none_or(|p| p.ci_low > 0.0)
+}
+
+/// Runs per arm from which an arm's question may be answered ([`answered`]): the first count
+/// with an interval. Its retirement then does not wait for `--min-runs`, which is about the
+/// verdict's cut: at two runs each Welch's interval is wide (t = 4.3 at two degrees of
+/// freedom), so only a clear answer retires an arm that early (ctest_suite's ablation, 30%
+/// behind the candidate at 2-3% spread, is one).
+pub const ANSWER_FROM: usize = 2;
 
 /// Arms whose question the runs so far have answered, with the answer: the ablation once the
 /// candidate beats it with an interval above zero, the incumbent once the head to head is
@@ -206,7 +221,29 @@ pub fn answered(runs: &[RunSample]) -> Vec<(Arm, String)> {
     out
 }
 
-pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
+/// When a case may stop before its last round: after at least `min_runs` runs per arm, at
+/// most `most`.
+#[derive(Debug, Clone, Copy)]
+pub struct Settle {
+    pub target: f64,
+    pub most: usize,
+    /// The verdict only screens the candidate for a confirmation in fresh runs (`generate`):
+    /// it stops as soon as the verdict's own rule passes, rather than once more runs could not
+    /// change it.
+    pub screen: bool,
+}
+
+/// Whether more runs could still change the outcome: `Some(why)` when it is settled. PASS is
+/// settled when the cut's whole interval is at or above the target, the cut against the
+/// ablation (if it runs) is above zero, and the head-to-head interval against the incumbent
+/// (if it runs) excludes zero or lies within ±[`TIE_MARGIN`]; FAIL when even the interval's top
+/// is below the target, or the cut against the ablation cannot be above zero. With an
+/// incumbent, the outcome is settled too once the candidate cannot be shown ahead of it within
+/// `most` runs ([`head_futile`]): the incumbent stays. A screen ([`Settle::screen`]) passes as
+/// soon as the verdict's rule does. Intervals are Welch's t at these run counts, so at 3 runs
+/// only clear cases settle.
+pub fn settled(runs: &[RunSample], rule: Settle) -> Option<String> {
+    let target = rule.target;
     let d = makespans(runs, Arm::Default);
     let c = makespans(runs, Arm::Custom);
     let cut = interval(&d, &c)?;
@@ -216,8 +253,9 @@ pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
     } else {
         None
     };
+    let i = makespans(runs, Arm::Incumbent);
     let head = if has(Arm::Incumbent) {
-        Some(interval(&makespans(runs, Arm::Incumbent), &c)?)
+        Some(interval(&i, &c)?)
     } else {
         None
     };
@@ -238,9 +276,45 @@ pub fn settled(runs: &[RunSample], target: f64) -> Option<String> {
         ));
     }
     let tie = |h: &stats::CutEstimate| h.ci_low > -TIE_MARGIN && h.ci_high < TIE_MARGIN;
-    let pass = cut.ci_low >= target
-        && policy.is_none_or(|p| p.ci_low > 0.0)
-        && head.is_none_or(|h| head_decided(&h));
+    if let Some(h) = head.filter(|h| head_futile(&i, &c, h, rule.most)) {
+        let why = if tie(&h) {
+            format!("within ±{}: a tie", pct(TIE_MARGIN))
+        } else {
+            format!(
+                "at {} runs per arm its interval would still reach zero",
+                rule.most
+            )
+        };
+        return Some(format!(
+            "the incumbent stays: head to head {} [{}, {}], {why}",
+            pct(h.cut),
+            pct(h.ci_low),
+            pct(h.ci_high)
+        ));
+    }
+    let head_done = head.is_none_or(|h| head_decided(&h));
+    let invalid = runs
+        .iter()
+        .any(|r| !r.valid && !matches!(r.arm, Arm::Production(_)));
+    if rule.screen && head_done && !invalid && clears(&cut, policy.as_ref(), target) {
+        return Some(format!(
+            "PASS as a screen: cut {} [{}, {}] meets the {} target{}; the confirmation \
+             measures it afresh",
+            pct(cut.cut),
+            pct(cut.ci_low),
+            pct(cut.ci_high),
+            pct(target),
+            policy
+                .map(|p| format!(
+                    ", {} [{}, {}] against its ablation",
+                    pct(p.cut),
+                    pct(p.ci_low),
+                    pct(p.ci_high)
+                ))
+                .unwrap_or_default()
+        ));
+    }
+    let pass = cut.ci_low >= target && policy.is_none_or(|p| p.ci_low > 0.0) && head_done;
     pass.then(|| {
         let tied = head
             .filter(|h| tie(h) && h.ci_low <= 0.0)
@@ -476,6 +550,15 @@ mod tests {
         }
     }
 
+    /// The stopping rule of `benchmark`'s defaults (at most 5 runs per arm) at `target`.
+    fn at(target: f64) -> Settle {
+        Settle {
+            target,
+            most: 5,
+            screen: false,
+        }
+    }
+
     fn raw(pairs: &[(f64, f64)]) -> CaseRaw {
         let mut runs = vec![
             run(Arm::Default, 0, 99.0, true),
@@ -633,19 +716,19 @@ mod tests {
     fn settles_only_clear_cases() {
         // A clear 32% cut against a 20% target, three runs each: settled PASS.
         let clear = raw(&[(10.0, 6.8), (10.1, 6.85), (9.9, 6.75)]);
-        let why = settled(&clear.runs, 0.20).expect("settled");
+        let why = settled(&clear.runs, at(0.20)).expect("settled");
         assert!(why.starts_with("PASS"), "{why}");
         // The same runs against a 31% target: the interval straddles it, keep measuring.
-        assert_eq!(settled(&clear.runs, 0.31), None);
+        assert_eq!(settled(&clear.runs, at(0.31)), None);
         // Against a 50% target even the top of the interval is below: settled FAIL.
-        assert!(settled(&clear.runs, 0.50).unwrap().starts_with("FAIL"));
+        assert!(settled(&clear.runs, at(0.50)).unwrap().starts_with("FAIL"));
         // Noise: not settled either way.
         let noisy = raw(&[(10.0, 6.0), (14.0, 9.0), (8.0, 8.5)]);
-        assert_eq!(settled(&noisy.runs, 0.20), None);
+        assert_eq!(settled(&noisy.runs, at(0.20)), None);
         // Only the warm-ups: nothing to decide on.
         let mut warm = raw(&[]);
         warm.runs.truncate(2);
-        assert_eq!(settled(&warm.runs, 0.20), None);
+        assert_eq!(settled(&warm.runs, at(0.20)), None);
     }
 
     #[test]
@@ -659,7 +742,7 @@ mod tests {
         };
         with(&mut r, Arm::Ablation, &[19.8, 19.6, 20.0]);
         assert_eq!(
-            settled(&r.runs, 0.30),
+            settled(&r.runs, at(0.30)),
             None,
             "the cut straddles nothing yet"
         );
@@ -692,7 +775,7 @@ mod tests {
     }
 
     #[test]
-    fn a_close_tie_with_the_incumbent_settles_a_wide_one_does_not() {
+    fn a_head_to_head_that_cannot_be_won_settles_one_that_still_can_does_not() {
         let with = |incumbent: &[f64]| {
             let mut r = raw(&[(10.0, 6.8), (10.1, 6.85), (9.9, 6.75)]);
             for (i, m) in incumbent.iter().enumerate() {
@@ -700,15 +783,72 @@ mod tests {
             }
             r
         };
-        // The same scheduler twice: within ±3% after three runs each.
+        // The same scheduler twice: within ±3% after three runs each, the incumbent stays.
         let twin = with(&[6.82, 6.78, 6.84]);
-        let why = settled(&twin.runs, 0.20).expect("settled");
-        assert!(why.contains("a tie"), "{why}");
-        // A clear win settles without being called a tie.
-        let win = settled(&with(&[7.6, 7.7, 7.65]).runs, 0.20).expect("settled");
-        assert!(!win.contains("tie"), "{win}");
-        // An incumbent with slow runs: the interval is wide, keep measuring.
-        assert_eq!(settled(&with(&[6.8, 8.4, 7.0]).runs, 0.20), None);
+        let why = settled(&twin.runs, at(0.20)).expect("settled");
+        assert!(
+            why.starts_with("the incumbent stays") && why.contains("a tie"),
+            "{why}"
+        );
+        // A clear win settles, and is no tie.
+        let win = settled(&with(&[7.6, 7.7, 7.65]).runs, at(0.20)).expect("settled");
+        assert!(win.starts_with("PASS") && !win.contains("tie"), "{win}");
+        // An incumbent with a slow run: 8% ahead, but Welch's interval at 5 runs per arm with
+        // these spreads would still be ±13%, so the candidate cannot be shown ahead...
+        let wide = with(&[6.8, 8.4, 7.0]);
+        let why = settled(&wide.runs, at(0.20)).expect("settled");
+        assert!(
+            why.starts_with("the incumbent stays") && why.contains("at 5 runs per arm"),
+            "{why}"
+        );
+        // ...while 20 runs per arm could: keep measuring.
+        let longer = Settle {
+            most: 20,
+            ..at(0.20)
+        };
+        assert_eq!(settled(&wide.runs, longer), None);
+        // A candidate ahead by more than the interval at 5 runs would be wide: keep measuring.
+        assert_eq!(settled(&with(&[7.4, 8.6, 7.5]).runs, at(0.20)), None);
+    }
+
+    #[test]
+    fn a_screen_stops_once_the_verdicts_rule_passes_and_agrees_with_the_verdict() {
+        let screen = |target| Settle {
+            screen: true,
+            ..at(target)
+        };
+        // The quick start's shape: a cut just above the target whose interval straddles it.
+        // Not settled as a verdict, but the verdict passes it: a screen stops.
+        let near = raw(&[(20.8, 14.2), (21.6, 14.9), (20.2, 14.3)]);
+        assert_eq!(settled(&near.runs, at(0.30)), None);
+        let why = settled(&near.runs, screen(0.30)).expect("a screen passes");
+        assert!(why.starts_with("PASS as a screen"), "{why}");
+        assert!(summarize(near.clone(), meta(), 0.30).verdict.pass);
+        // Below the target: the verdict fails it, and a screen keeps measuring.
+        assert_eq!(settled(&near.runs, screen(0.33)), None);
+        assert!(!summarize(near.clone(), meta(), 0.33).verdict.pass);
+        // With its ablation: only once the candidate beats it too.
+        let mut beside = near.clone();
+        for (i, m) in [14.0, 21.0, 15.0].iter().enumerate() {
+            beside.runs.push(run(Arm::Ablation, 20 + i, *m, false));
+        }
+        assert_eq!(settled(&beside.runs, screen(0.30)), None);
+        assert!(!summarize(beside.clone(), meta(), 0.30).verdict.pass);
+        // A head to head not yet decided holds a screen too.
+        let mut duel = near.clone();
+        for (i, m) in [15.2, 17.6, 15.4].iter().enumerate() {
+            duel.runs.push(run(Arm::Incumbent, 30 + i, *m, false));
+        }
+        assert_eq!(
+            settled(
+                &duel.runs,
+                Settle {
+                    most: 20,
+                    ..screen(0.30)
+                }
+            ),
+            None
+        );
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn run(
         settings: args.knobs.set.clone(),
         attach_cpu: args.knobs.attach_cpu,
         min_runs: args.comparison.min_runs,
+        screen: false,
         against: args.against.clone(),
         known_bound: None,
         order_seed: args.comparison.order_seed,

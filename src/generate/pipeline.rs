@@ -587,6 +587,16 @@ impl Prepared {
     }
 }
 
+/// How one of generate's benchmarks runs: at most `runs` per arm, in an order drawn from
+/// `order_seed`, and whether its verdict only screens for the confirmation
+/// (`BenchOptions::screen`).
+#[derive(Debug, Clone, Copy)]
+struct Sitting {
+    runs: usize,
+    order_seed: Option<u64>,
+    screen: bool,
+}
+
 fn bench_options(
     opts: &GenerateOptions,
     scheduler: SchedulerChoice,
@@ -612,6 +622,7 @@ fn bench_options(
         attach_cpu: None,
         incumbent: None,
         min_runs: opts.min_runs,
+        screen: false,
         order_seed: opts.order_seed,
         against: Vec::new(),
         known_bound: None,
@@ -980,14 +991,15 @@ impl Loop<'_> {
     ) -> Result<Judged> {
         let tag = format!("r{round}");
         let incumbent = self.incumbent.clone();
-        let (bench, seconds, vr) = self.benchmark(
-            &file,
-            &tag,
-            incumbent,
-            self.set.opts.runs,
-            self.set.opts.order_seed,
-            Some(prepared),
-        )?;
+        // With a confirmation to follow, a round's verdict only screens: the confirmation's
+        // fresh runs decide, so the round stops as soon as its verdict passes.
+        let sitting = Sitting {
+            runs: self.set.opts.runs,
+            order_seed: self.set.opts.order_seed,
+            screen: self.set.opts.confirm_runs > 0,
+        };
+        let (bench, seconds, vr) =
+            self.benchmark(&file, &tag, incumbent, sitting, Some(prepared))?;
         let Some(mut vr) = vr else {
             if let Some(last) = self.gen.attempts.last_mut() {
                 last.outcome = AttemptOutcome::SandboxError;
@@ -1056,10 +1068,14 @@ impl Loop<'_> {
         candidate: &Path,
         tag: &str,
         incumbent: Option<PathBuf>,
-        runs: usize,
-        order_seed: Option<u64>,
+        sitting: Sitting,
         verify_first: Option<bverify::Prepared>,
     ) -> Result<(CaseBench, f64, Option<VerifyReport>)> {
+        let Sitting {
+            runs,
+            order_seed,
+            screen,
+        } = sitting;
         (self.set.say)(&format!(
             "{tag}: benchmarking against the default scheduler{}{} (up to {runs} runs per arm)",
             if self.set.opts.ablation {
@@ -1084,6 +1100,7 @@ impl Loop<'_> {
         );
         bench_opts.runs = runs;
         bench_opts.order_seed = order_seed;
+        bench_opts.screen = screen;
         bench_opts.classes = Some(self.set.prepared.classes().clone());
         bench_opts.incumbent = incumbent;
         bench_opts.known_bound = self.bound.clone();
@@ -1151,14 +1168,13 @@ impl Loop<'_> {
         ));
         // A seed the user gave drew the rounds' orders; the confirmation draws another.
         let seed = self.set.opts.order_seed.map(|s| s ^ 0x5EED_C0F1);
-        let (bench, seconds, _) = self.benchmark(
-            &kept.file,
-            "confirm",
-            self.accepted.clone(),
+        let sitting = Sitting {
             runs,
-            seed,
-            None,
-        )?;
+            order_seed: seed,
+            screen: false,
+        };
+        let (bench, seconds, _) =
+            self.benchmark(&kept.file, "confirm", self.accepted.clone(), sitting, None)?;
         if bench.unmeasured {
             let e = bench.error.clone().unwrap_or_default();
             self.gen.reason = format!(
