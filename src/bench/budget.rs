@@ -36,6 +36,24 @@ pub struct Plan {
     pub ablation: bool,
     /// Seconds the candidate runs under load first, in the same boot; 0 when not verified there.
     pub verify_s: f64,
+    /// Whether the benchmark times the bound itself (a round's); one that reuses an earlier
+    /// bound (the confirmation) runs a warm-up instead.
+    pub bound: bool,
+    /// Whether a scheduler runs head to head as an arm of its own (the confirmation's accepted
+    /// one).
+    pub incumbent: bool,
+}
+
+impl Plan {
+    /// The same benchmark when it settles at `min_runs`: at most that many runs per arm, with
+    /// early stopping still on, so the ablation retires as in the full plan.
+    pub fn settled_early(&self) -> Plan {
+        Plan {
+            runs: self.min_runs,
+            min_runs: super::summarize::ANSWER_FROM.min(self.min_runs),
+            ..*self
+        }
+    }
 }
 
 /// A benchmark's predicted wall time, in parts.
@@ -43,7 +61,8 @@ pub struct Plan {
 pub struct Estimate {
     /// Booting and verifying.
     pub fixed_s: f64,
-    /// Timing tasks alone and the longest-first order (the bound).
+    /// Timing tasks alone and the longest-first order (the bound), or the warm-up run of a
+    /// benchmark that reuses an earlier bound.
     pub bound_s: f64,
     /// Every arm's runs until the slowest verdict.
     pub runs_s: f64,
@@ -67,7 +86,11 @@ pub fn predict(short_s: f64, long_s: f64, cpus: usize, plan: &Plan) -> Estimate 
     );
     // Two short tasks and the long one alone in one run, then the list run (about the best
     // makespan).
-    let bound_s = 2.0 * short_s + long_s + best + 2.0 * RUN_OVERHEAD_S;
+    let bound_s = if plan.bound {
+        2.0 * short_s + long_s + best + 2.0 * RUN_OVERHEAD_S
+    } else {
+        best + RUN_OVERHEAD_S
+    };
     let runs = plan.runs.max(plan.min_runs);
     // The ablation retires once the candidate beats it, which ctest_suite's does from the
     // first count that can show it; without early stopping every arm runs every time.
@@ -78,6 +101,13 @@ pub fn predict(short_s: f64, long_s: f64, cpus: usize, plan: &Plan) -> Estimate 
     };
     let runs_s = runs as f64 * (fair + best + 2.0 * RUN_OVERHEAD_S)
         + with_ablation as f64 * (fair + RUN_OVERHEAD_S);
+    // The accepted scheduler runs about as the candidate does.
+    let runs_s = runs_s
+        + if plan.incumbent {
+            runs as f64 * (best + RUN_OVERHEAD_S)
+        } else {
+            0.0
+        };
     let verify_s = if plan.verify_s > 0.0 {
         plan.verify_s + RUN_OVERHEAD_S
     } else {
@@ -152,6 +182,8 @@ pub(crate) const GENERATE_DEFAULTS: Plan = Plan {
     min_runs: 3,
     ablation: true,
     verify_s: 10.0,
+    bound: true,
+    incumbent: false,
 };
 
 #[cfg(test)]
@@ -186,6 +218,25 @@ mod tests {
         assert!((12.0..15.0).contains(&e.fixed_s), "{e:?}");
         // The ablation retiring after 2 runs saves three of its runs.
         assert!(e.runs_s < all.runs_s - 3.0 * 11.0, "{e:?} {all:?}");
+    }
+
+    #[test]
+    fn predicts_the_quick_starts_confirmation() {
+        // ctest_suite on 2026-12-07 at the default sizes: a short task 0.375 s as a run has
+        // it, the long one 14.7 s; the confirmation's boot, with the accepted scheduler as a
+        // fourth arm, stopped after 3 runs per arm (the ablation after 2) in 3 min 47 s and
+        // 3 min 56 s.
+        let confirm = Plan {
+            verify_s: 0.0,
+            bound: false,
+            incumbent: true,
+            ..PLAN
+        };
+        let e = predict(0.375, 14.7, 2, &confirm.settled_early());
+        assert!((215.0..250.0).contains(&e.total_s()), "{e:?}");
+        assert_eq!(e.fixed_s, BOOT_S);
+        // A warm-up run, not the bound: about the candidate's makespan.
+        assert!((14.0..18.0).contains(&e.bound_s), "{e:?}");
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct BenchOptions {
 pub struct TimeBudget {
     pub seconds: Option<f64>,
     pub plan: super::budget::Plan,
+    /// What the confirmation that follows a passing round runs, to say how long it takes too.
+    pub confirm: Option<super::budget::Plan>,
 }
 
 /// Resolve the scheduler source for a case.
@@ -675,6 +677,15 @@ fn correct_in_vm(
             sizing_opts.cpus,
             &b.plan,
         ));
+        if let Some(c) = &b.confirm {
+            progress(&describe_confirmation(
+                &id,
+                short_vm,
+                long_final,
+                sizing_opts.cpus,
+                c,
+            ));
+        }
     }
     let predicted = match &corrected {
         Some(c) => {
@@ -720,16 +731,9 @@ fn describe_time(
     cpus: usize,
     p: &super::budget::Plan,
 ) -> String {
-    use super::budget::{clock, predict, Plan};
-    // Settling at `min_runs`: at most that many runs per arm, still with early stopping on,
-    // so the ablation retires as in the full plan.
-    let fewest = Plan {
-        runs: p.min_runs,
-        min_runs: super::summarize::ANSWER_FROM.min(p.min_runs),
-        ..*p
-    };
+    use super::budget::{clock, predict};
     let (quick, most) = (
-        predict(short_s, long_s, cpus, &fewest),
+        predict(short_s, long_s, cpus, &p.settled_early()),
         predict(short_s, long_s, cpus, p),
     );
     if p.runs <= p.min_runs {
@@ -746,6 +750,37 @@ fn describe_time(
         p.min_runs,
         clock(most.total_s()),
         p.runs
+    )
+}
+
+/// How long the confirmation of a round that passes should take (`describe_time` for it),
+/// after which `generate` ends.
+fn describe_confirmation(
+    id: &str,
+    short_s: f64,
+    long_s: f64,
+    cpus: usize,
+    p: &super::budget::Plan,
+) -> String {
+    use super::budget::{clock, predict};
+    let most = predict(short_s, long_s, cpus, p);
+    let duel = if p.incumbent {
+        ", with the accepted scheduler head to head"
+    } else {
+        ""
+    };
+    if p.runs <= p.min_runs {
+        return format!(
+            "{id}: a passing round's confirmation{duel} should take about {} more",
+            clock(most.total_s())
+        );
+    }
+    format!(
+        "{id}: a passing round's confirmation{duel} should take about {} more when it stops \
+         after {} runs per arm, {} at most",
+        clock(predict(short_s, long_s, cpus, &p.settled_early()).total_s()),
+        p.min_runs,
+        clock(most.total_s())
     )
 }
 
@@ -1176,6 +1211,28 @@ mod tests {
         assert_eq!(s.factor, 1.0);
         let line = s.describe("ctest_suite", &PLAN, 180.0);
         assert!(line.contains("over the 3 min budget"), "{line}");
+    }
+
+    #[test]
+    fn the_confirmations_time_says_whether_it_duels() {
+        let confirm = Plan {
+            verify_s: 0.0,
+            bound: false,
+            incumbent: true,
+            ..PLAN
+        };
+        let line = describe_confirmation("ctest_suite", 0.375, 14.7, 2, &confirm);
+        assert!(
+            line.contains("head to head")
+                && line.contains("after 3 runs per arm")
+                && line.contains("at most"),
+            "{line}"
+        );
+        let alone = Plan {
+            incumbent: false,
+            ..confirm
+        };
+        assert!(!describe_confirmation("c", 0.375, 14.7, 2, &alone).contains("head to head"));
     }
 
     #[test]

@@ -649,14 +649,31 @@ pub fn prepare(
         Place::Host => crate::system::cpu_count(),
     };
     let mut sizing = bench_options(opts, SchedulerChoice::Auto, opts.scale);
+    let round = crate::bench::budget::Plan {
+        runs: opts.runs,
+        min_runs: opts.min_runs,
+        ablation: opts.ablation,
+        verify_s: opts.verify_duration_s,
+        bound: true,
+        incumbent: false,
+    };
+    // The confirmation reuses the round's bound and verification, and runs the accepted
+    // scheduler (if any) head to head.
+    let confirm = (opts.confirm_runs > 0 && !opts.verify_only)
+        .then(|| -> Result<_> {
+            Ok(crate::bench::budget::Plan {
+                runs: opts.confirm_runs,
+                verify_s: 0.0,
+                bound: false,
+                incumbent: crate::library::current(&paths.root, &case.id)?.is_some(),
+                ..round
+            })
+        })
+        .transpose()?;
     sizing.budget = Some(driver::TimeBudget {
         seconds: opts.budget_s,
-        plan: crate::bench::budget::Plan {
-            runs: opts.runs,
-            min_runs: opts.min_runs,
-            ablation: opts.ablation,
-            verify_s: opts.verify_duration_s,
-        },
+        plan: round,
+        confirm,
     });
     let request = driver::size_and_prepare(paths, case, &sizing, cpus, say)?;
     say("profiling at these sizes on this host");
