@@ -221,8 +221,8 @@ pub fn answered(runs: &[RunSample]) -> Vec<(Arm, String)> {
     out
 }
 
-/// When a case may stop before its last round: after at least `min_runs` runs per arm, at
-/// most `most`.
+/// How [`settled`] judges a case that may stop before its last round (from `--min-runs` runs
+/// per arm on): the target, the most runs per arm (`--runs`), and whether it only screens.
 #[derive(Debug, Clone, Copy)]
 pub struct Settle {
     pub target: f64,
