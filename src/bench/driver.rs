@@ -721,6 +721,21 @@ fn correct_in_vm(
     Ok(predicted)
 }
 
+/// A benchmark's predicted wall time when it settles after the fewest runs (None when it
+/// cannot stop early) and at most, as clock strings.
+fn predicted_clocks(
+    short_s: f64,
+    long_s: f64,
+    cpus: usize,
+    p: &super::budget::Plan,
+) -> (Option<String>, String) {
+    use super::budget::{clock, predict};
+    let most = clock(predict(short_s, long_s, cpus, p).total_s());
+    let quick = (p.runs > p.min_runs)
+        .then(|| clock(predict(short_s, long_s, cpus, &p.settled_early()).total_s()));
+    (quick, most)
+}
+
 /// How long a round's benchmark should take at the final sizes (a short task of `short_s` and
 /// the long one of `long_s` in the VM, as a run has them): when its verdict settles after the
 /// fewest runs, and at most.
@@ -731,26 +746,17 @@ fn describe_time(
     cpus: usize,
     p: &super::budget::Plan,
 ) -> String {
-    use super::budget::{clock, predict};
-    let (quick, most) = (
-        predict(short_s, long_s, cpus, &p.settled_early()),
-        predict(short_s, long_s, cpus, p),
-    );
-    if p.runs <= p.min_runs {
-        return format!(
-            "{id}: a round's benchmark should take about {} in the VM ({} runs per arm)",
-            clock(most.total_s()),
+    match predicted_clocks(short_s, long_s, cpus, p) {
+        (None, most) => format!(
+            "{id}: a round's benchmark should take about {most} in the VM ({} runs per arm)",
             p.runs
-        );
+        ),
+        (Some(quick), most) => format!(
+            "{id}: a round's benchmark should take about {quick} in the VM when its verdict \
+             settles after {} runs per arm, {most} at most ({} runs)",
+            p.min_runs, p.runs
+        ),
     }
-    format!(
-        "{id}: a round's benchmark should take about {} in the VM when its verdict settles after \
-         {} runs per arm, {} at most ({} runs)",
-        clock(quick.total_s()),
-        p.min_runs,
-        clock(most.total_s()),
-        p.runs
-    )
 }
 
 /// How long the confirmation of a round that passes should take (`describe_time` for it),
@@ -762,26 +768,21 @@ fn describe_confirmation(
     cpus: usize,
     p: &super::budget::Plan,
 ) -> String {
-    use super::budget::{clock, predict};
-    let most = predict(short_s, long_s, cpus, p);
     let duel = if p.incumbent {
         ", with the accepted scheduler head to head"
     } else {
         ""
     };
-    if p.runs <= p.min_runs {
-        return format!(
-            "{id}: a passing round's confirmation{duel} should take about {} more",
-            clock(most.total_s())
-        );
+    match predicted_clocks(short_s, long_s, cpus, p) {
+        (None, most) => {
+            format!("{id}: a passing round's confirmation{duel} should take about {most} more")
+        }
+        (Some(quick), most) => format!(
+            "{id}: a passing round's confirmation{duel} should take about {quick} more when it \
+             stops after {} runs per arm, {most} at most",
+            p.min_runs
+        ),
     }
-    format!(
-        "{id}: a passing round's confirmation{duel} should take about {} more when it stops \
-         after {} runs per arm, {} at most",
-        clock(predict(short_s, long_s, cpus, &p.settled_early()).total_s()),
-        p.min_runs,
-        clock(most.total_s())
-    )
 }
 
 /// Every size multiplied by `factor` so that a benchmark's slowest verdict fits its budget.
