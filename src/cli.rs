@@ -145,8 +145,10 @@ pub enum Command {
     /// Every candidate and log stays in runs/<time>/<case>/. With no endpoint configured
     /// (OPENAI_BASE_URL / --base-url) the offline provider is used, and the output says so.
     ///
-    /// Each case ends ACCEPTED, KEPT OLD (passed, but did not beat the accepted scheduler head
-    /// to head, or is the accepted scheduler's code again), PASSED (passed with --confirm-runs 0: nothing kept), VERIFIED (--verify-only),
+    /// Each case ends ACCEPTED, KEPT OLD (the accepted scheduler stays and passes: the candidate
+    /// did not beat it head to head, is its code again, or fell short in fresh runs in which the
+    /// accepted one still met the target), PASSED (passed with --confirm-runs 0: nothing kept),
+    /// VERIFIED (--verify-only),
     /// REJECTED, or ERROR (the case could not be prepared, or the sandbox could not measure).
     /// Exit status: 0 when every case ends in one of the first four, 1 when one does not, 2 on a
     /// usage or environment error before any case ran, 130 after Ctrl-C.

@@ -715,6 +715,7 @@ mod tests {
                 selection_verdict: verdict_copy,
                 holds: pass,
                 seconds: 600.0,
+                accepted_stands: None,
             }),
             withdrawn: None,
         }

@@ -190,6 +190,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             },
             holds: true,
             seconds: 600.0,
+            accepted_stands: None,
         }),
         withdrawn: None,
     }

@@ -290,6 +290,16 @@ fn outcome_label(outcome: Option<&AcceptOutcome>, gen: &Generation) -> (String, 
         {
             ("KEPT OLD", reason.clone())
         }
+        // The candidate fell short in its confirmation, but the accepted scheduler, measured in
+        // the same fresh runs, still meets the target: the case keeps a passing scheduler.
+        Some(AcceptOutcome::Rejected { .. })
+            if gen
+                .confirmation
+                .as_ref()
+                .is_some_and(|c| c.accepted_stands == Some(true)) =>
+        {
+            ("KEPT OLD", gen.reason.clone())
+        }
         // The sandbox failed before a verdict: no statement about the scheduler.
         _ if gen.sandbox_error.is_some() => ("ERROR", gen.reason.clone()),
         // The candidate that passed is the accepted scheduler again: it stays.
@@ -359,6 +369,7 @@ mod tests {
             selection_verdict: g.benchmark.as_ref().unwrap().verdict.clone(),
             holds: false,
             seconds: 1.0,
+            accepted_stands: None,
         }
     }
 
@@ -402,6 +413,25 @@ mod tests {
                 && detail.ends_with("not better than the accepted one"),
             "{detail}"
         );
+    }
+
+    #[test]
+    fn a_confirmation_that_fell_short_keeps_the_old_one_only_if_it_still_meets_the_target() {
+        let mut g = passed();
+        g.benchmark.as_mut().unwrap().verdict.pass = false;
+        g.reason = "round 1's scheduler passed in the runs that chose it but not in fresh ones: \
+                    cut 29.9% is below the 30% target; the accepted scheduler, in the same runs, \
+                    cut 32.1% [30.2%, 34.0%]: it meets the 30% target and stays"
+            .into();
+        let mut c = not_held(&g);
+        c.accepted_stands = Some(true);
+        g.confirmation = Some(c.clone());
+        let (label, detail) = outcome_label(Some(&rejected()), &g);
+        assert_eq!(label, "KEPT OLD");
+        assert_eq!(detail, g.reason);
+        c.accepted_stands = Some(false);
+        g.confirmation = Some(c);
+        assert_eq!(outcome_label(Some(&rejected()), &g).0, "REJECTED");
     }
 
     #[test]
