@@ -695,6 +695,7 @@ mod tests {
                 resumed_after: Vec::new(),
                 retired: Vec::new(),
                 data: None,
+                programs: None,
                 unmeasured: false,
                 classifier: None,
                 captured: None,

@@ -163,6 +163,23 @@ pub struct Profile {
     pub processes: Vec<ProcessProfile>,
 }
 
+impl Profile {
+    /// Every program the case's processes exec'd, short and long tasks together, each once.
+    pub fn programs(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .short
+            .exes
+            .iter()
+            .chain(&self.long.exes)
+            .filter(|e| !e.is_empty())
+            .cloned()
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
 fn group_profile(run: &RunResult, group: Group, procs: &[ProcessProfile]) -> GroupProfile {
     let stats = match group {
         Group::Short => run.short,

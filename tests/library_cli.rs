@@ -167,6 +167,7 @@ fn meta(case: &str, at: &str, cut: f64, cost: Option<f64>) -> Provenance {
             resumed_after: Vec::new(),
             retired: Vec::new(),
             data: None,
+            programs: None,
             unmeasured: false,
             classifier: None,
             captured: None,

@@ -73,6 +73,9 @@ pub struct BenchOptions {
     /// Task classes to give the scheduler; learned from a profile at the benchmarked sizes
     /// when not given.
     pub classes: Option<ClassSet>,
+    /// The programs the case's processes exec, from the profile that gave `classes`: loaded
+    /// from the guest's memory with the data. Learned with the classes when those are not given.
+    pub programs: Vec<String>,
     /// `-I DIR` for the scheduler's own headers.
     pub include: Vec<PathBuf>,
     /// `--set NAME=VALUE` for its knobs.
@@ -381,8 +384,8 @@ fn prepare_case(
     };
 
     let mut req = size_and_prepare(paths, case, opts, cpus, progress)?;
-    let classes = match &opts.classes {
-        Some(c) => c.clone(),
+    let (classes, programs) = match &opts.classes {
+        Some(c) => (c.clone(), opts.programs.clone()),
         None => {
             progress(&format!(
                 "{}: profiling at these sizes on this host to learn the task classes",
@@ -390,7 +393,8 @@ fn prepare_case(
             ));
             let p = profile_at(paths, &req, &case.description)?;
             progress(&format!("{}: {}", case.id, p.task_classes.explanation));
-            p.task_classes.classes
+            let programs = p.programs();
+            (p.task_classes.classes, programs)
         }
     };
     let tracer = if classes.is_empty() {
@@ -430,6 +434,7 @@ fn prepare_case(
         production: Vec::new(),
         known_bound: opts.known_bound.clone(),
         resume: None,
+        programs,
         short_probes: Vec::new(),
     })
 }
@@ -914,6 +919,8 @@ fn time_alone_in_vm(
             production: Vec::new(),
             known_bound: None,
             resume: None,
+            // The profile that names the programs comes after the sizing.
+            programs: Vec::new(),
             short_probes: probes,
         }],
         runs: 0,

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::production::{Production, Running};
 use super::result::{
-    Arm, Bound, DataPlacement, ListRun, Retired, RunSample, RunTiming, SchedulerRef, TaskTime,
+    Arm, Bound, DataPlacement, ListRun, ProgramPlacement, Retired, RunSample, RunTiming,
+    SchedulerRef, TaskTime,
 };
 use crate::bpf::exit::SchedExit;
 use crate::bpf::runtime::RuntimeJob;
@@ -53,6 +54,10 @@ pub struct CaseJob {
     /// and complete rounds. The case goes on from the next round.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<CaseRaw>,
+    /// The programs the case's processes exec (the profile's executables), loaded from the
+    /// guest's memory with the data; empty when no profile named them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<String>,
     /// The same case prepared at other sizes, whose first short task is timed alone after the
     /// bound: the sizing's VM check tells start-up from work with them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -133,6 +138,9 @@ pub struct CaseRaw {
     /// Where the runs read the case's data from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataPlacement>,
+    /// Where the runs loaded the case's programs from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programs: Option<ProgramPlacement>,
 }
 
 /// Where the job keeps the case in progress, beside its results file: rewritten after every
@@ -585,6 +593,7 @@ fn starting_record(job: &CaseJob) -> CaseRaw {
         short_probes: Vec::new(),
         retired: Vec::new(),
         data: None,
+        programs: None,
     };
     match &job.resume {
         Some(r) if r.test_id == fresh.test_id && r.error.is_none() => {
@@ -608,6 +617,12 @@ fn measure_case(
         let (copy, placed) = super::in_memory::stage(&job.request, &memory_root());
         progress(&placed.describe());
         raw.data = Some(placed);
+        copy
+    });
+    let _programs = (bench.data_in_memory && !job.programs.is_empty()).then(|| {
+        let (copy, placed) = super::in_memory::stage_programs(&job.programs, &memory_root());
+        progress(&placed.describe());
+        raw.programs = Some(placed);
         copy
     });
     if !raw.resumed_after.is_empty() {
@@ -1039,6 +1054,7 @@ mod tests {
             production: Vec::new(),
             known_bound: None,
             resume,
+            programs: Vec::new(),
             short_probes: Vec::new(),
         }
     }

@@ -255,6 +255,9 @@ fn case_section(s: &mut String, c: &CaseBench) {
     if let Some(d) = &c.data {
         let _ = writeln!(s, "- {}", cell(&d.describe()));
     }
+    if let Some(p) = &c.programs {
+        let _ = writeln!(s, "- {}", cell(&p.describe()));
+    }
     if !sched.classes.is_empty() {
         let _ = writeln!(s, "- Task classes (learned from a profile at these sizes):");
         for line in sched.classes.describe() {

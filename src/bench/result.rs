@@ -218,6 +218,53 @@ impl DataPlacement {
     }
 }
 
+/// Where a case's processes load their programs from (see `bench::in_memory::stage_programs`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProgramPlacement {
+    /// Files (programs, their libraries, the loader's cache) copied into the guest's memory.
+    pub files: usize,
+    pub bytes: u64,
+    /// Seconds the copies took.
+    pub copy_s: f64,
+    /// Why none was copied, when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
+    /// Files that stayed where they were, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+}
+
+impl ProgramPlacement {
+    /// None copied, because of `why`.
+    pub fn stayed(why: String, skipped: Vec<String>) -> ProgramPlacement {
+        ProgramPlacement {
+            files: 0,
+            bytes: 0,
+            copy_s: 0.0,
+            why_not: Some(why),
+            skipped,
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        let skipped = match self.skipped.len() {
+            0 => String::new(),
+            n => format!("; {n} stayed on virtio-fs ({})", self.skipped[0]),
+        };
+        match &self.why_not {
+            None => format!(
+                "programs: {} files ({:.1} MiB: the programs the profile saw exec, their \
+                 libraries, the loader's cache) loaded from the guest's memory (copied there in \
+                 {:.2} s){skipped}",
+                self.files,
+                self.bytes as f64 / f64::from(1 << 20),
+                self.copy_s
+            ),
+            Some(why) => format!("programs: loaded through virtio-fs ({why}){skipped}"),
+        }
+    }
+}
+
 /// The theoretical bound, from one short and one long task measured alone.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Bound {
@@ -374,6 +421,9 @@ pub struct CaseBench {
     /// Where the runs read the case's data from (the last boot's, after a guest crash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<DataPlacement>,
+    /// Where the runs loaded the case's programs from (the last boot's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programs: Option<ProgramPlacement>,
     /// A failure that stopped this case (setup, load, VM...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -453,6 +453,7 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         resumed_after: raw.resumed_after,
         retired: raw.retired,
         data: raw.data,
+        programs: raw.programs,
         unmeasured: false,
     };
     bench.verdict = verdict(&bench, target);
@@ -504,6 +505,7 @@ pub fn failed(meta: CaseMeta, error: String) -> CaseBench {
         retired: Vec::new(),
         short_probes: Vec::new(),
         data: None,
+        programs: None,
     };
     summarize(raw, meta, 0.0)
 }
@@ -580,6 +582,7 @@ mod tests {
             resumed_after: Vec::new(),
             retired: Vec::new(),
             data: None,
+            programs: None,
             short_probes: Vec::new(),
         }
     }

@@ -394,6 +394,11 @@ pub fn render(r: &BenchResult, color: bool) -> String {
                     .map(|d| format!("{}: {}", c.test_id, d.describe())),
             )
             .chain(
+                c.programs
+                    .as_ref()
+                    .map(|p| format!("{}: {}", c.test_id, p.describe())),
+            )
+            .chain(
                 c.efficiency
                     .iter()
                     .flat_map(super::efficiency::describe)

@@ -53,6 +53,7 @@ pub fn run(
         long_cap_s: args.comparison.long_cap,
         ablation: !args.comparison.no_ablation,
         classes: None,
+        programs: Vec::new(),
         include: args.build.include.clone(),
         settings: args.knobs.set.clone(),
         attach_cpu: args.knobs.attach_cpu,

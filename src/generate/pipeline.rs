@@ -622,6 +622,7 @@ fn bench_options(
         long_cap_s: opts.long_cap_s,
         ablation: opts.ablation,
         classes: None,
+        programs: Vec::new(),
         include: Vec::new(),
         settings: Vec::new(),
         attach_cpu: None,
@@ -1124,6 +1125,7 @@ impl Loop<'_> {
         bench_opts.order_seed = order_seed;
         bench_opts.screen = screen;
         bench_opts.classes = Some(self.set.prepared.classes().clone());
+        bench_opts.programs = self.set.prepared.profile.programs();
         bench_opts.incumbent = incumbent;
         bench_opts.known_bound = self.bound.clone();
         bench_opts.verify_first = verify_first.as_ref().and_then(|p| p.job.clone());
