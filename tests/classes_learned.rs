@@ -190,3 +190,31 @@ fn work_spread_over_many_processes_is_recognised_by_the_script_that_starts_them(
         p.task_classes.explanation
     );
 }
+
+#[test]
+fn a_pipe_into_xargs_is_recognised_by_the_tree_find_walks() {
+    // find tree_NN | xargs -n 8 sha256sum: only find names the tree; xargs reads find's pipe and
+    // starts the sha256sums, which do the work, eight files each, in every task alike.
+    let p = profile_of("checksum_tree", 0.1);
+    check_separates(&p);
+    let rule = &p.task_classes.classes.classes[0].rule;
+    assert!(
+        matches!(rule, Rule::ArgEquals { value, .. } | Rule::ArgAny { value } if value.ends_with("/tree_17")),
+        "{rule:?}: {}",
+        p.task_classes.explanation
+    );
+    let heavy = &p.task_classes.heavy;
+    assert!(
+        heavy
+            .iter()
+            .filter(|(_, comm, _)| comm == "sha256sum")
+            .count()
+            > 1,
+        "the sha256sums do the long task's work: {heavy:?}"
+    );
+    assert!(
+        p.task_classes.explanation.contains("stdin pipe"),
+        "{}",
+        p.task_classes.explanation
+    );
+}
