@@ -372,6 +372,7 @@ fn case_section(s: &mut String, c: &CaseBench) {
     for note in table::model_gap_note(c)
         .into_iter()
         .chain(table::waiting_note(c))
+        .chain(table::slow_machine_note(c))
     {
         let _ = writeln!(s, "- Note: {note}.");
     }

@@ -41,6 +41,48 @@ const MODEL_GAP: f64 = 0.15;
 /// The long task alone waiting this share of its wall time is worth a note.
 const WAITING_SHARE: f64 = 0.1;
 
+/// A run whose tasks used this many times the CPU of their arm's median run did the same work on
+/// a slower machine.
+const SLOW_MACHINE: f64 = 1.3;
+
+/// Said when a run's tasks took far more CPU than the same arm's other runs for the same work
+/// (measured 2026-12-07: one compiler_build run in which every task used 1.7 times its usual
+/// CPU, its schedule as good as the others'). The emulated CPUs ran slower for that run; its
+/// makespan stays in the means, so only the interval shows it unless the report says so.
+pub fn slow_machine_note(c: &CaseBench) -> Option<String> {
+    let measured: Vec<&RunSample> = c.runs.iter().filter(|r| r.valid && !r.warmup).collect();
+    let cpu = |r: &RunSample| r.tasks.iter().map(|t| t.cpu_s).sum::<f64>();
+    let mut slow = Vec::new();
+    for r in &measured {
+        let mut same: Vec<f64> = measured
+            .iter()
+            .filter(|o| o.arm == r.arm)
+            .map(|o| cpu(o))
+            .collect();
+        if same.len() < 3 {
+            continue;
+        }
+        same.sort_by(f64::total_cmp);
+        let median = same[same.len() / 2];
+        let ratio = cpu(r) / median;
+        if median > 0.0 && ratio >= SLOW_MACHINE {
+            slow.push(format!(
+                "run {} ({}, {:.3} s) used {ratio:.2}× the task CPU of its arm's median run",
+                r.order + 1,
+                r.arm.label(),
+                r.makespan_s
+            ));
+        }
+    }
+    (!slow.is_empty()).then(|| {
+        format!(
+            "{}: the same work took more CPU, so the emulated machine ran slower then, whatever \
+             the scheduler did; it counts in the means and widens the intervals",
+            slow.join("; ")
+        )
+    })
+}
+
 /// Said when the long task, run alone, spent a good part of its time waiting (I/O): the
 /// CPU-time bound assumes it never waits, so its best cut is more than any order can reach.
 pub fn waiting_note(c: &CaseBench) -> Option<String> {
@@ -386,6 +428,7 @@ pub fn render(r: &BenchResult, color: bool) -> String {
         for note in model_gap_note(c)
             .into_iter()
             .chain(waiting_note(c))
+            .chain(slow_machine_note(c))
             .map(|n| format!("note: {}: {n}", c.test_id))
             .chain(classifier_line(c).map(|l| format!("{}: {l}", c.test_id)))
             .chain(
@@ -512,6 +555,42 @@ mod tests {
         );
         assert!(render(&r, false).contains("note: ctest_suite: run alone, the long task"));
         assert!(crate::bench::markdown::render(&r).contains("- Note: run alone, the long task"));
+    }
+
+    #[test]
+    fn a_run_whose_tasks_took_far_more_cpu_than_its_arm_s_others_gets_a_note() {
+        let mut r = fixture::bench();
+        assert!(
+            slow_machine_note(&r.cases[0]).is_none(),
+            "the fixture's runs are alike"
+        );
+        let c = &mut r.cases[0];
+        let i = c
+            .runs
+            .iter()
+            .position(|x| x.arm == Arm::Custom && !x.warmup)
+            .unwrap();
+        for t in &mut c.runs[i].tasks {
+            t.cpu_s *= 1.7;
+        }
+        let note = slow_machine_note(c).unwrap();
+        assert!(
+            note.contains(&format!("run {} (custom", c.runs[i].order + 1))
+                && note.contains("1.70×"),
+            "{note}"
+        );
+        for t in &mut c.runs[i].tasks {
+            t.cpu_s = t.cpu_s / 1.7 * 1.2;
+        }
+        assert!(
+            slow_machine_note(c).is_none(),
+            "20% more is within a run's spread"
+        );
+        for t in &mut c.runs[i].tasks {
+            t.cpu_s = t.cpu_s / 1.2 * 1.7;
+        }
+        assert!(render(&r, false).contains("the emulated machine ran slower then"));
+        assert!(crate::bench::markdown::render(&r).contains("- Note: run "));
     }
 
     #[test]
