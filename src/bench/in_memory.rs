@@ -240,7 +240,7 @@ fn unique_on_disk(files: Vec<PathBuf>, skipped: &mut Vec<String>) -> Vec<PathBuf
             skipped.push(format!("{}: not found", f.display()));
             continue;
         };
-        if out.contains(&real) || real.parent().is_some_and(|d| on_tmpfs(d).is_ok()) {
+        if out.contains(&real) || on_tmpfs(&real).is_ok() {
             continue;
         }
         out.push(real);
@@ -287,21 +287,22 @@ fn unmount(over: &Path) -> Result<(), String> {
     }
 }
 
-fn on_tmpfs(dir: &Path) -> Result<(), String> {
-    let c = c_path(dir)?;
+/// Whether `path` (a file or a directory) lives on a tmpfs.
+fn on_tmpfs(path: &Path) -> Result<(), String> {
+    let c = c_path(path)?;
     // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
         return Err(format!(
             "cannot stat {}: {}",
-            dir.display(),
+            path.display(),
             std::io::Error::last_os_error()
         ));
     }
     if st.f_type as i64 == TMPFS_MAGIC {
         Ok(())
     } else {
-        Err(format!("{} is not in memory (not a tmpfs)", dir.display()))
+        Err(format!("{} is not in memory (not a tmpfs)", path.display()))
     }
 }
 
@@ -333,8 +334,8 @@ mod tests {
         req
     }
 
-    #[test]
-    fn data_on_a_tmpfs_is_read_from_the_copy_at_its_own_path_until_it_is_dropped() {
+    /// Where a mounting test keeps its copies, after checking it can mount at all.
+    fn mountable_tmpfs() -> &'static Path {
         // SAFETY: geteuid has no preconditions.
         assert_eq!(
             unsafe { libc::geteuid() },
@@ -346,6 +347,12 @@ mod tests {
             on_tmpfs(shm).is_ok(),
             "this test needs /dev/shm to be a tmpfs, as on any Linux with systemd or udev"
         );
+        shm
+    }
+
+    #[test]
+    fn data_on_a_tmpfs_is_read_from_the_copy_at_its_own_path_until_it_is_dropped() {
+        let shm = mountable_tmpfs();
         // Beside the sources, on a disk: /tmp may be a tmpfs, which would count as in memory.
         let src = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
         assert!(on_tmpfs(src.path()).is_err(), "the checkout is on a tmpfs");
@@ -418,17 +425,7 @@ mod tests {
 
     #[test]
     fn files_staged_in_memory_are_read_from_the_copies_until_dropped() {
-        // SAFETY: geteuid has no preconditions.
-        assert_eq!(
-            unsafe { libc::geteuid() },
-            0,
-            "this test mounts, so it needs root (CI runs as root)"
-        );
-        let shm = Path::new("/dev/shm");
-        assert!(
-            on_tmpfs(shm).is_ok(),
-            "this test needs /dev/shm to be a tmpfs"
-        );
+        let shm = mountable_tmpfs();
         // On a disk, beside the sources: neither libraries of this machine nor its loader
         // cache are touched.
         let src = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
@@ -451,11 +448,7 @@ mod tests {
             placement.describe()
         );
         for f in [&prog, &lib] {
-            let c = c_path(f).unwrap();
-            // SAFETY: a valid path and a properly sized out-parameter.
-            let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-            assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0);
-            assert_eq!(st.f_type as i64, TMPFS_MAGIC, "{} is the copy", f.display());
+            assert!(on_tmpfs(f).is_ok(), "{} is the copy", f.display());
         }
         assert_eq!(std::fs::read(&lib).unwrap().len(), 3000);
         drop(staged);

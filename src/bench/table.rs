@@ -50,30 +50,35 @@ const SLOW_MACHINE: f64 = 1.3;
 /// CPU, its schedule as good as the others'). The emulated CPUs ran slower for that run; its
 /// makespan stays in the means, so only the interval shows it unless the report says so.
 pub fn slow_machine_note(c: &CaseBench) -> Option<String> {
-    let measured: Vec<&RunSample> = c.runs.iter().filter(|r| r.valid && !r.warmup).collect();
-    let cpu = |r: &RunSample| r.tasks.iter().map(|t| t.cpu_s).sum::<f64>();
-    let mut slow = Vec::new();
-    for r in &measured {
+    let measured: Vec<(&RunSample, f64)> = c
+        .runs
+        .iter()
+        .filter(|r| r.valid && !r.warmup)
+        .map(|r| (r, r.tasks.iter().map(|t| t.cpu_s).sum::<f64>()))
+        .collect();
+    let median = |arm: Arm| {
         let mut same: Vec<f64> = measured
             .iter()
-            .filter(|o| o.arm == r.arm)
-            .map(|o| cpu(o))
+            .filter(|(r, _)| r.arm == arm)
+            .map(|(_, cpu)| *cpu)
             .collect();
-        if same.len() < 3 {
-            continue;
-        }
         same.sort_by(f64::total_cmp);
-        let median = same[same.len() / 2];
-        let ratio = cpu(r) / median;
-        if median > 0.0 && ratio >= SLOW_MACHINE {
-            slow.push(format!(
-                "run {} ({}, {:.3} s) used {ratio:.2}× the task CPU of its arm's median run",
-                r.order + 1,
-                r.arm.label(),
-                r.makespan_s
-            ));
-        }
-    }
+        (same.len() >= 3).then(|| same[same.len() / 2])
+    };
+    let slow: Vec<String> = measured
+        .iter()
+        .filter_map(|(r, cpu)| {
+            let ratio = cpu / median(r.arm).filter(|m| *m > 0.0)?;
+            (ratio >= SLOW_MACHINE).then(|| {
+                format!(
+                    "run {} ({}, {:.3} s) used {ratio:.2}× the task CPU of its arm's median run",
+                    r.order + 1,
+                    r.arm.label(),
+                    r.makespan_s
+                )
+            })
+        })
+        .collect();
     (!slow.is_empty()).then(|| {
         format!(
             "{}: the same work took more CPU, so the emulated machine ran slower then, whatever \
