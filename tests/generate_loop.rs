@@ -379,6 +379,17 @@ fn an_accepted_scheduler_is_replaced_only_by_a_head_to_head_win_in_the_confirmat
             .filter(|r| r["arm"] == arm && r["warmup"] == false)
             .count()
     };
+    // The bound was measured once, in the preparation's own boot, and the round reused it.
+    let prepared = json(&stamp.join("ctest_suite/bound.json"));
+    assert!(
+        prepared["long_alone_s"].as_f64().unwrap() > 0.0,
+        "{prepared}"
+    );
+    assert_eq!(
+        case["bound"]["reused_from"], prepared["reused_from"],
+        "{case}"
+    );
+    assert_eq!(case["bound"]["long_alone_s"], prepared["long_alone_s"]);
     // The round measures the candidate on its own; the accepted scheduler waits for the
     // confirmation, which only a passing candidate reaches.
     assert_eq!(arm_runs(case, "incumbent"), 0, "{case}");
@@ -401,12 +412,12 @@ fn an_accepted_scheduler_is_replaced_only_by_a_head_to_head_win_in_the_confirmat
     let confirm_file = stamp.join("ctest_suite/bench-confirm/bench.json");
     if pass {
         // Kept by round 1's runs, so confirmed in fresh ones with the accepted scheduler head
-        // to head before the library decides; the bound measured in round 1 is reused.
+        // to head before the library decides; the preparation's bound is reused again.
         let confirm = json(&confirm_file);
         let c = &confirm["cases"][0];
         assert_eq!(c["incumbent_sha256"], accepted_sha.as_str(), "{c}");
         assert_eq!(arm_runs(c, "incumbent"), 2, "{c}");
-        assert_eq!(c["bound"]["reused_from"], "`bench-r1`", "{c}");
+        assert_eq!(c["bound"]["reused_from"], prepared["reused_from"], "{c}");
         assert_eq!(
             c["bound"]["long_alone_s"], case["bound"]["long_alone_s"],
             "{c}"

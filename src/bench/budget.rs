@@ -36,9 +36,12 @@ pub struct Plan {
     pub ablation: bool,
     /// Seconds the candidate runs under load first, in the same boot; 0 when not verified there.
     pub verify_s: f64,
-    /// Whether the benchmark times the bound itself (a round's); one that reuses an earlier
-    /// bound (the confirmation) runs a warm-up instead.
+    /// Whether the benchmark times the bound itself; `generate`'s reuse the one its
+    /// preparation measured.
     pub bound: bool,
+    /// Whether a warm-up run precedes the measured rounds: only in a boot that neither ran the
+    /// bound's list run nor holds the case's data and programs in the guest's memory.
+    pub warm_up: bool,
     /// Whether a scheduler runs head to head as an arm of its own (the confirmation's accepted
     /// one).
     pub incumbent: bool,
@@ -61,8 +64,8 @@ impl Plan {
 pub struct Estimate {
     /// Booting and verifying.
     pub fixed_s: f64,
-    /// Timing tasks alone and the longest-first order (the bound), or the warm-up run of a
-    /// benchmark that reuses an earlier bound.
+    /// Timing tasks alone and the longest-first order (the bound), or the warm-up run, if
+    /// any, of a benchmark that reuses an earlier bound.
     pub bound_s: f64,
     /// Every arm's runs until the slowest verdict.
     pub runs_s: f64,
@@ -88,8 +91,10 @@ pub fn predict(short_s: f64, long_s: f64, cpus: usize, plan: &Plan) -> Estimate 
     // makespan).
     let bound_s = if plan.bound {
         2.0 * short_s + long_s + best + 2.0 * RUN_OVERHEAD_S
-    } else {
+    } else if plan.warm_up {
         best + RUN_OVERHEAD_S
+    } else {
+        0.0
     };
     let runs = plan.runs.max(plan.min_runs);
     // The ablation retires once the candidate beats it, which ctest_suite's does from the
@@ -182,7 +187,8 @@ pub(crate) const GENERATE_DEFAULTS: Plan = Plan {
     min_runs: 3,
     ablation: true,
     verify_s: 10.0,
-    bound: true,
+    bound: false,
+    warm_up: false,
     incumbent: false,
 };
 
@@ -206,8 +212,15 @@ mod tests {
         // ctest_suite on 2026-12-07 at --short-target 0.01: a short task 0.208 s as a run has
         // it, the long one stretched to 8.1 s; measured: the bound 18 s, a round of the three
         // arms 34-35 s, all 5 runs per arm 172 s after 13 s of boot and verification.
-        let e = predict(0.208, 8.1, 2, &PLAN);
+        let timing_its_bound = Plan {
+            bound: true,
+            ..PLAN
+        };
+        let e = predict(0.208, 8.1, 2, &timing_its_bound);
         assert!((16.0..21.0).contains(&e.bound_s), "{e:?}");
+        // generate's reuse the preparation's bound, and need no warm-up with everything in
+        // the guest's memory.
+        assert_eq!(predict(0.208, 8.1, 2, &PLAN).bound_s, 0.0);
         let five = Plan {
             runs: 5,
             min_runs: 5,
@@ -229,6 +242,7 @@ mod tests {
         let confirm = Plan {
             verify_s: 0.0,
             bound: false,
+            warm_up: true,
             incumbent: true,
             ..PLAN
         };
@@ -237,6 +251,18 @@ mod tests {
         assert_eq!(e.fixed_s, BOOT_S);
         // A warm-up run, not the bound: about the candidate's makespan.
         assert!((14.0..18.0).contains(&e.bound_s), "{e:?}");
+        // Without it (the programs in the guest's memory), that much less.
+        let cold = predict(
+            0.375,
+            14.7,
+            2,
+            &Plan {
+                warm_up: false,
+                ..confirm
+            }
+            .settled_early(),
+        );
+        assert_eq!(cold.total_s(), e.total_s() - e.bound_s);
     }
 
     #[test]

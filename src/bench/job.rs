@@ -682,12 +682,14 @@ fn measure_case(
     // A warm-up warms what every arm shares (the page caches of the programs, the host's behind
     // virtiofs, the monitor), so one run of any arm does it. The bound's list run, when this case
     // measured it, ran all 40 tasks just before: it warmed the same, so by default no warm-up
-    // follows it.
-    let default_warmup = if listed_here(raw.bound.as_ref()) {
-        0
-    } else {
-        1
-    };
+    // follows it. Nor is one needed when the data and the programs are in the guest's memory:
+    // there is no cache left to fill (ctest_suite, 2026-12-05 to 07: each of four warm-up runs
+    // so placed was as fast as its arm's measured runs or faster).
+    let default_warmup = usize::from(needs_warm_up(
+        raw.bound.as_ref(),
+        raw.data.as_ref(),
+        raw.programs.as_ref(),
+    ));
     let warmed_before = raw.runs.iter().filter(|r| r.warmup).count();
     let warmups = if warmed_before > 0 {
         Vec::new()
@@ -759,6 +761,17 @@ fn test_crash_due(crash_after_round: Option<usize>, raw: &CaseRaw) -> bool {
 /// earlier benchmark at the same sizes).
 fn listed_here(bound: Option<&Bound>) -> bool {
     bound.is_some_and(|b| b.list.is_some() && b.reused_from.is_none())
+}
+
+/// Whether the measured runs want a warm-up run first: not after this boot's list run, nor
+/// when this boot copied both the case's data and its programs into the guest's memory.
+fn needs_warm_up(
+    bound: Option<&Bound>,
+    data: Option<&DataPlacement>,
+    programs: Option<&ProgramPlacement>,
+) -> bool {
+    let in_memory = data.is_some_and(|d| d.in_memory) && programs.is_some_and(|p| p.files > 0);
+    !listed_here(bound) && !in_memory
 }
 
 /// The arms of the warm-up runs: the candidate first, then the others in turn.
@@ -1157,6 +1170,37 @@ mod tests {
         assert!(listed_here(Some(&b)));
         b.reused_from = Some("`bench-r1`".into());
         assert!(!listed_here(Some(&b)), "run in an earlier boot");
+    }
+
+    #[test]
+    fn a_warm_up_runs_unless_a_list_run_or_the_guests_memory_made_it_needless() {
+        let mut listed = Bound::new(0.5, 0.3, 12.0, 2);
+        listed.list = Some(ListRun {
+            makespan_s: 13.0,
+            long_cpu_s: 12.5,
+            short_cpu_s: 0.31,
+        });
+        let mut reused = listed.clone();
+        reused.reused_from = Some("`bound.json`".into());
+        let data = DataPlacement::copied(1 << 20, 0.1);
+        let programs = ProgramPlacement {
+            files: 4,
+            bytes: 2 << 20,
+            copy_s: 0.02,
+            why_not: None,
+            skipped: Vec::new(),
+        };
+        let none_copied = ProgramPlacement::stayed("no programs named".into(), Vec::new());
+        assert!(!needs_warm_up(Some(&listed), None, None));
+        assert!(needs_warm_up(Some(&reused), None, None));
+        assert!(needs_warm_up(Some(&reused), Some(&data), None));
+        assert!(needs_warm_up(
+            Some(&reused),
+            Some(&data),
+            Some(&none_copied)
+        ));
+        assert!(!needs_warm_up(Some(&reused), Some(&data), Some(&programs)));
+        assert!(!needs_warm_up(None, Some(&data), Some(&programs)));
     }
 
     #[test]

@@ -584,6 +584,9 @@ fn improve_values(
 pub struct Prepared {
     pub request: RunRequest,
     pub profile: Profile,
+    /// The bound at these sizes, measured in a boot of its own once the profile named the
+    /// programs (VM only): every benchmark of the case reuses it.
+    pub bound: Option<crate::bench::result::Bound>,
 }
 
 impl Prepared {
@@ -650,20 +653,25 @@ pub fn prepare(
 ) -> Result<Prepared> {
     std::fs::create_dir_all(run_dir)
         .with_context(|| format!("cannot create {}", run_dir.display()))?;
-    let cpus = match sandbox::choose(opts.backend)? {
+    let place = sandbox::choose(opts.backend)?;
+    let cpus = match place {
         Place::Vm => vm::vcpus(opts.cpus),
         Place::Host => crate::system::cpu_count(),
     };
+    let in_vm = place == Place::Vm;
     let mut sizing = bench_options(opts, SchedulerChoice::Auto, opts.scale);
     let round = crate::bench::budget::Plan {
         runs: opts.runs,
         min_runs: opts.min_runs,
         ablation: opts.ablation,
         verify_s: opts.verify_duration_s,
-        bound: true,
+        // Measured once, before the rounds (`bound_at_these_sizes`); with the data and the
+        // programs in the guest's memory no warm-up run is needed.
+        bound: false,
+        warm_up: false,
         incumbent: false,
     };
-    // The confirmation reuses the round's bound and verification, and runs the accepted
+    // The confirmation reuses the bound and the round's verification, and runs the accepted
     // scheduler (if any) head to head.
     let confirm = (opts.confirm_runs > 0 && !opts.verify_only)
         .then(|| -> Result<_> {
@@ -692,7 +700,61 @@ pub fn prepare(
     for line in profile.task_classes.classes.describe() {
         say(&format!("  {line}"));
     }
-    Ok(Prepared { request, profile })
+    let bound = if in_vm && !opts.verify_only && profile.task_classes.separable {
+        Some(bound_at_these_sizes(
+            &request, &profile, &sizing, run_dir, say,
+        )?)
+    } else {
+        None
+    };
+    Ok(Prepared {
+        request,
+        profile,
+        bound,
+    })
+}
+
+/// The bound at the sizes just chosen, in the VM, with the programs the profile named loaded
+/// from the guest's memory as the runs will load them; written to `bound.json`. Said before any
+/// candidate's run is spent, with a warning when even the best order cannot reach the target.
+fn bound_at_these_sizes(
+    request: &RunRequest,
+    profile: &Profile,
+    opts: &BenchOptions,
+    run_dir: &Path,
+    say: Say,
+) -> Result<crate::bench::result::Bound> {
+    let id = &request.case.id;
+    say(&format!(
+        "{id}: measuring the bound at these sizes in the VM, once for every benchmark of the case"
+    ));
+    let mut bound = driver::bound_in_vm(request, profile.programs(), opts, say)
+        .context("measuring the bound in the VM")?;
+    bound.reused_from = Some("the preparation's boot (`bound.json`)".into());
+    std::fs::write(
+        run_dir.join("bound.json"),
+        serde_json::to_string_pretty(&bound)? + "\n",
+    )?;
+    let list = bound
+        .list
+        .as_ref()
+        .map(|l| format!("; the best order run for real took {:.2} s", l.makespan_s))
+        .unwrap_or_default();
+    say(&format!(
+        "{id}: a short task took {:.3} s alone and the long one {:.3} s: best possible cut {:.1}%{list}",
+        bound.short_alone_s,
+        bound.long_alone_s,
+        bound.model.best_cut * 100.0
+    ));
+    if bound.model.best_cut < opts.target {
+        say(&format!(
+            "{id}: warning: the best possible cut ({:.1}%) is below the {:.0}% target; a PASS \
+             needs gains the CPU-time model does not predict",
+            bound.model.best_cut * 100.0,
+            opts.target * 100.0
+        ));
+    }
+    Ok(bound)
 }
 
 fn generate_values(
@@ -1545,7 +1607,7 @@ pub fn generate_case(
         kept: None,
         accepted,
         incumbent: None,
-        bound: None,
+        bound: prepared.bound.clone(),
     };
     if !p.task_classes.separable {
         // A scheduler cannot run the long task first if nothing tells it which one that is.
