@@ -492,7 +492,7 @@ pub fn size_and_prepare(
                     short_target_s: opts.short_target_s,
                     long_cap_s: opts.long_cap_s,
                 };
-                if let Some(m) = correct_in_vm(&mut req, &s, &sizing_opts, opts, progress)? {
+                if let Some(m) = correct_in_vm(paths, &mut req, &s, &sizing_opts, opts, progress)? {
                     best_cut = m.best_cut;
                 }
             }
@@ -540,6 +540,7 @@ fn recorded(raws: &[job::CaseRaw], partial: &Option<job::CaseRaw>) -> usize {
 /// tasks' time (about 30 s of tasks at ctest_suite's sizes). The request comes back prepared at
 /// the final sizes, with the bound they predict when the sizes changed.
 fn correct_in_vm(
+    paths: &ProjectPaths,
     req: &mut RunRequest,
     sized: &sizing::Sizing,
     sizing_opts: &SizingOptions,
@@ -549,6 +550,18 @@ fn correct_in_vm(
     let id = req.case.id.clone();
     progress(&format!("{id}: preparing data"));
     req.prepared = Some(prepare::prepare(req)?);
+    // The programs load from the guest's memory here as in the benchmark's runs: through
+    // virtio-fs a short task's start-up costs more, and varies more from boot to boot
+    // (ctest_suite, 2026-12-07: 0.436 s in a sizing boot for a short task that took 0.294 s
+    // with its programs in memory, so the long task was stretched ×1.54 where ×1.2 was right).
+    let programs = if opts.programs.is_empty() {
+        progress(&format!(
+            "{id}: profiling one run on this host for the programs it execs"
+        ));
+        profile_at(paths, req, &req.case.description)?.programs()
+    } else {
+        opts.programs.clone()
+    };
     // The larger probe's long task is not run: its data stays small.
     let mut larger = req.clone();
     larger.scale = req.scale * sizing::STARTUP_PROBE_FACTOR;
@@ -562,9 +575,7 @@ fn correct_in_vm(
     // Each size twice more, the fit on the fastest of each: one timing in the VM varies by
     // 8-13%, and interpreter_rows' start-up share came out 80% and 58% in two boots from one.
     let probes = vec![req.clone(), larger.clone(), larger];
-    // The profile that names the programs comes after the sizing: they load through virtio-fs
-    // here, which only the sizes depend on (the bound is measured again once they are known).
-    let (bound, probes) = time_alone_in_vm(req, probes, Vec::new(), opts, progress)?;
+    let (bound, probes) = time_alone_in_vm(req, probes, programs, opts, progress)?;
     let (short_s, long_s) = (bound.short_alone_s, bound.long_alone_s);
     progress(&format!(
         "{id}: in the VM a short task took {short_s:.3} s ({:.3} s the first, paging in its programs) and the long one {long_s:.3} s ({:.1}x, best possible cut {:.1}%)",
