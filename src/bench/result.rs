@@ -319,7 +319,7 @@ impl Bound {
     /// on every CPU, which is how any schedule that keeps the CPUs busy has them: under
     /// emulation a short task takes about a fifth more CPU so than alone, so the model on
     /// times alone undersells the best possible cut (ctest_suite, 2026-12-07: 29.1% alone,
-    /// 32.8% as the list run had them, 32.2% measured). `None` without a list run.
+    /// 32.4% as the list run had them, 32.2% measured). `None` without a list run.
     pub fn model_as_run(&self) -> Option<MakespanModel> {
         let l = self.list.as_ref()?;
         let mut demands = vec![l.short_cpu_s; SHORT_TASKS];
