@@ -481,7 +481,8 @@ pub struct BenchmarkArgs {
 
     /// Warm-up runs before the measured rounds, discarded: the candidate first, then the other
     /// arms in turn [default: none after the bound's list run, which runs every task in the
-    /// same boot just before, else 1].
+    /// same boot just before, or when the case's data and programs are in the guest's memory;
+    /// else 1].
     #[arg(long, value_name = "K")]
     pub warmup: Option<u64>,
 
@@ -542,7 +543,8 @@ pub struct GenerateArgs {
     pub runs: u64,
 
     /// Benchmark warm-up runs before the measured rounds, discarded (the candidate first)
-    /// [default: none after the bound's list run in the same boot, else 1].
+    /// [default: none after the bound's list run in the same boot, or when the case's data
+    /// and programs are in the guest's memory; else 1].
     #[arg(long, value_name = "K")]
     pub warmup: Option<u64>,
 
