@@ -94,11 +94,22 @@ fn a_short_task_that_is_mostly_start_up_grows_until_it_is_half() {
         serde_json::from_str(&std::fs::read_to_string(save.path().join("bench.json")).unwrap())
             .unwrap();
     let case = &bench["cases"][0];
-    // The benchmark ran at the grown sizes.
+    // The benchmark ran at the grown sizes: the short task's functions times the factor,
+    // rounded up to a whole function (60 functions become 1 at the smallest scales).
     let scale = case["scale"].as_f64().unwrap();
+    let file = schedgen::case::Case::load(
+        &std::path::Path::new(root).join("cases/extra/compiler_build.toml"),
+    )
+    .unwrap();
+    let functions = |scale: f64| -> f64 {
+        file.sizes_for(scale, 1.0)["short_functions"]
+            .parse()
+            .unwrap()
+    };
+    let (before, after) = (functions(host_scale), functions(scale));
     assert!(
-        (scale / host_scale - factor).abs() < 0.01 * factor,
-        "scale {scale} is not {host_scale} × {factor}: {case}"
+        after >= before * (factor - 0.005) && after <= before * (factor + 0.005) + 1.0,
+        "{after} functions at scale {scale}, {before} at {host_scale}, not ×{factor}: {case}"
     );
     // Its bound timed a first short task apart from the rest, and modelled them so.
     let b = &case["bound"];

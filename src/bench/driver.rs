@@ -564,14 +564,15 @@ fn correct_in_vm(
     };
     // The larger probe's long task is not run: its data stays small.
     let mut larger = req.clone();
-    larger.scale = req.scale * sizing::STARTUP_PROBE_FACTOR;
-    larger.long_scale = 1.0 / sizing::STARTUP_PROBE_FACTOR;
+    larger.scale = sizing::probe_scale(&req.case, req.scale);
+    larger.long_scale = req.scale / larger.scale;
     larger.prepared = Some(prepare::prepare(&larger)?);
-    progress(&format!(
-        "{id}: timing two short tasks and the long one alone in the sandbox VM at these sizes, then every task in the longest-first order, then a short one again and twice at {}x",
-        sizing::STARTUP_PROBE_FACTOR
-    ));
+    let effective = |scale: f64| req.case.effective_scale(scale);
     let larger_scale = larger.scale;
+    let times = effective(larger_scale) / effective(req.scale).max(1e-12);
+    progress(&format!(
+        "{id}: timing two short tasks and the long one alone in the sandbox VM at these sizes, then every task in the longest-first order, then a short one again and twice at {times:.1}x"
+    ));
     // Each size twice more, the fit on the fastest of each: one timing in the VM varies by
     // 8-13%, and interpreter_rows' start-up share came out 80% and 58% in two boots from one.
     let probes = vec![req.clone(), larger.clone(), larger];
@@ -599,7 +600,6 @@ fn correct_in_vm(
         ));
     }
 
-    let effective = |scale: f64| req.case.effective_scale(scale);
     let fit = match probes[..] {
         [_, big1, big2] => {
             let (small, big) = (small_alone, big1.min(big2));
@@ -607,14 +607,12 @@ fn correct_in_vm(
                 sizing::StartUp::fit(effective(req.scale), small, effective(larger_scale), big);
             progress(&match &fit {
                 Some(f) => format!(
-                    "{id}: a short task took {small:.3} s at these sizes and {big:.3} s at {}x (the faster of two each): {:.3} s of one is start-up ({:.0}%)",
-                    sizing::STARTUP_PROBE_FACTOR,
+                    "{id}: a short task took {small:.3} s at these sizes and {big:.3} s at {times:.1}x (the faster of two each): {:.3} s of one is start-up ({:.0}%)",
                     f.fixed_s,
                     f.share(effective(req.scale)) * 100.0
                 ),
                 None => format!(
-                    "{id}: a short task took {small:.3} s at these sizes and {big:.3} s at {}x, no longer: start-up not told from work, sizes kept",
-                    sizing::STARTUP_PROBE_FACTOR
+                    "{id}: a short task took {small:.3} s at these sizes and {big:.3} s at {times:.1}x, no longer: start-up not told from work, sizes kept"
                 ),
             });
             fit
@@ -636,13 +634,22 @@ fn correct_in_vm(
     let mut at = sized.clone();
     let (mut short_vm, mut long_vm) = (short_s, long_s);
     if let Some((f, factor)) = raise {
-        let scale = req.scale * factor;
+        // The factor is on the short task's rounded sizes; the scale that gives them may be a
+        // larger multiple (compiler_build at 0.005: 1 function of 60), and the long task's
+        // sizes, which round finely, grow by that multiple.
+        let wanted = effective(req.scale) * factor;
+        let scale = sizing::scale_reaching(
+            &req.case,
+            (req.scale * factor).min(wanted).max(req.scale),
+            wanted,
+        );
+        let nominal = scale / req.scale;
         short_vm = f.at(effective(scale));
-        long_vm = long_s * factor;
+        long_vm = long_s * nominal;
         at.scale = scale;
-        at.long_cpu_s = sized.long_cpu_s * factor;
+        at.long_cpu_s = sized.long_cpu_s * nominal;
         progress(&format!(
-            "{id}: sizes ×{factor:.2} so that start-up is at most {:.0}% of a short task: about {short_vm:.3} s there",
+            "{id}: sizes ×{factor:.2} (scale ×{nominal:.2}, for the rounding) so that start-up is at most {:.0}% of a short task: about {short_vm:.3} s there",
             sizing::MAX_STARTUP_SHARE * 100.0
         ));
         req.scale = scale;

@@ -134,6 +134,29 @@ pub const MAX_STARTUP_SHARE: f64 = 0.5;
 /// start-up from the work that grows with its sizes.
 pub const STARTUP_PROBE_FACTOR: f64 = 4.0;
 
+/// The smallest scale, from `from` up in steps of 10%, at which the short task's rounded sizes
+/// reach the effective scale `wanted` ([`crate::case::Case::effective_scale`]). Rounding can
+/// hide a plain multiple: compiler_build's 60 functions become 1 at scales 0.005 and 0.02 alike.
+pub fn scale_reaching(case: &crate::case::Case, from: f64, wanted: f64) -> f64 {
+    let mut scale = from;
+    // 60 steps reach ×300, past any rounding a case's sizes can have.
+    for _ in 0..60 {
+        if case.effective_scale(scale) >= wanted * (1.0 - 1e-9) {
+            break;
+        }
+        scale *= 1.1;
+    }
+    scale
+}
+
+/// The scale at which the VM check times the short task again: its rounded sizes
+/// [`STARTUP_PROBE_FACTOR`] times theirs at `scale`. A probe of the same rounded sizes (a plain
+/// ×4 of compiler_build at 0.005) timed the same compile twice and told nothing.
+pub fn probe_scale(case: &crate::case::Case, scale: f64) -> f64 {
+    let wanted = case.effective_scale(scale) * STARTUP_PROBE_FACTOR;
+    scale_reaching(case, scale * STARTUP_PROBE_FACTOR, wanted)
+}
+
 /// The most the VM check multiplies the scale by, so that a case whose short tasks are nearly
 /// all start-up (pandas' import) is not stretched into an hour-long benchmark.
 const MAX_STARTUP_RAISE: f64 = 8.0;
@@ -283,6 +306,22 @@ mod tests {
         assert_eq!(StartUp::fit(0.0, 0.6, 0.08, 0.9), None);
         // Work that grows faster than the sizes: no negative start-up.
         assert_eq!(StartUp::fit(0.02, 0.1, 0.08, 1.0).unwrap().fixed_s, 0.0);
+    }
+
+    #[test]
+    fn the_start_up_probe_is_four_times_the_rounded_sizes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("cases/extra/compiler_build.toml");
+        let case = crate::case::Case::load(&path).expect("compiler_build's case file");
+        // 60 functions: one at 0.005 and at 0.02, so the probe goes on to four.
+        let probe = probe_scale(&case, 0.005);
+        assert_eq!(case.sizes_for(probe, 1.0)["short_functions"], "4");
+        assert!(
+            probe < 0.07,
+            "{probe}: the smallest such scale, give or take a step"
+        );
+        // Sizes that round finely take the plain multiple.
+        assert!((probe_scale(&case, 0.5) - 2.0).abs() < 1e-12);
     }
 
     #[test]
