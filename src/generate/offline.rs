@@ -204,7 +204,9 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * holds it.
  *
  * Guards: a CPU stays a long-tail task's only while no other long-tail task ran there in the
- * last owner_ttl_ns, so two long tasks spread over two CPUs instead of sharing one; and once
+ * last owner_ttl_ns, so two long tasks spread over two CPUs instead of sharing one (a
+ * process of the long tail and its parent or child count as one: a shell and the program
+ * it waits for); and once
  * the head of the shared queue has waited guard_ns past its head start, no long-tail task
  * keeps its CPU until it has run, so nothing waits much longer than the head start's cap.
  * The long tail's slice is short all the same (it is refilled when nothing else is queued on
@@ -235,7 +237,9 @@ const volatile u64 owner_ttl_ns = 50ULL * 1000 * 1000;
  */
 struct owner {{
 	u32 pid;
+	u32 ptgid;	/* its parent's process */
 	u32 long_now;
+	u32 _pad;
 	u64 seen;
 }};
 
@@ -282,14 +286,21 @@ static __always_inline bool starving(u64 now)
 }}
 
 /*
- * held_by_another - whether a long-tail task other than @p ran on @cpu lately.
+ * held_by_another - whether a long-tail task other than @p ran on @cpu lately. @p's parent
+ * process and its child do not count: a long task is often a chain of processes, a shell
+ * and the program it waits for (which wakes it as it exits), and each would otherwise push
+ * the next to another CPU.
  */
 static __always_inline bool held_by_another(const struct task_struct *p, s32 cpu)
 {{
 	u32 idx = cpu;
 	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
 
-	return !o || (o->pid != p->pid && bpf_ktime_get_ns() - o->seen < owner_ttl_ns);
+	if (!o)
+		return true;
+	if (o->pid == p->pid || o->ptgid == p->tgid || o->pid == p->real_parent->tgid)
+		return false;
+	return bpf_ktime_get_ns() - o->seen < owner_ttl_ns;
 }}
 
 /*
@@ -328,6 +339,7 @@ static __always_inline void own(const struct task_struct *p)
 	o->long_now = schedgen_is_long(p);
 	if (o->long_now) {{
 		o->pid = p->pid;
+		o->ptgid = p->real_parent->tgid;
 		o->seen = bpf_ktime_get_ns();
 	}}
 }}
@@ -558,7 +570,15 @@ mod tests {
             "if (schedgen_is_long(p) && may_keep_cpu(p, cpu)) {\n\t\tscx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu"
         ), "{src}");
         assert!(src.contains("prev->scx.slice = long_slice_ns;"), "{src}");
-        assert!(src.contains("o->pid != p->pid && bpf_ktime_get_ns() - o->seen < owner_ttl_ns"));
+        assert!(
+            src.contains("return bpf_ktime_get_ns() - o->seen < owner_ttl_ns;"),
+            "{src}"
+        );
+        // A parent and its child are one owner.
+        assert!(
+            src.contains("if (o->pid == p->pid || o->ptgid == p->tgid || o->pid == p->real_parent->tgid)\n\t\treturn false;"),
+            "{src}"
+        );
         assert!(
             src.contains("(s64)(now - head->scx.dsq_vtime) > (s64)(max_head_start_ns + guard_ns)")
         );
