@@ -23,7 +23,7 @@ use super::llm::{
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-lpt-v7";
+pub const MODEL: &str = "schedgen-offline-lpt-v8";
 
 /// Asked to improve a scheduler whose schedule efficiency was within this of a perfect order,
 /// the synthesiser declines (see [`declines`]).
