@@ -97,6 +97,9 @@ pub struct ProcessProfile {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
     pub cpu_s: f64,
+    /// When it was first seen, seconds from the run's start.
+    #[serde(default)]
+    pub start_s: f64,
     /// Observed lifetime (traced: exact; sampled: to one monitor interval).
     pub wall_s: f64,
     /// CPU over lifetime: near 1 for CPU-bound, low for I/O-bound or waiting.
@@ -163,7 +166,32 @@ pub struct Profile {
     pub processes: Vec<ProcessProfile>,
 }
 
+/// Least share of its task's CPU time a process must use to count towards the task's width.
+const WORKING_SHARE: f64 = 0.05;
+
+/// Two processes run side by side when they were alive together for at least this share of
+/// the shorter one's life.
+const OVERLAP_SHARE: f64 = 0.25;
+
+/// A process uses more than one CPU when its CPU time exceeds its lifetime by this much.
+const THREADS_SHARE: f64 = 1.2;
+
 impl Profile {
+    /// Whether a long task's work was seen on more than one CPU at a time: two of its working
+    /// processes alive together (the stages of a pipeline), or one using more CPU time than
+    /// it lived (threads). Its bound then times it free as well as held to one CPU. A chain
+    /// of processes that run one after another (`gcc` → `cc1` → `as`) is not wide.
+    pub fn long_runs_wide(&self) -> bool {
+        self.long_tail.tasks.iter().any(|&task| {
+            let procs: Vec<&ProcessProfile> = self
+                .processes
+                .iter()
+                .filter(|p| p.task == task && p.group == Group::Long)
+                .collect();
+            runs_wide(&procs)
+        })
+    }
+
     /// Every program the case's processes exec'd, short and long tasks together, each once.
     pub fn programs(&self) -> Vec<String> {
         let mut all: Vec<String> = self
@@ -178,6 +206,28 @@ impl Profile {
         all.dedup();
         all
     }
+}
+
+/// Whether one task's processes ran side by side or one of them on several CPUs.
+fn runs_wide(procs: &[&ProcessProfile]) -> bool {
+    let total: f64 = procs.iter().map(|p| p.cpu_s).sum();
+    let working: Vec<&ProcessProfile> = procs
+        .iter()
+        .copied()
+        .filter(|p| total > 0.0 && p.cpu_s >= WORKING_SHARE * total)
+        .collect();
+    let threaded = working
+        .iter()
+        .any(|p| p.wall_s > 0.0 && p.cpu_s > THREADS_SHARE * p.wall_s);
+    let side_by_side = working.iter().enumerate().any(|(i, a)| {
+        working[i + 1..].iter().any(|b| {
+            let together =
+                (a.start_s + a.wall_s).min(b.start_s + b.wall_s) - a.start_s.max(b.start_s);
+            let shorter = a.wall_s.min(b.wall_s);
+            shorter > 0.0 && together >= OVERLAP_SHARE * shorter
+        })
+    });
+    threaded || side_by_side
 }
 
 fn group_profile(run: &RunResult, group: Group, procs: &[ProcessProfile]) -> GroupProfile {
@@ -245,6 +295,7 @@ pub fn from_run(run: &RunResult, description: &str) -> anyhow::Result<Profile> {
                 stdout: p.stdout,
                 partial: p.partial,
                 cpu_s: p.cpu_s,
+                start_s: p.first_seen_s,
                 wall_s: wall,
                 cpu_share: if wall > 0.0 {
                     (p.cpu_s / wall).min(1.0)
@@ -419,4 +470,56 @@ pub fn summary(p: &Profile) -> String {
         p.model.best_cut * 100.0
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(comm: &str, cpu_s: f64, start_s: f64, wall_s: f64) -> ProcessProfile {
+        ProcessProfile {
+            pid: 1,
+            ppid: 0,
+            task: 39,
+            group: Group::Long,
+            comm: comm.into(),
+            exe: String::new(),
+            argv: Vec::new(),
+            inputs: Vec::new(),
+            cgroup: String::new(),
+            stdin: None,
+            stdout: None,
+            partial: false,
+            cpu_s,
+            start_s,
+            wall_s,
+            cpu_share: 0.0,
+            voluntary_switches: 0,
+            involuntary_switches: 0,
+        }
+    }
+
+    #[test]
+    fn a_pipeline_runs_wide_and_a_chain_of_programs_does_not() {
+        // `cat | awk | sort`: cat and awk alive together, sort at the end.
+        let pipeline = [
+            process("sh", 0.001, 0.0, 6.1),
+            process("cat", 2.0, 0.01, 5.9),
+            process("awk", 4.0, 0.01, 6.0),
+            process("sort", 0.01, 0.02, 6.05),
+        ];
+        assert!(runs_wide(&pipeline.iter().collect::<Vec<_>>()));
+        // `gcc` waits (using next to no CPU) while `cc1` compiles, then `as` assembles: one
+        // after another.
+        let chain = [
+            process("gcc", 0.02, 0.0, 5.0),
+            process("cc1", 4.5, 0.01, 4.6),
+            process("as", 0.4, 4.62, 0.37),
+        ];
+        assert!(!runs_wide(&chain.iter().collect::<Vec<_>>()));
+        // One process with more CPU time than life ran threads side by side.
+        let threads = [process("xz", 8.0, 0.0, 4.2)];
+        assert!(runs_wide(&threads.iter().collect::<Vec<_>>()));
+        assert!(!runs_wide(&[&process("python3", 4.0, 0.0, 4.1)]));
+    }
 }

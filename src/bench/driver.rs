@@ -20,6 +20,7 @@ use crate::bpf::session::Knowledge;
 use crate::bpf::verify::{compile_for, self_job, target_headers};
 use crate::case::Case;
 use crate::classify::rules::ClassSet;
+use crate::model::Demand;
 use crate::paths::ProjectPaths;
 use crate::sandbox::{self, job as sjob, vm, Backend, Outcome, Place};
 use crate::workload::result::RunResult;
@@ -76,6 +77,9 @@ pub struct BenchOptions {
     /// The programs the case's processes exec, from the profile that gave `classes`: loaded
     /// from the guest's memory with the data. Learned with the classes when those are not given.
     pub programs: Vec<String>,
+    /// The same profile saw the long task's processes run side by side (a pipeline, threads):
+    /// the bound times it free as well as held to one CPU, for its width.
+    pub long_runs_wide: bool,
     /// `-I DIR` for the scheduler's own headers.
     pub include: Vec<PathBuf>,
     /// `--set NAME=VALUE` for its knobs.
@@ -384,8 +388,8 @@ fn prepare_case(
     };
 
     let mut req = size_and_prepare(paths, case, opts, cpus, progress)?;
-    let (classes, programs) = match &opts.classes {
-        Some(c) => (c.clone(), opts.programs.clone()),
+    let (classes, programs, long_runs_wide) = match &opts.classes {
+        Some(c) => (c.clone(), opts.programs.clone(), opts.long_runs_wide),
         None => {
             progress(&format!(
                 "{}: profiling at these sizes on this host to learn the task classes",
@@ -393,8 +397,8 @@ fn prepare_case(
             ));
             let p = profile_at(paths, &req, &case.description)?;
             progress(&format!("{}: {}", case.id, p.task_classes.explanation));
-            let programs = p.programs();
-            (p.task_classes.classes, programs)
+            let (programs, wide) = (p.programs(), p.long_runs_wide());
+            (p.task_classes.classes, programs, wide)
         }
     };
     let tracer = if classes.is_empty() {
@@ -436,6 +440,7 @@ fn prepare_case(
         resume: None,
         programs,
         short_probes: Vec::new(),
+        long_runs_wide,
     })
 }
 
@@ -554,13 +559,14 @@ fn correct_in_vm(
     // virtio-fs a short task's start-up costs more, and varies more from boot to boot
     // (ctest_suite, 2026-12-07: 0.436 s in a sizing boot for a short task that took 0.294 s
     // with its programs in memory, so the long task was stretched ×1.54 where ×1.2 was right).
-    let programs = if opts.programs.is_empty() {
+    let (programs, wide) = if opts.programs.is_empty() {
         progress(&format!(
             "{id}: profiling one run on this host for the programs it execs"
         ));
-        profile_at(paths, req, &req.case.description)?.programs()
+        let p = profile_at(paths, req, &req.case.description)?;
+        (p.programs(), p.long_runs_wide())
     } else {
-        opts.programs.clone()
+        (opts.programs.clone(), opts.long_runs_wide)
     };
     // The larger probe's long task is not run: its data stays small.
     let mut larger = req.clone();
@@ -570,13 +576,18 @@ fn correct_in_vm(
     let effective = |scale: f64| req.case.effective_scale(scale);
     let larger_scale = larger.scale;
     let times = effective(larger_scale) / effective(req.scale).max(1e-12);
+    let free = if wide {
+        " (and free, its processes having run side by side)"
+    } else {
+        ""
+    };
     progress(&format!(
-        "{id}: timing two short tasks and the long one alone in the sandbox VM at these sizes, then every task in the longest-first order, then a short one again and twice at {times:.1}x"
+        "{id}: timing two short tasks and the long one alone{free} in the sandbox VM at these sizes, then every task in the longest-first order, then a short one again and twice at {times:.1}x"
     ));
     // Each size twice more, the fit on the fastest of each: one timing in the VM varies by
     // 8-13%, and interpreter_rows' start-up share came out 80% and 58% in two boots from one.
     let probes = vec![req.clone(), larger.clone(), larger];
-    let (bound, probes) = time_alone_in_vm(req, probes, programs, opts, progress)?;
+    let (bound, probes) = time_alone_in_vm(req, probes, programs, wide, opts, progress)?;
     let (short_s, long_s) = (bound.short_alone_s, bound.long_alone_s);
     progress(&format!(
         "{id}: in the VM a short task took {short_s:.3} s ({:.3} s the first, paging in its programs) and the long one {long_s:.3} s ({:.1}x, best possible cut {:.1}%)",
@@ -690,7 +701,15 @@ fn correct_in_vm(
         }
         (None, _) => None,
     };
-    let corrected = sizing::correct(&at, short_vm, long_vm, sizing_opts);
+    let width = bound.long_width();
+    if width > 1.0 {
+        progress(&format!(
+            "{id}: free to use every CPU, the long task took {:.3} s: it keeps {width:.2} CPUs busy (its processes run side by side), so it can take {:.0}% of the machine by itself",
+            bound.long_free_wall_s.unwrap_or_default(),
+            width / sizing_opts.cpus.max(1) as f64 * 100.0
+        ));
+    }
+    let corrected = sizing::correct(&at, short_vm, long_vm, width, sizing_opts);
     if let Some(b) = &opts.budget {
         let long_final = corrected.as_ref().map_or(long_vm, |c| {
             long_vm * c.long_scale / at.long_scale.max(1e-9)
@@ -724,9 +743,12 @@ fn correct_in_vm(
             Some(c.predicted)
         }
         None if raise.is_some() || shrunk.is_some() => {
-            let mut demands = vec![short_vm; crate::case::SHORT_TASKS];
-            demands.push(long_vm);
-            let m = crate::model::MakespanModel::from_demands(&demands, sizing_opts.cpus);
+            let mut tasks = vec![Demand::serial(short_vm); crate::case::SHORT_TASKS];
+            tasks.push(Demand {
+                cpu_s: long_vm,
+                width,
+            });
+            let m = crate::model::MakespanModel::from_tasks(&tasks, sizing_opts.cpus);
             progress(&format!(
                 "{id}: long task kept at {:.1}x a short one → best possible cut {:.1}%",
                 long_vm / short_vm.max(1e-9),
@@ -923,10 +945,11 @@ fn shrink_for_budget(
 pub fn bound_in_vm(
     req: &RunRequest,
     programs: Vec<String>,
+    long_runs_wide: bool,
     opts: &BenchOptions,
     progress: Progress,
 ) -> Result<super::result::Bound> {
-    let (bound, _) = time_alone_in_vm(req, Vec::new(), programs, opts, progress)?;
+    let (bound, _) = time_alone_in_vm(req, Vec::new(), programs, long_runs_wide, opts, progress)?;
     Ok(bound)
 }
 
@@ -937,6 +960,7 @@ fn time_alone_in_vm(
     req: &RunRequest,
     probes: Vec<RunRequest>,
     programs: Vec<String>,
+    long_runs_wide: bool,
     opts: &BenchOptions,
     progress: Progress,
 ) -> Result<(super::result::Bound, Vec<f64>)> {
@@ -958,6 +982,7 @@ fn time_alone_in_vm(
             resume: None,
             programs,
             short_probes: probes,
+            long_runs_wide,
         }],
         runs: 0,
         warmup: Some(0),

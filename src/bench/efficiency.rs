@@ -16,7 +16,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::result::{Arm, RunSample};
+use crate::model::{optimal_of, Demand};
 use crate::stats::{self, ArmStats, CutEstimate};
+use crate::workload::result::Group;
 
 /// Below this much room over the ablation, a share of it means nothing.
 const MIN_HEADROOM: f64 = 0.01;
@@ -86,17 +88,28 @@ fn cpu_split(runs: &[RunSample], arm: Arm) -> Option<CpuSplit> {
     })
 }
 
-/// The best makespan `run`'s tasks' CPU times allow on `cpus` CPUs, when it has tasks.
-pub fn optimum(run: &RunSample, cpus: usize) -> Option<f64> {
-    let longest = run.tasks.iter().map(|t| t.cpu_s).fold(0.0, f64::max);
-    let total: f64 = run.tasks.iter().map(|t| t.cpu_s).sum();
-    let best = longest.max(total / cpus.max(1) as f64);
+/// The best makespan `run`'s tasks' CPU times allow on `cpus` CPUs, when it has tasks, its
+/// long task keeping `long_width` CPUs busy ([`super::result::Bound::long_width`]).
+pub fn optimum(run: &RunSample, cpus: usize, long_width: f64) -> Option<f64> {
+    let tasks: Vec<Demand> = run
+        .tasks
+        .iter()
+        .map(|t| Demand {
+            cpu_s: t.cpu_s,
+            width: if t.group == Group::Long {
+                long_width
+            } else {
+                1.0
+            },
+        })
+        .collect();
+    let best = optimal_of(&tasks, cpus);
     (best > 0.0).then_some(best)
 }
 
 /// `run`'s makespan over its optimum.
-pub fn of_run(run: &RunSample, cpus: usize) -> Option<f64> {
-    optimum(run, cpus).map(|o| run.makespan_s / o)
+pub fn of_run(run: &RunSample, cpus: usize, long_width: f64) -> Option<f64> {
+    optimum(run, cpus, long_width).map(|o| run.makespan_s / o)
 }
 
 fn measured(runs: &[RunSample], arm: Arm) -> impl Iterator<Item = &RunSample> {
@@ -104,28 +117,30 @@ fn measured(runs: &[RunSample], arm: Arm) -> impl Iterator<Item = &RunSample> {
         .filter(move |r| r.arm == arm && r.valid && !r.warmup)
 }
 
-fn efficiencies(runs: &[RunSample], arm: Arm, cpus: usize) -> Vec<f64> {
+fn efficiencies(runs: &[RunSample], arm: Arm, cpus: usize, long_width: f64) -> Vec<f64> {
     measured(runs, arm)
-        .filter_map(|r| of_run(r, cpus))
+        .filter_map(|r| of_run(r, cpus, long_width))
         .collect()
 }
 
 /// Efficiency per arm from a case's runs, `None` when no run recorded its tasks' CPU times.
-/// `policy_cut` is the case's makespan cut against its ablation.
+/// `policy_cut` is the case's makespan cut against its ablation; `long_width` the long task's
+/// width as its bound measured it (1 without one).
 pub fn of_case(
     runs: &[RunSample],
     cpus: usize,
+    long_width: f64,
     policy_cut: Option<&CutEstimate>,
 ) -> Option<Efficiency> {
-    let d = efficiencies(runs, Arm::Default, cpus);
-    let c = efficiencies(runs, Arm::Custom, cpus);
-    let a = efficiencies(runs, Arm::Ablation, cpus);
+    let d = efficiencies(runs, Arm::Default, cpus, long_width);
+    let c = efficiencies(runs, Arm::Custom, cpus, long_width);
+    let a = efficiencies(runs, Arm::Ablation, cpus, long_width);
     if d.is_empty() && c.is_empty() {
         return None;
     }
     let both = |x: &[f64], y: &[f64]| (!x.is_empty() && !y.is_empty()).then(|| stats::cut(x, y));
     let (opt, span) = measured(runs, Arm::Ablation)
-        .filter_map(|r| optimum(r, cpus).map(|o| (o, r.makespan_s)))
+        .filter_map(|r| optimum(r, cpus, long_width).map(|o| (o, r.makespan_s)))
         .fold((0.0, 0.0), |(o, m), (ro, rm)| (o + ro, m + rm));
     let ablation_headroom = (span > 0.0).then(|| 1.0 - opt / span);
     let policy_captured = match (policy_cut, ablation_headroom) {
@@ -267,9 +282,19 @@ mod tests {
         // 20% longer optimum and makespan, and the same efficiency.
         let fast = run(Arm::Default, 1.0, 58.5);
         let slow = run(Arm::Default, 1.2, 58.5 * 1.2);
-        assert!((optimum(&fast, 2).unwrap() - 39.0).abs() < 1e-9);
-        assert!((of_run(&fast, 2).unwrap() - 1.5).abs() < 1e-9);
-        assert!((of_run(&slow, 2).unwrap() - 1.5).abs() < 1e-9);
+        assert!((optimum(&fast, 2, 1.0).unwrap() - 39.0).abs() < 1e-9);
+        assert!((of_run(&fast, 2, 1.0).unwrap() - 1.5).abs() < 1e-9);
+        assert!((of_run(&slow, 2, 1.0).unwrap() - 1.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_wide_long_task_ends_sooner_in_the_best_schedule() {
+        // The long task's 39 s on 1.5 CPUs take 26 s; the 78 s of work on 2 CPUs still 39 s.
+        let r = run(Arm::Default, 1.0, 58.5);
+        assert!((optimum(&r, 2, 1.5).unwrap() - 39.0).abs() < 1e-9);
+        // With 3 CPUs the long task's own time decides: 26 s, not 39 s.
+        assert!((optimum(&r, 3, 1.5).unwrap() - 26.0).abs() < 1e-9);
+        assert!((optimum(&r, 3, 1.0).unwrap() - 39.0).abs() < 1e-9);
     }
 
     #[test]
@@ -293,7 +318,7 @@ mod tests {
                 .collect()
         };
         let policy = stats::cut(&m(Arm::Ablation), &m(Arm::Custom));
-        let e = of_case(&runs, 2, Some(&policy)).unwrap();
+        let e = of_case(&runs, 2, 1.0, Some(&policy)).unwrap();
         let order = e.policy_order_cut.unwrap();
         assert!((order.cut - (1.0 - 40.0 / 48.0)).abs() < 1e-9, "{order:?}");
         assert!(order.ci_high - order.ci_low < 1e-6, "{order:?}");
@@ -318,8 +343,8 @@ mod tests {
         empty.tasks.clear();
         let mut ejected = run(Arm::Custom, 1.0, 10.0);
         ejected.valid = false;
-        assert_eq!(of_case(&[empty.clone(), ejected], 2, None), None);
-        let e = of_case(&[empty, run(Arm::Custom, 1.0, 39.0)], 2, None).unwrap();
+        assert_eq!(of_case(&[empty.clone(), ejected], 2, 1.0, None), None);
+        let e = of_case(&[empty, run(Arm::Custom, 1.0, 39.0)], 2, 1.0, None).unwrap();
         assert_eq!((e.default.n, e.custom.n, e.ablation.n), (0, 1, 0));
         assert_eq!(e.ablation_headroom, None);
         assert_eq!(e.policy_captured, None);
@@ -334,7 +359,7 @@ mod tests {
             busy_s: 80.0,
             idle_s: 37.0,
         });
-        let e = of_case(&[run(Arm::Default, 1.0, 58.5), r], 2, None).unwrap();
+        let e = of_case(&[run(Arm::Default, 1.0, 58.5), r], 2, 1.0, None).unwrap();
         assert_eq!(e.cpu_default, None);
         let c = e.cpu_custom.unwrap();
         assert!((c.tasks - 78.0 / 117.0).abs() < 1e-9, "{c:?}");

@@ -78,7 +78,8 @@ pub fn load(dir: &Path) -> Result<BenchResult> {
         .with_context(|| format!("{} does not hold a complete benchmark", path.display()))?;
     // Benchmarks saved before efficiency was recorded have everything it derives from.
     for c in r.cases.iter_mut().filter(|c| c.efficiency.is_none()) {
-        c.efficiency = efficiency::of_case(&c.runs, r.cpus, c.policy_cut.as_ref());
+        let long_width = c.bound.as_ref().map_or(1.0, |b| b.long_width());
+        c.efficiency = efficiency::of_case(&c.runs, r.cpus, long_width, c.policy_cut.as_ref());
     }
     Ok(r)
 }

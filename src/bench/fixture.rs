@@ -89,7 +89,7 @@ fn case(id: &str, runs: Vec<RunSample>, bound: Option<Bound>) -> CaseBench {
     let c = valid(&runs, Arm::Custom);
     let cut = stats::cut(&d, &c);
     let captured = bound.as_ref().map(|b| cut.cut / b.model.best_cut);
-    let efficiency = super::efficiency::of_case(&runs, 2, None);
+    let efficiency = super::efficiency::of_case(&runs, 2, 1.0, None);
     CaseBench {
         test_id: id.into(),
         test_name: format!("{id} (synthetic)"),
@@ -143,6 +143,7 @@ pub(crate) fn bench() -> BenchResult {
         first_short_s: None,
         long_alone_s: 4.8,
         long_alone_wall_s: None,
+        long_free_wall_s: None,
         model: MakespanModel::from_demands(&demands, 2),
         reused_from: None,
         list: None,

@@ -62,6 +62,9 @@ pub struct CaseJob {
     /// bound: the sizing's VM check tells start-up from work with them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub short_probes: Vec<RunRequest>,
+    /// The profile saw the long task's processes run side by side: its bound times it free too.
+    #[serde(default)]
+    pub long_runs_wide: bool,
 }
 
 /// The whole measuring job.
@@ -208,20 +211,27 @@ fn task_times(r: &RunResult) -> Vec<TaskTime> {
         .collect()
 }
 
-/// CPU seconds of each of `tasks`, run alone one after the other on CPU 0 in the given order,
-/// and the machine's CPU count.
 /// A task timed alone: its index, CPU seconds and wall seconds.
 pub(super) type Alone = (usize, f64, f64);
 
 /// Run `tasks` alone, one after another, held to one CPU: how each one took, and the machine's
 /// CPU count.
 pub(super) fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(Vec<Alone>, usize)> {
+    // On one CPU, as the best schedule runs the long task: free, a lone task moves between
+    // idle CPUs and runs slower for it under emulation.
+    time_alone_on(req, tasks, Some(0))
+}
+
+/// The same with every CPU free to them (`pin` None), or held to `pin`.
+fn time_alone_on(
+    req: &RunRequest,
+    tasks: Vec<usize>,
+    pin: Option<usize>,
+) -> Result<(Vec<Alone>, usize)> {
     let mut alone = req.clone();
     alone.sequential = true;
     alone.only_tasks = Some(tasks);
-    // On one CPU, as the best schedule runs the long task: free, a lone task moves between
-    // idle CPUs and runs slower for it under emulation.
-    alone.pin_cpu = Some(0);
+    alone.pin_cpu = pin;
     let r = run_case(&alone, &|_| {});
     if r.status != RunStatus::Success {
         anyhow::bail!(
@@ -242,7 +252,9 @@ pub(super) fn time_alone(req: &RunRequest, tasks: Vec<usize>) -> Result<(Vec<Alo
 /// `gcc -c` took 1.54 s so and 0.43 s after); the second is what the others cost. When runs
 /// start from dropped caches (`drop`), one of their short tasks pays the page-ins too, and the
 /// bound counts it; otherwise no run's does. The long task comes last, as warm as a run's is.
-fn bound(req: &RunRequest, list: bool, drop: bool) -> Result<Bound> {
+/// A long task whose processes run side by side (`wide`) is timed once more with every CPU
+/// free to it, for its width.
+fn bound(req: &RunRequest, list: bool, drop: bool, wide: bool) -> Result<Bound> {
     let (times, cpus) = time_alone(req, vec![0, 1, SHORT_TASKS])?;
     let cpu = |i: usize| times.iter().find(|(k, _, _)| *k == i).map(|(_, c, _)| *c);
     let (first, l) = (cpu(0).unwrap_or(0.0), cpu(SHORT_TASKS).unwrap_or(0.0));
@@ -253,6 +265,12 @@ fn bound(req: &RunRequest, list: bool, drop: bool) -> Result<Bound> {
         .iter()
         .find(|(k, _, _)| *k == SHORT_TASKS)
         .map(|(_, _, w)| *w);
+    if wide && cpus > 1 {
+        let (free, _) = time_alone_on(req, vec![SHORT_TASKS], None)?;
+        if let Some((_, _, wall)) = free.first() {
+            b = b.with_long_free_wall(*wall);
+        }
+    }
     if list {
         b.list = Some(list_run(req, cpus, drop)?);
     }
@@ -636,12 +654,25 @@ fn measure_case(
         if let Some(b) = &job.known_bound {
             raw.bound = Some(b.clone());
         } else if bench.measure_bound {
-            progress(if bench.list_run {
-                "timing two short tasks and the long one alone, then the longest-first order"
-            } else {
-                "timing two short tasks and the long one alone"
-            });
-            match bound(&job.request, bench.list_run, drops_caches(&raw)) {
+            progress(&format!(
+                "timing two short tasks and the long one alone{}{}",
+                if job.long_runs_wide {
+                    " (held to one CPU, then free)"
+                } else {
+                    ""
+                },
+                if bench.list_run {
+                    ", then the longest-first order"
+                } else {
+                    ""
+                }
+            ));
+            match bound(
+                &job.request,
+                bench.list_run,
+                drops_caches(&raw),
+                job.long_runs_wide,
+            ) {
                 Ok(b) => raw.bound = Some(b),
                 Err(e) => {
                     raw.error = Some(format!("{e:#}"));
@@ -1069,6 +1100,7 @@ mod tests {
             resume,
             programs: Vec::new(),
             short_probes: Vec::new(),
+            long_runs_wide: false,
         }
     }
 

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::case::SHORT_TASKS;
-use crate::model::{ideal_long, MakespanModel};
+use crate::model::{ideal_long, ideal_wide_long, Demand, MakespanModel};
 use crate::workload::RunRequest;
 
 /// CPU seconds a short task should take on this host unless told otherwise: the smallest size
@@ -93,17 +93,20 @@ pub struct Corrected {
 /// (`short_s`, `long_s`: the sandbox VM, whose fork, exec and page-ins cost far more than this
 /// host's, so a short task there is relatively longer). The long task is stretched, assuming
 /// its time grows linearly with its sizes, to the ideal length for the short task measured
-/// there, under the same cap in this host's seconds. None when the sizes are within 5%.
+/// there and the long task's width there (1 unless its processes run side by side; see
+/// [`ideal_wide_long`]), under the same cap in this host's seconds. None when the sizes are
+/// within 5%.
 pub fn correct(
     sized: &Sizing,
     short_s: f64,
     long_s: f64,
+    long_width: f64,
     opts: &SizingOptions,
 ) -> Option<Corrected> {
     if !(short_s > 0.0 && long_s > 0.0 && sized.long_cpu_s > 0.0) {
         return None;
     }
-    let ideal = ideal_long(SHORT_TASKS, short_s, opts.cpus);
+    let ideal = ideal_wide_long(SHORT_TASKS, short_s, opts.cpus, long_width);
     // The cap is in this host's seconds: the long task may grow by at most cap/long here.
     let most = long_s * opts.long_cap_s / sized.long_cpu_s;
     let want = ideal.min(most.max(long_s));
@@ -112,11 +115,14 @@ pub fn correct(
         return None;
     }
     let long_scale = clamp(sized.long_scale * factor, 0.01, 400.0);
-    let mut demands = vec![short_s; SHORT_TASKS];
-    demands.push(long_s * long_scale / sized.long_scale);
+    let mut tasks = vec![Demand::serial(short_s); SHORT_TASKS];
+    tasks.push(Demand {
+        cpu_s: long_s * long_scale / sized.long_scale,
+        width: long_width,
+    });
     Some(Corrected {
         long_scale,
-        predicted: MakespanModel::from_demands(&demands, opts.cpus),
+        predicted: MakespanModel::from_tasks(&tasks, opts.cpus),
         measured_ratio: long_s / short_s,
         wanted_ratio: want / short_s,
     })
@@ -281,11 +287,31 @@ mod tests {
     }
 
     #[test]
+    fn a_wide_long_task_is_stretched_further_and_promises_less() {
+        // The same times, the long task keeping 1.5 of 2 CPUs busy: alone it takes a third of
+        // its CPU time less, so it must be three times as long for the balance.
+        let opts = SizingOptions {
+            long_cap_s: 100.0,
+            ..SizingOptions::default()
+        };
+        let serial = correct(&sized(5.63, 1.62), 1.004, 26.93, 1.0, &opts).unwrap();
+        let wide = correct(&sized(5.63, 1.62), 1.004, 26.93, 1.5, &opts).unwrap();
+        assert!(
+            (wide.wanted_ratio - 3.0 * serial.wanted_ratio).abs() < 1e-9,
+            "{wide:?}"
+        );
+        assert!(
+            wide.predicted.best_cut < serial.predicted.best_cut - 0.05,
+            "{wide:?}"
+        );
+    }
+
+    #[test]
     fn stretches_the_long_task_to_the_ideal_for_the_short_task_measured_in_the_vm() {
         // ctest_suite on 2026-12-04: sized on this host for 32.5%; in the VM a short task took
         // 1.004 s and the long one 26.93 s, a bound of 28.2%.
         let opts = SizingOptions::default();
-        let c = correct(&sized(5.63, 1.62), 1.004, 26.93, &opts).expect("a correction");
+        let c = correct(&sized(5.63, 1.62), 1.004, 26.93, 1.0, &opts).expect("a correction");
         let ideal = 39.0 * 1.004;
         assert!((c.long_scale - 5.63 * ideal / 26.93).abs() < 1e-9, "{c:?}");
         assert!((c.predicted.best_cut - 0.328).abs() < 0.002, "{c:?}");
@@ -383,10 +409,10 @@ mod tests {
             long_cap_s: 2.0,
             ..SizingOptions::default()
         };
-        let c = correct(&sized(5.63, 1.62), 1.004, 26.93, &opts).unwrap();
+        let c = correct(&sized(5.63, 1.62), 1.004, 26.93, 1.0, &opts).unwrap();
         assert!((c.long_scale - 5.63 * 2.0 / 1.62).abs() < 1e-9, "{c:?}");
         // Within 5% of the ideal: nothing to correct; nothing measured: nothing to go on.
-        assert_eq!(correct(&sized(5.63, 1.62), 1.0, 38.0, &opts), None);
-        assert_eq!(correct(&sized(5.63, 1.62), 0.0, 26.93, &opts), None);
+        assert_eq!(correct(&sized(5.63, 1.62), 1.0, 38.0, 1.0, &opts), None);
+        assert_eq!(correct(&sized(5.63, 1.62), 0.0, 26.93, 1.0, &opts), None);
     }
 }

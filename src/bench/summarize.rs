@@ -385,7 +385,8 @@ pub fn summarize(raw: CaseRaw, meta: CaseMeta, target: f64) -> CaseBench {
         })
         .collect();
     let classifier = classifier_summary(&raw.runs);
-    let efficiency = efficiency::of_case(&raw.runs, raw.cpus, policy_cut.as_ref());
+    let long_width = raw.bound.as_ref().map_or(1.0, |b| b.long_width());
+    let efficiency = efficiency::of_case(&raw.runs, raw.cpus, long_width, policy_cut.as_ref());
     let captured = match (&cut, &raw.bound) {
         (Some(cut), Some(b)) if b.model.best_cut > 0.0 => Some(cut.cut / b.model.best_cut),
         _ => None,
@@ -603,6 +604,7 @@ mod tests {
             first_short_s: None,
             long_alone_s: 10.0,
             long_alone_wall_s: None,
+            long_free_wall_s: None,
             model: crate::model::MakespanModel::from_demands(&demands, 2),
             reused_from: None,
             // Run for real, with both CPUs slowing each other, the best order took 11 s.

@@ -54,6 +54,7 @@ pub fn run(
         ablation: !args.comparison.no_ablation,
         classes: None,
         programs: Vec::new(),
+        long_runs_wide: false,
         include: args.build.include.clone(),
         settings: args.knobs.set.clone(),
         attach_cpu: args.knobs.attach_cpu,

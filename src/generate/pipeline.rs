@@ -626,6 +626,7 @@ fn bench_options(
         ablation: opts.ablation,
         classes: None,
         programs: Vec::new(),
+        long_runs_wide: false,
         include: Vec::new(),
         settings: Vec::new(),
         attach_cpu: None,
@@ -728,15 +729,30 @@ fn bound_at_these_sizes(
     say(&format!(
         "{id}: measuring the bound at these sizes in the VM, once for every benchmark of the case"
     ));
-    let mut bound = driver::bound_in_vm(request, profile.programs(), opts, say)
-        .context("measuring the bound in the VM")?;
+    let mut bound = driver::bound_in_vm(
+        request,
+        profile.programs(),
+        profile.long_runs_wide(),
+        opts,
+        say,
+    )
+    .context("measuring the bound in the VM")?;
     bound.reused_from = Some("the preparation's boot (`bound.json`)".into());
     std::fs::write(
         run_dir.join("bound.json"),
         serde_json::to_string_pretty(&bound)? + "\n",
     )?;
+    let width = bound.long_width();
+    let wide = if width > 1.0 {
+        format!(
+            ", {:.3} s free to use every CPU (it keeps {width:.2} busy)",
+            bound.long_free_wall_s.unwrap_or_default()
+        )
+    } else {
+        String::new()
+    };
     say(&format!(
-        "{id}: a short task took {:.3} s alone and the long one {:.3} s: best possible cut {:.1}%",
+        "{id}: a short task took {:.3} s alone and the long one {:.3} s{wide}: best possible cut {:.1}%",
         bound.short_alone_s,
         bound.long_alone_s,
         bound.model.best_cut * 100.0
@@ -1196,6 +1212,7 @@ impl Loop<'_> {
         bench_opts.screen = screen;
         bench_opts.classes = Some(self.set.prepared.classes().clone());
         bench_opts.programs = self.set.prepared.profile.programs();
+        bench_opts.long_runs_wide = self.set.prepared.profile.long_runs_wide();
         bench_opts.incumbent = incumbent;
         bench_opts.known_bound = self.bound.clone();
         bench_opts.verify_first = verify_first.as_ref().and_then(|p| p.job.clone());
