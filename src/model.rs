@@ -11,10 +11,10 @@
 //! `1 − O/F` peaks when `L = k·s/(n−1)` (32.8% for n = 2, 40.9% for n = 4).
 //!
 //! A task may use more than one CPU at once: the stages of a pipeline (`cat | awk | sort`)
-//! run side by side, a multi-threaded program spreads. Its *width* `w` is how many CPUs it
-//! keeps busy on average when it has them all (its CPU time over its wall time alone). Fair
-//! sharing then gives it at most `w` CPUs, and no schedule ends it before `L/w`; the most a
-//! scheduler can gain shrinks as `w` nears `n`, where the long task alone fills the machine.
+//! run side by side, a multi-threaded program spreads. Its *width* `w` is how many CPUs' worth
+//! of its work it does at once when it has them all (its CPU time over its wall time alone).
+//! Fair sharing then gives it at most `w` CPUs, and no schedule ends it before `L/w`; the most
+//! a scheduler can gain shrinks as `w` nears `n`, where the long task alone fills the machine.
 
 use serde::{Deserialize, Serialize};
 
@@ -223,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_wide_long_task_runs_its_tail_on_its_width() {
-        // 2 CPUs, 39 short tasks of 0.3 s and a long one of 10.5 s that keeps 1.75 CPUs busy.
+        // 2 CPUs, 39 short tasks of 0.3 s and a long one of 10.5 s, 1.75 CPUs wide.
         // While 40 share 2 CPUs every task gets 0.05 CPU, so the short ones end together at
         // 40·0.3/2 = 6 s, the long one having had 0.3 s; its 10.2 s left take 10.2/1.75.
         let m = MakespanModel::from_tasks(&wide_suite(0.3, 10.5, 1.75), 2);

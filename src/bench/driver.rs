@@ -704,8 +704,8 @@ fn correct_in_vm(
     let width = bound.long_width();
     if width > 1.0 {
         progress(&format!(
-            "{id}: free to use every CPU, the long task took {:.3} s: it keeps {width:.2} CPUs busy (its processes run side by side), so it can take {:.0}% of the machine by itself",
-            bound.long_free_wall_s.unwrap_or_default(),
+            "{id}: free to use every CPU, the long task took {:.3} s: {width:.2} times as fast as held to one CPU (its processes run side by side), so it can take {:.0}% of the machine by itself",
+            bound.long_free.map_or(0.0, |f| f.wall_s),
             width / sizing_opts.cpus.max(1) as f64 * 100.0
         ));
     }

@@ -89,7 +89,7 @@ fn cpu_split(runs: &[RunSample], arm: Arm) -> Option<CpuSplit> {
 }
 
 /// The best makespan `run`'s tasks' CPU times allow on `cpus` CPUs, when it has tasks, its
-/// long task keeping `long_width` CPUs busy ([`super::result::Bound::long_width`]).
+/// long task `long_width` CPUs wide ([`super::result::Bound::long_width`]).
 pub fn optimum(run: &RunSample, cpus: usize, long_width: f64) -> Option<f64> {
     let tasks: Vec<Demand> = run
         .tasks

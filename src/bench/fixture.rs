@@ -143,7 +143,7 @@ pub(crate) fn bench() -> BenchResult {
         first_short_s: None,
         long_alone_s: 4.8,
         long_alone_wall_s: None,
-        long_free_wall_s: None,
+        long_free: None,
         model: MakespanModel::from_demands(&demands, 2),
         reused_from: None,
         list: None,

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::production::{Production, Running};
 use super::result::{
-    Arm, Bound, DataPlacement, ListRun, ProgramPlacement, Retired, RunSample, RunTiming,
-    SchedulerRef, TaskTime,
+    Arm, Bound, DataPlacement, FreeTiming, ListRun, ProgramPlacement, Retired, RunSample,
+    RunTiming, SchedulerRef, TaskTime,
 };
 use crate::bpf::exit::SchedExit;
 use crate::bpf::runtime::RuntimeJob;
@@ -267,8 +267,11 @@ fn bound(req: &RunRequest, list: bool, drop: bool, wide: bool) -> Result<Bound> 
         .map(|(_, _, w)| *w);
     if wide && cpus > 1 {
         let (free, _) = time_alone_on(req, vec![SHORT_TASKS], None)?;
-        if let Some((_, _, wall)) = free.first() {
-            b = b.with_long_free_wall(*wall);
+        if let Some((_, cpu_s, wall_s)) = free.first() {
+            b = b.with_long_free(FreeTiming {
+                cpu_s: *cpu_s,
+                wall_s: *wall_s,
+            });
         }
     }
     if list {

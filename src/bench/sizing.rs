@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn a_wide_long_task_is_stretched_further_and_promises_less() {
-        // The same times, the long task keeping 1.5 of 2 CPUs busy: alone it takes a third of
+        // The same times, the long task 1.5 of 2 CPUs wide: alone it takes a third of
         // its CPU time less, so it must be three times as long for the balance.
         let opts = SizingOptions {
             long_cap_s: 100.0,

@@ -604,7 +604,7 @@ mod tests {
             first_short_s: None,
             long_alone_s: 10.0,
             long_alone_wall_s: None,
-            long_free_wall_s: None,
+            long_free: None,
             model: crate::model::MakespanModel::from_demands(&demands, 2),
             reused_from: None,
             // Run for real, with both CPUs slowing each other, the best order took 11 s.

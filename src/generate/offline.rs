@@ -23,7 +23,7 @@ use super::llm::{
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-lpt-v8";
+pub const MODEL: &str = "schedgen-offline-lpt-v9";
 
 /// Asked to improve a scheduler whose schedule efficiency was within this of a perfect order,
 /// the synthesiser declines (see [`declines`]).
@@ -211,7 +211,11 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * keeps its CPU until it has run, so nothing waits much longer than the head start's cap.
  * The long tail's slice is short all the same (it is refilled when nothing else is queued on
  * its CPU), so that the shared queue's guard is checked often and a kernel thread of its
- * CPU waits little.{variant_note}
+ * CPU waits little.
+ * A task a long-tail task takes its CPU from keeps its place in the shared queue: a long
+ * tail of several processes at once (a pipeline's stages) takes a CPU back thousands of times
+ * a second, and each time the task it took it from would go behind every other waiting one,
+ * so that all of them crawled along together and ended together, last.{variant_note}
  */
 {includes}
 char _license[] SEC("license") = "GPL";
@@ -239,7 +243,7 @@ struct owner {{
 	u32 pid;
 	u32 ptgid;	/* its parent's process */
 	u32 long_now;
-	u32 _pad;
+	u32 taken;	/* a long-tail task took the CPU from the task running there */
 	u64 seen;
 }};
 
@@ -326,6 +330,36 @@ static __always_inline bool may_keep_cpu(const struct task_struct *p, s32 cpu)
 }}
 
 /*
+ * take - preempt whatever runs on @cpu for a long-tail task, marking that it was taken.
+ */
+static __always_inline void take(s32 cpu)
+{{
+	u32 idx = cpu;
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+
+	if (o)
+		o->taken = 1;
+	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+}}
+
+/*
+ * was_taken - whether the task being put back on @cpu's queue lost the CPU to a long-tail
+ * task; clears the mark.
+ */
+static __always_inline bool was_taken(s32 cpu)
+{{
+	u32 idx = cpu;
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+	bool ret;
+
+	if (!o)
+		return false;
+	ret = o->taken;
+	o->taken = 0;
+	return ret;
+}}
+
+/*
  * own - record whether @p, running on its CPU, is a long-tail task, and if so that it holds
  * the CPU.
  */
@@ -336,6 +370,8 @@ static __always_inline void own(const struct task_struct *p)
 
 	if (!o)
 		return;
+	/* Whatever a take() preempted has been put back by now. */
+	o->taken = 0;
 	o->long_now = schedgen_is_long(p);
 	if (o->long_now) {{
 		o->pid = p->pid;
@@ -360,6 +396,7 @@ s32 BPF_STRUCT_OPS({name}_select_cpu, struct task_struct *p, s32 prev_cpu, u64 w
 void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 {{
 	s32 cpu = scx_bpf_task_cpu(p), idle;
+	u64 key;
 
 	/*
 	 * A CPU's own kernel thread runs before a short task there: it is often the worker
@@ -375,7 +412,7 @@ void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 	if (schedgen_is_long(p) && may_keep_cpu(p, cpu)) {{
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, long_slice_ns, enq_flags);
 		if (enq_flags & SCX_ENQ_WAKEUP)
-			scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+			take(cpu);
 		return;
 	}}
 	/*
@@ -390,13 +427,25 @@ void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 		return;
 	}}
 
-	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, {slice_of}, task_key(p), enq_flags);
+	/*
+	 * Put back after a long-tail task took its CPU: the place it had (see take()), but none
+	 * older than the largest head start, or the head of the queue would look starved.
+	 */
+	key = task_key(p);
+	if (!(enq_flags & SCX_ENQ_WAKEUP) && was_taken(cpu)) {{
+		u64 oldest = bpf_ktime_get_ns() - max_head_start_ns;
+		u64 kept = p->scx.dsq_vtime > oldest ? p->scx.dsq_vtime : oldest;
+
+		if (kept < key)
+			key = kept;
+	}}
+	scx_bpf_dsq_insert_vtime(p, SHARED_DSQ, {slice_of}, key, enq_flags);
 	idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
 	if (idle >= 0)
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
 	else if (schedgen_is_long(p))
 		/* A long-tail task that has to queue takes a CPU back from a short one. */
-		scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+		take(cpu);
 }}
 
 /*

@@ -745,8 +745,8 @@ fn bound_at_these_sizes(
     let width = bound.long_width();
     let wide = if width > 1.0 {
         format!(
-            ", {:.3} s free to use every CPU (it keeps {width:.2} busy)",
-            bound.long_free_wall_s.unwrap_or_default()
+            ", {:.3} s free to use every CPU ({width:.2} times as fast)",
+            bound.long_free.map_or(0.0, |f| f.wall_s)
         )
     } else {
         String::new()
