@@ -8,7 +8,8 @@
 //! every other task goes through one queue ordered by queued time minus a head start
 //! proportional to the class's expected CPU time; guards keep two long tasks off one CPU and
 //! give the queue's head a CPU once it has waited past its head start; a CPU's own kernel
-//! threads (I/O completions) preempt the short tasks there. Asked to improve (the
+//! threads (I/O completions) preempt the short tasks there; a task a long-tail task takes its
+//! CPU from keeps its place in the queue. Asked to improve (the
 //! loop marks such requests and attaches what the benchmark measured), it doubles the long
 //! tail's slice and halves the others', unless the scheduler was already within 5% of the best
 //! order of its own CPU time, or that variant was already tried: then it declines, saying why,
