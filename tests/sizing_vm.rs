@@ -5,16 +5,10 @@
 //! gcc start-up in the VM (52-86% measured). Needs `schedgen kernel fetch` (scripts/setup.sh
 //! does it).
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn require_vm() {
-    assert!(
-        std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
-        "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
-    );
-}
+mod support;
+use support::vm::{benchmark_once, require_vm};
 
 /// The number after `key` in `line` (`scale 0.0166, long ×6.48` → 0.0166 for `scale `).
 fn number_after(line: &str, key: &str) -> Option<f64> {
@@ -30,23 +24,9 @@ fn a_short_task_that_is_mostly_start_up_grows_until_it_is_half() {
     require_vm();
     let root = env!("CARGO_MANIFEST_DIR");
     let save = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_schedgen"))
-        .args(["--root", root, "benchmark", "--test", "compiler_build"])
-        .args(["--reference", "fifo", "--no-ablation"])
-        .args(["--runs", "1", "--min-runs", "1", "--warmup", "0"])
-        .args(["--order-seed", "3", "--save"])
-        .arg(save.path())
-        .current_dir(root)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let all = format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{stderr}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-    );
+    let (status, stderr, all) = benchmark_once(save.path(), &["--test", "compiler_build"]);
     // One run per arm cannot pass a verdict; the sizing is what is tested.
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{all}");
+    assert!(matches!(status, Some(0 | 1)), "{all}");
 
     let host_scale = stderr
         .lines()

@@ -5,47 +5,19 @@
 //! fetch` (scripts/setup.sh does it).
 
 use std::path::Path;
-use std::process::Command;
 
 use schedgen::model::{Demand, MakespanModel};
 use serde_json::Value;
 
-fn require_vm() {
-    assert!(
-        std::env::var("SCHEDGEN_SKIP_VM").as_deref() != Ok("1"),
-        "SCHEDGEN_SKIP_VM=1: this test needs the sandbox VM and cannot run; leave it out with `cargo test -- --skip <name>` instead"
-    );
-}
+mod support;
+use support::vm::{benchmark_once, require_vm};
 
 /// `benchmark` of `case` at a fixed small scale, one run per arm: the bound is what is tested.
 fn bound_of(case: &str, scale: &str) -> (Value, String) {
-    let root = env!("CARGO_MANIFEST_DIR");
     let save = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_schedgen"))
-        .args([
-            "--root",
-            root,
-            "benchmark",
-            "--test",
-            case,
-            "--scale",
-            scale,
-        ])
-        .args(["--reference", "fifo", "--no-ablation"])
-        .args(["--runs", "1", "--min-runs", "1", "--warmup", "0"])
-        .args(["--order-seed", "3", "--save"])
-        .arg(save.path())
-        .current_dir(root)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let all = format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{stderr}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-    );
+    let (status, _, all) = benchmark_once(save.path(), &["--test", case, "--scale", scale]);
     // One run per arm cannot pass a verdict.
-    assert!(matches!(out.status.code(), Some(0 | 1)), "{all}");
+    assert!(matches!(status, Some(0 | 1)), "{all}");
     let bench: Value = serde_json::from_str(
         &std::fs::read_to_string(Path::new(save.path()).join("bench.json")).unwrap(),
     )
