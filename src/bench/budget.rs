@@ -9,7 +9,7 @@
 //! is more than [`super::sizing::MAX_STARTUP_SHARE`] of a short task.
 
 use crate::case::SHORT_TASKS;
-use crate::model::{ideal_long, MakespanModel};
+use crate::model::{ideal_wide_long, Demand, MakespanModel};
 
 /// Wall seconds a run costs besides its makespan: spawning the tasks' shells up to their
 /// starting line, attaching and detaching a scheduler, collecting the results
@@ -77,12 +77,19 @@ impl Estimate {
     }
 }
 
-/// Predict the benchmark of 39 short tasks of `short_s` and a long one of `long_s` CPU seconds
-/// (as a run has them in the VM) on `cpus` CPUs, when every arm runs `plan.runs` times.
-pub fn predict(short_s: f64, long_s: f64, cpus: usize, plan: &Plan) -> Estimate {
-    let mut demands = vec![short_s; SHORT_TASKS];
-    demands.push(long_s);
-    let m = MakespanModel::from_demands(&demands, cpus);
+/// Predict the benchmark of 39 short tasks of `short_s` and the long one `long` (CPU seconds as
+/// a run has them in the VM, at its width) on `cpus` CPUs, when every arm runs `plan.runs` times.
+pub fn predict(short_s: f64, long: Demand, cpus: usize, plan: &Plan) -> Estimate {
+    let mut tasks = vec![Demand::serial(short_s); SHORT_TASKS];
+    tasks.push(long);
+    let m = MakespanModel::from_tasks(&tasks, cpus);
+    let long_s = long.cpu_s;
+    // A wide long task is timed a second time, free: at its width.
+    let free_s = if long.width > 1.0 {
+        long_s / long.width
+    } else {
+        0.0
+    };
     let (fair, best) = (
         m.fair_share_makespan_s * SLOW_RUNS,
         m.optimal_makespan_s * SLOW_RUNS,
@@ -90,7 +97,7 @@ pub fn predict(short_s: f64, long_s: f64, cpus: usize, plan: &Plan) -> Estimate 
     // Two short tasks and the long one alone in one run, then the list run (about the best
     // makespan).
     let bound_s = if plan.bound {
-        2.0 * short_s + long_s + best + 2.0 * RUN_OVERHEAD_S
+        2.0 * short_s + long_s + free_s + best + 2.0 * RUN_OVERHEAD_S
     } else if plan.warm_up {
         best + RUN_OVERHEAD_S
     } else {
@@ -131,15 +138,15 @@ pub fn predict(short_s: f64, long_s: f64, cpus: usize, plan: &Plan) -> Estimate 
 /// run has them (measured at 1, predicted elsewhere; the long one stretched as the sizing
 /// stretches it). `None` when today's sizes already fit.
 pub fn fit(
-    times: &dyn Fn(f64) -> (f64, f64),
+    times: &dyn Fn(f64) -> (f64, Demand),
     cpus: usize,
     plan: &Plan,
     budget_s: f64,
     lowest: f64,
 ) -> Option<(f64, Estimate)> {
     let at = |f: f64| {
-        let (short_s, long_s) = times(f);
-        predict(short_s, long_s, cpus, plan)
+        let (short_s, long) = times(f);
+        predict(short_s, long, cpus, plan)
     };
     if at(1.0).total_s() <= budget_s {
         return None;
@@ -162,10 +169,10 @@ pub fn fit(
     Some((lo, at(lo)))
 }
 
-/// The ideal long task for a short one of `short_s` on `cpus` CPUs, no shorter than `floor_s`
-/// and no longer than `cap_s`: what the sizing's stretch aims at.
-pub fn stretched_long(short_s: f64, cpus: usize, floor_s: f64, cap_s: f64) -> f64 {
-    ideal_long(SHORT_TASKS, short_s, cpus).min(cap_s.max(floor_s))
+/// The ideal long task `width` CPUs wide for a short one of `short_s` on `cpus` CPUs, no shorter
+/// than `floor_s` and no longer than `cap_s`: what the sizing's stretch aims at.
+pub fn stretched_long(short_s: f64, cpus: usize, width: f64, floor_s: f64, cap_s: f64) -> f64 {
+    ideal_wide_long(SHORT_TASKS, short_s, cpus, width).min(cap_s.max(floor_s))
 }
 
 /// Minutes and seconds, for messages.
@@ -200,10 +207,11 @@ mod tests {
 
     /// A short task of `short_s` at factor 1, `startup_s` of it fixed, and the long task at its
     /// ideal length for it.
-    fn linear(short_s: f64, startup_s: f64) -> impl Fn(f64) -> (f64, f64) {
+    fn linear(short_s: f64, startup_s: f64) -> impl Fn(f64) -> (f64, Demand) {
         move |f| {
             let short = startup_s + (short_s - startup_s) * f;
-            (short, stretched_long(short, 2, 0.0, f64::INFINITY))
+            let long = stretched_long(short, 2, 1.0, 0.0, f64::INFINITY);
+            (short, Demand::serial(long))
         }
     }
 
@@ -216,17 +224,17 @@ mod tests {
             bound: true,
             ..PLAN
         };
-        let e = predict(0.208, 8.1, 2, &timing_its_bound);
+        let e = predict(0.208, Demand::serial(8.1), 2, &timing_its_bound);
         assert!((16.0..21.0).contains(&e.bound_s), "{e:?}");
         // generate's reuse the preparation's bound, and need no warm-up with everything in
         // the guest's memory.
-        assert_eq!(predict(0.208, 8.1, 2, &PLAN).bound_s, 0.0);
+        assert_eq!(predict(0.208, Demand::serial(8.1), 2, &PLAN).bound_s, 0.0);
         let five = Plan {
             runs: 5,
             min_runs: 5,
             ..PLAN
         };
-        let all = predict(0.208, 8.1, 2, &five);
+        let all = predict(0.208, Demand::serial(8.1), 2, &five);
         assert!((165.0..195.0).contains(&all.runs_s), "{all:?}");
         assert!((12.0..15.0).contains(&e.fixed_s), "{e:?}");
         // The ablation retiring after 2 runs saves three of its runs.
@@ -246,7 +254,7 @@ mod tests {
             incumbent: true,
             ..PLAN
         };
-        let e = predict(0.375, 14.7, 2, &confirm.settled_early());
+        let e = predict(0.375, Demand::serial(14.7), 2, &confirm.settled_early());
         assert!((215.0..250.0).contains(&e.total_s()), "{e:?}");
         assert_eq!(e.fixed_s, BOOT_S);
         // A warm-up run, not the bound: about the candidate's makespan.
@@ -254,7 +262,7 @@ mod tests {
         // Without it (the programs in the guest's memory), that much less.
         let cold = predict(
             0.375,
-            14.7,
+            Demand::serial(14.7),
             2,
             &Plan {
                 warm_up: false,
@@ -263,6 +271,38 @@ mod tests {
             .settled_early(),
         );
         assert_eq!(cold.total_s(), e.total_s() - e.bound_s);
+    }
+
+    #[test]
+    fn a_long_task_wider_than_one_cpu_is_predicted_at_its_width() {
+        // log_pipeline on 2026-12-08: a short task 0.294 s and the long one 23.574 s as the
+        // list run had them, 19.594 s of CPU in 15.575 s free; generate's round (3 runs per
+        // arm, no early stop) took 209 s from its boot to its verdict.
+        let plan = Plan {
+            runs: 3,
+            min_runs: 3,
+            ..PLAN
+        };
+        let wide = Demand {
+            cpu_s: 23.574,
+            width: 19.594 / 15.575,
+        };
+        let e = predict(0.294, wide, 2, &plan);
+        assert!((185.0..245.0).contains(&e.total_s()), "{e:?}");
+        // Held to one CPU in the model it would take far longer than it did.
+        let serial = predict(0.294, Demand::serial(23.574), 2, &plan);
+        assert!(serial.total_s() > 260.0, "{serial:?}");
+        // Timing its bound times it free as well.
+        let bound = Plan {
+            bound: true,
+            ..plan
+        };
+        let (b_wide, b_serial) = (
+            predict(0.294, wide, 2, &bound).bound_s,
+            predict(0.294, Demand::serial(23.574), 2, &bound).bound_s,
+        );
+        // The free timing (18.7 s) outweighs the shorter list run (19.7 s for 24.8 s).
+        assert!(b_wide > b_serial + 10.0, "{b_wide} {b_serial}");
     }
 
     #[test]

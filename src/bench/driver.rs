@@ -666,6 +666,16 @@ fn correct_in_vm(
         req.scale = scale;
     }
     let (mut short_vm, mut long_vm) = (short_vm * short_beside, long_vm * long_beside);
+    let width = bound.long_width();
+    if width > 1.0 {
+        progress(&format!(
+            "{id}: free to use every CPU, the long task kept {width:.2} CPUs busy ({:.3} s of CPU in {:.3} s; {:.3} s held to one), so it can take {:.0}% of the machine by itself",
+            bound.long_free.map_or(0.0, |f| f.cpu_s),
+            bound.long_free.map_or(0.0, |f| f.wall_s),
+            bound.long_alone_s,
+            width / sizing_opts.cpus.max(1) as f64 * 100.0
+        ));
+    }
     let limit = opts
         .budget
         .and_then(|b| b.seconds.map(|seconds| (b, seconds)));
@@ -676,7 +686,10 @@ fn correct_in_vm(
                 &at,
                 &f,
                 short_beside,
-                long_vm,
+                Demand {
+                    cpu_s: long_vm,
+                    width,
+                },
                 (&budget.plan, seconds),
                 sizing_opts,
             );
@@ -701,19 +714,14 @@ fn correct_in_vm(
         }
         (None, _) => None,
     };
-    let width = bound.long_width();
-    if width > 1.0 {
-        progress(&format!(
-            "{id}: free to use every CPU, the long task took {:.3} s: {width:.2} times as fast as held to one CPU (its processes run side by side), so it can take {:.0}% of the machine by itself",
-            bound.long_free.map_or(0.0, |f| f.wall_s),
-            width / sizing_opts.cpus.max(1) as f64 * 100.0
-        ));
-    }
     let corrected = sizing::correct(&at, short_vm, long_vm, width, sizing_opts);
     if let Some(b) = &opts.budget {
-        let long_final = corrected.as_ref().map_or(long_vm, |c| {
-            long_vm * c.long_scale / at.long_scale.max(1e-9)
-        });
+        let long_final = Demand {
+            cpu_s: corrected.as_ref().map_or(long_vm, |c| {
+                long_vm * c.long_scale / at.long_scale.max(1e-9)
+            }),
+            width,
+        };
         progress(&describe_time(
             &id,
             short_vm,
@@ -772,14 +780,14 @@ fn correct_in_vm(
 /// cannot stop early) and at most, as clock strings.
 fn predicted_clocks(
     short_s: f64,
-    long_s: f64,
+    long: Demand,
     cpus: usize,
     p: &super::budget::Plan,
 ) -> (Option<String>, String) {
     use super::budget::{clock, predict};
-    let most = clock(predict(short_s, long_s, cpus, p).total_s());
+    let most = clock(predict(short_s, long, cpus, p).total_s());
     let quick = (p.runs > p.min_runs)
-        .then(|| clock(predict(short_s, long_s, cpus, &p.settled_early()).total_s()));
+        .then(|| clock(predict(short_s, long, cpus, &p.settled_early()).total_s()));
     (quick, most)
 }
 
@@ -789,11 +797,11 @@ fn predicted_clocks(
 fn describe_time(
     id: &str,
     short_s: f64,
-    long_s: f64,
+    long: Demand,
     cpus: usize,
     p: &super::budget::Plan,
 ) -> String {
-    match predicted_clocks(short_s, long_s, cpus, p) {
+    match predicted_clocks(short_s, long, cpus, p) {
         (None, most) => format!(
             "{id}: a round's benchmark should take about {most} in the VM ({} runs per arm)",
             p.runs
@@ -811,7 +819,7 @@ fn describe_time(
 fn describe_confirmation(
     id: &str,
     short_s: f64,
-    long_s: f64,
+    long: Demand,
     cpus: usize,
     p: &super::budget::Plan,
 ) -> String {
@@ -820,7 +828,7 @@ fn describe_confirmation(
     } else {
         ""
     };
-    match predicted_clocks(short_s, long_s, cpus, p) {
+    match predicted_clocks(short_s, long, cpus, p) {
         (None, most) => {
             format!("{id}: a passing round's confirmation{duel} should take about {most} more")
         }
@@ -897,7 +905,7 @@ fn shrink_for_budget(
     at: &sizing::Sizing,
     fit: &sizing::StartUp,
     short_beside: f64,
-    long_vm: f64,
+    long: Demand,
     (plan, seconds): (&super::budget::Plan, f64),
     opts: &SizingOptions,
 ) -> Option<Shrink> {
@@ -905,12 +913,16 @@ fn shrink_for_budget(
     let effective = |scale: f64| req.case.effective_scale(scale);
     let short_at = |f: f64| fit.at(effective(req.scale * f)) * short_beside;
     // The cap is in this host's seconds; the long task's time is assumed linear in its sizes.
+    let long_vm = long.cpu_s;
     let cap_vm = long_vm * opts.long_cap_s / at.long_cpu_s.max(1e-9);
     let times = |f: f64| {
         let short = short_at(f);
         (
             short,
-            budget::stretched_long(short, opts.cpus, long_vm * f, cap_vm),
+            Demand {
+                cpu_s: budget::stretched_long(short, opts.cpus, long.width, long_vm * f, cap_vm),
+                width: long.width,
+            },
         )
     };
     // Start-up at most the largest share allowed: fixed ≤ share · (fixed + own), so the own
@@ -1262,7 +1274,7 @@ mod tests {
             &at,
             &fit,
             1.19,
-            11.66,
+            Demand::serial(11.66),
             (&timing_its_bound, 180.0),
             &opts,
         )
@@ -1275,12 +1287,29 @@ mod tests {
         let line = s.describe("ctest_suite", &timing_its_bound, 180.0);
         assert!(line.contains("to fit the 3 min budget"), "{line}");
         // With the bound measured before the rounds, the sizes shrink less.
-        let now = shrink_for_budget(&req, &at, &fit, 1.19, 11.66, (&PLAN, 180.0), &opts)
-            .expect("still over 3 minutes at these sizes");
+        let now = shrink_for_budget(
+            &req,
+            &at,
+            &fit,
+            1.19,
+            Demand::serial(11.66),
+            (&PLAN, 180.0),
+            &opts,
+        )
+        .expect("still over 3 minutes at these sizes");
         assert!(now.factor > s.factor, "{} {}", now.factor, s.factor);
         assert!(now.estimate.total_s() <= 180.0, "{:?}", now.estimate);
         // A generous budget leaves the sizes alone.
-        assert!(shrink_for_budget(&req, &at, &fit, 1.19, 11.66, (&PLAN, 900.0), &opts).is_none());
+        assert!(shrink_for_budget(
+            &req,
+            &at,
+            &fit,
+            1.19,
+            Demand::serial(11.66),
+            (&PLAN, 900.0),
+            &opts
+        )
+        .is_none());
     }
 
     #[test]
@@ -1293,8 +1322,16 @@ mod tests {
             per_scale_s: 0.15 / eff,
         };
         let opts = SizingOptions::default();
-        let s = shrink_for_budget(&req, &at, &fit, 1.19, 11.66, (&PLAN, 180.0), &opts)
-            .expect("over budget");
+        let s = shrink_for_budget(
+            &req,
+            &at,
+            &fit,
+            1.19,
+            Demand::serial(11.66),
+            (&PLAN, 180.0),
+            &opts,
+        )
+        .expect("over budget");
         assert_eq!(s.factor, 1.0);
         let line = s.describe("ctest_suite", &PLAN, 180.0);
         assert!(line.contains("over the 3 min budget"), "{line}");
@@ -1308,7 +1345,7 @@ mod tests {
             incumbent: true,
             ..PLAN
         };
-        let line = describe_confirmation("ctest_suite", 0.375, 14.7, 2, &confirm);
+        let line = describe_confirmation("ctest_suite", 0.375, Demand::serial(14.7), 2, &confirm);
         assert!(
             line.contains("head to head")
                 && line.contains("after 3 runs per arm")
@@ -1319,12 +1356,15 @@ mod tests {
             incumbent: false,
             ..confirm
         };
-        assert!(!describe_confirmation("c", 0.375, 14.7, 2, &alone).contains("head to head"));
+        assert!(
+            !describe_confirmation("c", 0.375, Demand::serial(14.7), 2, &alone)
+                .contains("head to head")
+        );
     }
 
     #[test]
     fn the_time_a_round_should_take_names_both_verdicts() {
-        let line = describe_time("ctest_suite", 0.36, 14.0, 2, &PLAN);
+        let line = describe_time("ctest_suite", 0.36, Demand::serial(14.0), 2, &PLAN);
         assert!(
             line.contains("settles after 3 runs per arm") && line.contains("at most (5 runs)"),
             "{line}"

@@ -311,12 +311,20 @@ fn case_section(s: &mut String, c: &CaseBench) {
             let m = &b.model;
             let _ = writeln!(
                 s,
-                "- Bound on {} CPUs: a short task alone takes {:.3} s and the long one {:.3} s, \
+                "- Bound on {} CPUs: a short task alone takes {:.3} s and the long one {:.3} s{}, \
                  so fair sharing predicts {:.3} s, the best schedule reaches {:.3} s, and the \
                  best possible cut is {}{}",
                 m.cpus,
                 b.short_alone_s,
                 b.long_alone_s,
+                match (&b.long_free, b.long_width()) {
+                    (Some(f), w) if w > 1.0 => format!(
+                        " held to one CPU; free to use every CPU it took {:.3} s of CPU in \
+                         {:.3} s, keeping {w:.2} CPUs busy, which is how the model runs it",
+                        f.cpu_s, f.wall_s
+                    ),
+                    _ => String::new(),
+                },
                 m.fair_share_makespan_s,
                 m.optimal_makespan_s,
                 pct(m.best_cut),

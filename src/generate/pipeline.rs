@@ -744,9 +744,9 @@ fn bound_at_these_sizes(
     )?;
     let width = bound.long_width();
     let wide = if width > 1.0 {
+        let (cpu, wall) = bound.long_free.map_or((0.0, 0.0), |f| (f.cpu_s, f.wall_s));
         format!(
-            ", {:.3} s free to use every CPU ({width:.2} times as fast)",
-            bound.long_free.map_or(0.0, |f| f.wall_s)
+            " held to one CPU, and free to use every CPU {cpu:.3} s of CPU in {wall:.3} s ({width:.2} CPUs busy)"
         )
     } else {
         String::new()
