@@ -490,27 +490,29 @@ pub fn size_and_prepare(
             ));
             req.scale = s.scale;
             req.long_scale = s.long_scale;
-            let mut best_cut = s.predicted.best_cut;
+            let (mut best_cut, mut width) = (s.predicted.best_cut, 1.0);
             if opts.size_in_vm && sandbox::choose(opts.backend)? == Place::Vm {
                 let sizing_opts = SizingOptions {
                     cpus,
                     short_target_s: opts.short_target_s,
                     long_cap_s: opts.long_cap_s,
                 };
-                if let Some(m) = correct_in_vm(paths, &mut req, &s, &sizing_opts, opts, progress)? {
+                let found = correct_in_vm(paths, &mut req, &s, &sizing_opts, opts, progress)?;
+                if let Some(m) = found.predicted {
                     best_cut = m.best_cut;
                 }
+                width = found.long_width;
             }
             if best_cut < opts.target {
                 // Say it before the runs are spent: only costs the CPU-time model does not
                 // count (crowding, start-up) could carry a scheduler to the target here.
                 progress(&format!(
                     "{}: warning: at these sizes the best possible cut ({:.1}%) is below the {:.0}% \
-                     target; a PASS needs gains the CPU-time model does not predict \
-                     (raise --long-cap or --short-target for more room)",
+                     target; a PASS needs gains the CPU-time model does not predict ({})",
                     case.id,
                     best_cut * 100.0,
-                    opts.target * 100.0
+                    opts.target * 100.0,
+                    more_room(cpus, width, opts.target)
                 ));
             }
         }
@@ -520,6 +522,28 @@ pub fn size_and_prepare(
         req.prepared = Some(prepare::prepare(&req)?);
     }
     Ok(req)
+}
+
+/// How a case below the target could get more room: longer long tasks, unless the long task
+/// alone keeps so many CPUs busy that no length offers the target.
+pub(crate) fn more_room(cpus: usize, long_width: f64, target: f64) -> String {
+    let most = crate::model::best_cut_at_ideal_length(crate::case::SHORT_TASKS, cpus, long_width);
+    if most < target {
+        format!(
+            "no sizes reach it on {cpus} CPUs: the long task keeps {long_width:.2} of them busy by \
+             itself, which leaves at most {:.1}% at any length",
+            most * 100.0
+        )
+    } else {
+        "raise --long-cap or --short-target for more room".into()
+    }
+}
+
+/// What the sizing boot found: the model at the sizes it chose (None when it kept them), and
+/// the long task's width there.
+struct VmSizing {
+    predicted: Option<crate::model::MakespanModel>,
+    long_width: f64,
 }
 
 /// The most boots one benchmark may take while each crashed boot still records runs.
@@ -543,7 +567,7 @@ fn recorded(raws: &[job::CaseRaw], partial: &Option<job::CaseRaw>) -> usize {
 /// tasks 21% more, the long one 0-4%, so sizes from times alone offered 30% where 32.6% was
 /// predicted, and the same candidate's cut fell from 32.8% to 29.9%). Costs one boot and the
 /// tasks' time (about 30 s of tasks at ctest_suite's sizes). The request comes back prepared at
-/// the final sizes, with the bound they predict when the sizes changed.
+/// the final sizes; with it, the bound they predict when the sizes changed, and the long task's width.
 fn correct_in_vm(
     paths: &ProjectPaths,
     req: &mut RunRequest,
@@ -551,7 +575,7 @@ fn correct_in_vm(
     sizing_opts: &SizingOptions,
     opts: &BenchOptions,
     progress: Progress,
-) -> Result<Option<crate::model::MakespanModel>> {
+) -> Result<VmSizing> {
     let id = req.case.id.clone();
     progress(&format!("{id}: preparing data"));
     req.prepared = Some(prepare::prepare(req)?);
@@ -773,7 +797,10 @@ fn correct_in_vm(
         progress(&format!("{id}: preparing data"));
         req.prepared = Some(prepare::prepare(req)?);
     }
-    Ok(predicted)
+    Ok(VmSizing {
+        predicted,
+        long_width: width,
+    })
 }
 
 /// A benchmark's predicted wall time when it settles after the fewest runs (None when it
@@ -1360,6 +1387,20 @@ mod tests {
             !describe_confirmation("c", 0.375, Demand::serial(14.7), 2, &alone)
                 .contains("head to head")
         );
+    }
+
+    #[test]
+    fn below_the_target_says_whether_any_size_would_reach_it() {
+        // A serial long task can offer 32.8% on 2 CPUs: longer tasks would.
+        assert!(more_room(2, 1.0, 0.30).contains("raise --long-cap"));
+        // log_processing's pipeline kept 1.67 CPUs busy: about 14% at any length.
+        let wide = more_room(2, 1.67, 0.30);
+        assert!(
+            wide.contains("no sizes reach it on 2 CPUs") && wide.contains("at most 14."),
+            "{wide}"
+        );
+        // On 4 CPUs the same pipeline leaves room again.
+        assert!(more_room(4, 1.67, 0.30).contains("raise --long-cap"));
     }
 
     #[test]

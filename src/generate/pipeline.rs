@@ -773,9 +773,10 @@ fn bound_at_these_sizes(
     if best < opts.target {
         say(&format!(
             "{id}: warning: the best possible cut ({:.1}%) is below the {:.0}% target; a PASS \
-             needs gains the CPU-time model does not predict",
+             needs gains the CPU-time model does not predict ({})",
             best * 100.0,
-            opts.target * 100.0
+            opts.target * 100.0,
+            driver::more_room(bound.model.cpus, width, opts.target)
         ));
     }
     Ok(bound)
