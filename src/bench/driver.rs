@@ -1287,25 +1287,35 @@ mod tests {
         (req, at, fit)
     }
 
+    /// ctest_suite's tasks as its round 1 had them in the VM (a short task ×1.19 its time
+    /// alone, the long one 11.66 s), shrunk for `plan` within `budget_s`.
+    fn shrink_ctest(
+        (req, at, fit): (&RunRequest, &sizing::Sizing, &sizing::StartUp),
+        plan: &Plan,
+        budget_s: f64,
+    ) -> Option<Shrink> {
+        let opts = SizingOptions::default();
+        shrink_for_budget(
+            req,
+            at,
+            fit,
+            1.19,
+            Demand::serial(11.66),
+            (plan, budget_s),
+            &opts,
+        )
+    }
+
     #[test]
     fn a_budget_shrinks_ctest_suite_to_fit_and_says_what_it_saved() {
         let (req, at, fit) = ctest_suite();
-        let opts = SizingOptions::default();
         // Round 1 as it was measured then, timing its own bound.
         let timing_its_bound = Plan {
             bound: true,
             ..PLAN
         };
-        let s = shrink_for_budget(
-            &req,
-            &at,
-            &fit,
-            1.19,
-            Demand::serial(11.66),
-            (&timing_its_bound, 180.0),
-            &opts,
-        )
-        .expect("over 3 minutes at these sizes");
+        let s = shrink_ctest((&req, &at, &fit), &timing_its_bound, 180.0)
+            .expect("over 3 minutes at these sizes");
         // Measured at ×0.44: round 1's boot, all 5 runs per arm, took 171 s.
         assert!((0.35..0.6).contains(&s.factor), "{}", s.factor);
         assert!(s.estimate.total_s() <= 180.0, "{:?}", s.estimate);
@@ -1314,29 +1324,12 @@ mod tests {
         let line = s.describe("ctest_suite", &timing_its_bound, 180.0);
         assert!(line.contains("to fit the 3 min budget"), "{line}");
         // With the bound measured before the rounds, the sizes shrink less.
-        let now = shrink_for_budget(
-            &req,
-            &at,
-            &fit,
-            1.19,
-            Demand::serial(11.66),
-            (&PLAN, 180.0),
-            &opts,
-        )
-        .expect("still over 3 minutes at these sizes");
+        let now = shrink_ctest((&req, &at, &fit), &PLAN, 180.0)
+            .expect("still over 3 minutes at these sizes");
         assert!(now.factor > s.factor, "{} {}", now.factor, s.factor);
         assert!(now.estimate.total_s() <= 180.0, "{:?}", now.estimate);
         // A generous budget leaves the sizes alone.
-        assert!(shrink_for_budget(
-            &req,
-            &at,
-            &fit,
-            1.19,
-            Demand::serial(11.66),
-            (&PLAN, 900.0),
-            &opts
-        )
-        .is_none());
+        assert!(shrink_ctest((&req, &at, &fit), &PLAN, 900.0).is_none());
     }
 
     #[test]
@@ -1348,17 +1341,7 @@ mod tests {
             fixed_s: 0.15,
             per_scale_s: 0.15 / eff,
         };
-        let opts = SizingOptions::default();
-        let s = shrink_for_budget(
-            &req,
-            &at,
-            &fit,
-            1.19,
-            Demand::serial(11.66),
-            (&PLAN, 180.0),
-            &opts,
-        )
-        .expect("over budget");
+        let s = shrink_ctest((&req, &at, &fit), &PLAN, 180.0).expect("over budget");
         assert_eq!(s.factor, 1.0);
         let line = s.describe("ctest_suite", &PLAN, 180.0);
         assert!(line.contains("over the 3 min budget"), "{line}");
