@@ -24,7 +24,7 @@ use super::llm::{
 use crate::bpf::compile::Dialect;
 use crate::classify::rules::ClassSet;
 
-pub const MODEL: &str = "schedgen-offline-lpt-v9";
+pub const MODEL: &str = "schedgen-offline-lpt-v10";
 
 /// Asked to improve a scheduler whose schedule efficiency was within this of a perfect order,
 /// the synthesiser declines (see [`declines`]).
@@ -79,6 +79,7 @@ fn exit_and_ops(name: &str, dialect: Dialect) -> String {
         ("dispatch", format!("(void *){name}_dispatch")),
         ("running", format!("(void *){name}_running")),
         ("tick", format!("(void *){name}_tick")),
+        ("stopping", format!("(void *){name}_stopping")),
         ("init", format!("(void *){name}_init")),
         ("exit", format!("(void *){name}_exit")),
         ("timeout_ms", "5000".to_string()),
@@ -216,7 +217,13 @@ pub fn synthesize(case_id: &str, classes: &ClassSet, variant: u32, dialect: Dial
  * A task a long-tail task takes its CPU from keeps its place in the shared queue: a long
  * tail of several processes at once (a pipeline's stages) takes a CPU back thousands of times
  * a second, and each time the task it took it from would go behind every other waiting one,
- * so that all of them crawled along together and ended together, last.{variant_note}
+ * so that all of them crawled along together and ended together, last.
+ * Nor does it take a CPU back on waking while another process of its own task runs on
+ * another CPU: the stages of a pipeline wake each other whenever a page of the pipe between
+ * them is freed or filled, and taking a CPU for each page preempted every short task about a
+ * thousand times, which cost more CPU than the long tail gained. Such a process waits for
+ * that CPU's next tick, at which a short task running there yields to it, or for the process
+ * that runs elsewhere to block (it may be waiting for this one), whichever comes first.{variant_note}
  */
 {includes}
 char _license[] SEC("license") = "GPL";
@@ -237,14 +244,15 @@ const volatile u64 guard_ns = 250ULL * 1000 * 1000;
 const volatile u64 owner_ttl_ns = 50ULL * 1000 * 1000;
 
 /*
- * The long-tail task that last ran on each CPU, and when; and whether the task that last
- * started running there is a long-tail one.
+ * The long-tail task that last ran on each CPU, and when; and whether a long-tail task runs
+ * there now.
  */
 struct owner {{
 	u32 pid;
 	u32 ptgid;	/* its parent's process */
 	u32 long_now;
 	u32 taken;	/* a long-tail task took the CPU from the task running there */
+	u32 deferred;	/* a long-tail task waits in this CPU's queue for its next tick */
 	u64 seen;
 }};
 
@@ -309,7 +317,7 @@ static __always_inline bool held_by_another(const struct task_struct *p, s32 cpu
 }}
 
 /*
- * long_runs_on - whether the task that last started running on @cpu is a long-tail task.
+ * long_runs_on - whether a long-tail task runs on @cpu now.
  */
 static __always_inline bool long_runs_on(s32 cpu)
 {{
@@ -317,6 +325,38 @@ static __always_inline bool long_runs_on(s32 cpu)
 	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
 
 	return o && o->long_now;
+}}
+
+/*
+ * kin_runs_elsewhere - whether another process of @p's own long-tail task runs on a CPU other
+ * than @cpu right now: its parent, a child or a sibling (a pipeline's other stage), but not a
+ * sibling by way of schedgen's runner, whose children are separate tasks.
+ */
+static __always_inline bool kin_runs_elsewhere(const struct task_struct *p, s32 cpu)
+{{
+	u32 ptgid = p->real_parent->tgid, nr = scx_bpf_nr_cpu_ids();
+	struct schedgen_task_class *parent = bpf_map_lookup_elem(&schedgen_classes, &ptgid);
+	bool siblings = !(parent && (parent->flags & SCHEDGEN_CLASS_SERVICE));
+	struct bpf_iter_num it;
+	bool ret = false;
+	int *i;
+
+	bpf_iter_num_new(&it, 0, nr < MAX_CPUS ? nr : MAX_CPUS);
+	while ((i = bpf_iter_num_next(&it))) {{
+		u32 idx = *i;
+		struct owner *o;
+
+		if (idx == (u32)cpu)
+			continue;
+		o = bpf_map_lookup_elem(&owners, &idx);
+		if (o && o->long_now &&
+		    (o->ptgid == p->tgid || o->pid == ptgid || (siblings && o->ptgid == ptgid))) {{
+			ret = true;
+			break;
+		}}
+	}}
+	bpf_iter_num_destroy(&it);
+	return ret;
 }}
 
 /*
@@ -341,6 +381,49 @@ static __always_inline void take(s32 cpu)
 	if (o)
 		o->taken = 1;
 	scx_bpf_kick_cpu(cpu, SCX_KICK_PREEMPT);
+}}
+
+/*
+ * take_or_defer - take @cpu for waking long-tail task @p, unless another process of its own
+ * task runs elsewhere: then @p waits for @cpu's next tick or for that process to block.
+ */
+static __always_inline void take_or_defer(const struct task_struct *p, s32 cpu)
+{{
+	u32 idx = cpu;
+	struct owner *o;
+
+	if (!kin_runs_elsewhere(p, cpu)) {{
+		take(cpu);
+		return;
+	}}
+	o = bpf_map_lookup_elem(&owners, &idx);
+	if (o)
+		o->deferred = 1;
+}}
+
+/*
+ * take_deferred - take every CPU but @cpu where a long-tail task waits for the tick.
+ */
+static __always_inline void take_deferred(s32 cpu)
+{{
+	u32 nr = scx_bpf_nr_cpu_ids();
+	struct bpf_iter_num it;
+	int *i;
+
+	bpf_iter_num_new(&it, 0, nr < MAX_CPUS ? nr : MAX_CPUS);
+	while ((i = bpf_iter_num_next(&it))) {{
+		u32 idx = *i;
+		struct owner *o;
+
+		if (idx == (u32)cpu)
+			continue;
+		o = bpf_map_lookup_elem(&owners, &idx);
+		if (o && o->deferred) {{
+			o->deferred = 0;
+			take(idx);
+		}}
+	}}
+	bpf_iter_num_destroy(&it);
 }}
 
 /*
@@ -375,6 +458,7 @@ static __always_inline void own(const struct task_struct *p)
 	o->taken = 0;
 	o->long_now = schedgen_is_long(p);
 	if (o->long_now) {{
+		o->deferred = 0;
 		o->pid = p->pid;
 		o->ptgid = p->real_parent->tgid;
 		o->seen = bpf_ktime_get_ns();
@@ -413,7 +497,7 @@ void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 	if (schedgen_is_long(p) && may_keep_cpu(p, cpu)) {{
 		scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL_ON | cpu, long_slice_ns, enq_flags);
 		if (enq_flags & SCX_ENQ_WAKEUP)
-			take(cpu);
+			take_or_defer(p, cpu);
 		return;
 	}}
 	/*
@@ -444,8 +528,11 @@ void BPF_STRUCT_OPS({name}_enqueue, struct task_struct *p, u64 enq_flags)
 	idle = scx_bpf_pick_idle_cpu(p->cpus_ptr, 0);
 	if (idle >= 0)
 		scx_bpf_kick_cpu(idle, SCX_KICK_IDLE);
-	else if (schedgen_is_long(p))
-		/* A long-tail task that has to queue takes a CPU back from a short one. */
+	else if (schedgen_is_long(p) && !long_runs_on(cpu))
+		/*
+		 * A long-tail task that has to queue takes a CPU back from a short one (from a
+		 * long-tail one it would get straight back).
+		 */
 		take(cpu);
 }}
 
@@ -468,9 +555,36 @@ void BPF_STRUCT_OPS({name}_running, struct task_struct *p)
 	own(p);
 }}
 
+/*
+ * A task that is not in the long tail yields at the tick to one waiting in its CPU's own
+ * queue (see take_or_defer()), keeping its place in the shared queue.
+ */
 void BPF_STRUCT_OPS({name}_tick, struct task_struct *p)
 {{
+	u32 idx = scx_bpf_task_cpu(p);
+	struct owner *o;
+
 	own(p);
+	if (schedgen_is_long(p) || !scx_bpf_dsq_nr_queued(SCX_DSQ_LOCAL))
+		return;
+	o = bpf_map_lookup_elem(&owners, &idx);
+	if (o)
+		o->taken = 1;
+	p->scx.slice = 0;
+}}
+
+/*
+ * A long-tail task that blocks may be what a deferred one of its own task was woken for.
+ */
+void BPF_STRUCT_OPS({name}_stopping, struct task_struct *p, bool runnable)
+{{
+	u32 idx = scx_bpf_task_cpu(p);
+	struct owner *o = bpf_map_lookup_elem(&owners, &idx);
+
+	if (o)
+		o->long_now = 0;
+	if (!runnable && schedgen_is_long(p))
+		take_deferred(idx);
 }}
 
 s32 BPF_STRUCT_OPS_SLEEPABLE({name}_init)
@@ -645,6 +759,32 @@ mod tests {
         );
         assert!(
             src.contains("\t.tick\t\t= (void *)lpt_same_binary_args_tick,"),
+            "{src}"
+        );
+        // A waking long-tail process does not take a CPU while its own task runs elsewhere
+        // (a pipeline's stages): it waits for the tick, at which a short task yields, or for
+        // that process to block.
+        assert!(
+            src.contains("\t\tif (enq_flags & SCX_ENQ_WAKEUP)\n\t\t\ttake_or_defer(p, cpu);"),
+            "{src}"
+        );
+        assert!(
+            src.contains("(siblings && o->ptgid == ptgid)")
+                && src.contains("SCHEDGEN_CLASS_SERVICE"),
+            "{src}"
+        );
+        assert!(
+            src.contains(
+                "if (schedgen_is_long(p) || !scx_bpf_dsq_nr_queued(SCX_DSQ_LOCAL))\n\t\treturn;"
+            ),
+            "{src}"
+        );
+        assert!(
+            src.contains("if (!runnable && schedgen_is_long(p))\n\t\ttake_deferred(idx);"),
+            "{src}"
+        );
+        assert!(
+            src.contains("\t.stopping\t= (void *)lpt_same_binary_args_stopping,"),
             "{src}"
         );
 
