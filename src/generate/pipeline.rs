@@ -36,6 +36,7 @@ use crate::library::StageSeconds;
 use crate::paths::ProjectPaths;
 use crate::profile::{self, Profile};
 use crate::sandbox::{self, vm, Backend, Place};
+use crate::stats::CutEstimate;
 use crate::workload::RunRequest;
 
 /// The reference scheduler shown to the model.
@@ -1308,19 +1309,6 @@ impl Loop<'_> {
                 .incumbent_cut
                 .is_some_and(|c| c.cut >= target && c.ci_low > 0.0)
         });
-        let cut = |b: &CaseBench| {
-            b.cut.map_or_else(
-                || "–".into(),
-                |c| {
-                    format!(
-                        "{:.1}% [{:.1}%, {:.1}%]",
-                        c.cut * 100.0,
-                        c.ci_low * 100.0,
-                        c.ci_high * 100.0
-                    )
-                },
-            )
-        };
         self.gen.confirmation = Some(Confirmation {
             round: kept.round,
             selection_cut: kept.bench.cut,
@@ -1329,42 +1317,16 @@ impl Loop<'_> {
             seconds,
             accepted_stands,
         });
-        self.gen.reason = if holds {
-            format!(
-                "{} (confirmed in fresh runs; round {} measured {})",
-                bench.verdict.reason,
-                kept.round,
-                cut(&kept.bench)
-            )
-        } else {
-            format!(
-                "round {}'s scheduler passed in the runs that chose it ({}) but not in fresh \
-                 ones: {}",
-                kept.round,
-                cut(&kept.bench),
-                if bench.verdict.pass {
-                    "it did not beat the accepted scheduler head to head".to_string()
-                } else {
-                    bench.verdict.reason.clone()
-                }
-            )
-        };
-        // Falling short says nothing about the accepted scheduler: its arm ran in the same
-        // runs, so say whether it still meets the target.
-        if let (false, Some(stands), Some(c)) = (holds, accepted_stands, bench.incumbent_cut) {
-            let pct = |x: f64| format!("{:.1}%", x * 100.0);
-            self.gen.reason += &format!(
-                "; the accepted scheduler, in the same runs, cut {} [{}, {}]: {}",
-                pct(c.cut),
-                pct(c.ci_low),
-                pct(c.ci_high),
-                if stands {
-                    format!("it meets the {:.0}% target and stays", target * 100.0)
-                } else {
-                    format!("below the {:.0}% target too", target * 100.0)
-                }
-            );
-        }
+        self.gen.reason = confirmation_reason(&ConfirmationFacts {
+            round: kept.round,
+            chose: kept.bench.cut,
+            fresh: bench.cut,
+            fresh_pass: bench.verdict.pass,
+            fresh_reason: &bench.verdict.reason,
+            holds,
+            accepted: accepted_stands.zip(bench.incumbent_cut),
+            target,
+        });
         (self.set.say)(&format!("confirm: {}", self.gen.reason));
         self.gen.benchmark = Some(bench);
         self.save()
@@ -1659,6 +1621,75 @@ pub fn generate_case(
     Ok(lp.gen)
 }
 
+/// What a confirmation found, for [`confirmation_reason`].
+struct ConfirmationFacts<'a> {
+    round: u32,
+    /// The cut in the runs that chose the candidate, and in the fresh ones.
+    chose: Option<CutEstimate>,
+    fresh: Option<CutEstimate>,
+    fresh_pass: bool,
+    fresh_reason: &'a str,
+    /// Whether the candidate passed the fresh runs and, with a scheduler accepted, beat it.
+    holds: bool,
+    /// With a scheduler accepted: whether it still meets the target, and its cut, both from
+    /// the fresh runs.
+    accepted: Option<(bool, CutEstimate)>,
+    target: f64,
+}
+
+/// The confirmation's verdict in words. A candidate can fall short in two ways, which read
+/// differently: it failed the fresh runs, or it passed them but did not beat the accepted
+/// scheduler head to head.
+fn confirmation_reason(f: &ConfirmationFacts) -> String {
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let cut = |c: Option<CutEstimate>| {
+        c.map_or_else(
+            || "–".into(),
+            |c| format!("{} [{}, {}]", pct(c.cut), pct(c.ci_low), pct(c.ci_high)),
+        )
+    };
+    let mut reason = if f.holds {
+        format!(
+            "{} (confirmed in fresh runs; round {} measured {})",
+            f.fresh_reason,
+            f.round,
+            cut(f.chose)
+        )
+    } else if f.fresh_pass {
+        format!(
+            "round {}'s scheduler passed in the runs that chose it ({}) and in fresh ones ({}), \
+             but did not beat the accepted scheduler head to head",
+            f.round,
+            cut(f.chose),
+            cut(f.fresh)
+        )
+    } else {
+        format!(
+            "round {}'s scheduler passed in the runs that chose it ({}) but not in fresh ones: {}",
+            f.round,
+            cut(f.chose),
+            f.fresh_reason
+        )
+    };
+    // Falling short says nothing about the accepted scheduler: its arm ran in the same runs,
+    // so say whether it still meets the target.
+    if let (false, Some((stands, c))) = (f.holds, f.accepted) {
+        let target = format!("{:.0}%", f.target * 100.0);
+        let standing = match (stands, f.fresh_pass) {
+            (true, _) => format!("it meets the {target} target and stays"),
+            (false, true) => {
+                format!("below the {target} target, but only a head-to-head win replaces it")
+            }
+            (false, false) => format!("below the {target} target too"),
+        };
+        reason += &format!(
+            "; the accepted scheduler, in the same runs, cut {}: {standing}",
+            cut(Some(c))
+        );
+    }
+    reason
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1726,5 +1757,53 @@ mod tests {
         assert!(s.starts_with("round 2's change"), "{s}");
         assert!(s.contains("did not beat the accepted scheduler"), "{s}");
         assert!(!s.contains("round 0"), "{s}");
+    }
+
+    #[test]
+    fn a_confirmation_says_which_way_the_candidate_fell_short() {
+        let est = |cut: f64, lo: f64, hi: f64| CutEstimate {
+            cut,
+            ci_low: lo,
+            ci_high: hi,
+            method: IntervalMethod::WelchT,
+            p_value: 0.1,
+        };
+        let mut f = ConfirmationFacts {
+            round: 1,
+            chose: Some(est(0.331, 0.227, 0.435)),
+            fresh: Some(est(0.335, 0.26, 0.41)),
+            fresh_pass: true,
+            fresh_reason: "cut 33.5% ≥ 30% target",
+            holds: false,
+            accepted: Some((false, est(0.296, 0.107, 0.485))),
+            target: 0.3,
+        };
+        // Passed the fresh runs, lost head to head: neither "not in fresh ones" nor "too".
+        assert_eq!(
+            confirmation_reason(&f),
+            "round 1's scheduler passed in the runs that chose it (33.1% [22.7%, 43.5%]) and in \
+             fresh ones (33.5% [26.0%, 41.0%]), but did not beat the accepted scheduler head to \
+             head; the accepted scheduler, in the same runs, cut 29.6% [10.7%, 48.5%]: below \
+             the 30% target, but only a head-to-head win replaces it"
+        );
+        f.fresh_pass = false;
+        f.fresh_reason = "cut 29.9% is below the 30% target";
+        let r = confirmation_reason(&f);
+        assert!(
+            r.contains("but not in fresh ones: cut 29.9% is below"),
+            "{r}"
+        );
+        assert!(r.ends_with("below the 30% target too"), "{r}");
+        f.accepted = Some((true, est(0.321, 0.302, 0.34)));
+        let r = confirmation_reason(&f);
+        assert!(r.ends_with("it meets the 30% target and stays"), "{r}");
+        f.holds = true;
+        f.fresh_pass = true;
+        f.fresh_reason = "cut 33.5% ≥ 30% target";
+        assert_eq!(
+            confirmation_reason(&f),
+            "cut 33.5% ≥ 30% target (confirmed in fresh runs; round 1 measured 33.1% [22.7%, \
+             43.5%])"
+        );
     }
 }
